@@ -1,0 +1,1 @@
+"""Participants: the roster mirrored into the database and into Dagster's dynamic partitions."""

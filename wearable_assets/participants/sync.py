@@ -1,0 +1,75 @@
+"""Mirror the roster file into ``wearables.participants`` and the ``participants`` partitions.
+
+Participants are added to the partitions once their enrolment starts and stay there after it
+ends (their history remains materialisable); a participant removed from the roster file is
+removed from the partitions and flagged ``in_roster = false`` in the database, but their data
+is kept, because clinical data is deleted by a deliberate procedure, not by a file edit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import dagster as dg
+
+from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
+from wearable_assets.roster import Participant
+from wearable_assets.storage.timescale import TimescaleResource
+
+_COLUMNS = (
+    "participant_id",
+    "study_id",
+    "time_zone",
+    "enrolled_from",
+    "enrolled_to",
+    "fitbit_provider",
+    "fitbit_user_id",
+    "centrepoint_study_id",
+    "centrepoint_subject_id",
+)
+
+
+@dataclass(frozen=True)
+class PartitionChanges:
+    add: list[str]
+    remove: list[str]
+
+
+def partition_changes(roster: list[Participant], existing: list[str], today: date) -> PartitionChanges:
+    """Which participant partitions to add and remove so they match the roster as of ``today``."""
+    wanted = [p.participant_id for p in roster if p.enrolled_from <= today]
+    current = set(existing)
+    return PartitionChanges(
+        add=[pid for pid in wanted if pid not in current],
+        remove=sorted(current - set(wanted)),
+    )
+
+
+def upsert_participants(timescale: TimescaleResource, roster: list[Participant]) -> int:
+    """Write the roster to ``wearables.participants``; returns the number of rows changed."""
+    rows = [tuple(getattr(p, c) for c in _COLUMNS) + (True,) for p in roster]
+    with timescale.connect() as conn:
+        changed = timescale.upsert_rows(
+            "wearables.participants",
+            key=["participant_id"],
+            columns=[*_COLUMNS, "in_roster"],
+            rows=rows,
+            conn=conn,
+        )
+        ids = [p.participant_id for p in roster]
+        changed += conn.execute(
+            "UPDATE wearables.participants SET in_roster = false, updated_at = now() "
+            "WHERE in_roster AND NOT (participant_id = ANY(%s))",
+            (ids,),
+        ).rowcount
+        conn.commit()
+    return changed
+
+
+def apply_to_instance(instance: dg.DagsterInstance, changes: PartitionChanges) -> None:
+    """Apply partition changes directly (CLI / CI); the sensor returns requests instead."""
+    if changes.add:
+        instance.add_dynamic_partitions(PARTICIPANTS_PARTITION_NAME, changes.add)
+    for pid in changes.remove:
+        instance.delete_dynamic_partition(PARTICIPANTS_PARTITION_NAME, pid)

@@ -1,0 +1,222 @@
+"""What every simulator shares: a loopback server thread, fault injection, rate limits, a call log.
+
+Each simulator is a FastAPI app; ``SimulatorServer`` runs it with uvicorn on 127.0.0.1 in a
+background thread so a pytest fixture (or the demo) can start and stop it in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+
+@dataclass
+class Fault:
+    """One injected failure, consumed by the next ``count`` requests whose path starts with ``path``.
+
+    kind: ``status`` (reply ``status`` with a JSON error body), ``timeout`` (sleep ``delay_s``
+    before answering normally, longer than the client's timeout), ``malformed`` (200 with a
+    truncated JSON body), ``expired_token`` (401 as for an expired access token).
+    """
+
+    path: str
+    kind: str = "status"
+    status: int = 503
+    count: int = 1
+    delay_s: float = 5.0
+    body: str | None = None
+
+
+@dataclass
+class CallRecord:
+    method: str
+    path: str
+    query: str
+    status: int
+    at: float
+
+
+class SimulatorState:
+    """Mutable state shared by a simulator's routes and the test that drives it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.faults: list[Fault] = []
+        self.calls: list[CallRecord] = []
+
+    def inject(self, fault: Fault) -> None:
+        with self._lock:
+            self.faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if path.startswith(fault.path) and fault.count > 0:
+                    fault.count -= 1
+                    if fault.count == 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    def record(self, call: CallRecord) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def count_calls(self, path_prefix: str = "", method: str | None = None) -> int:
+        with self._lock:
+            return sum(
+                1 for c in self.calls if c.path.startswith(path_prefix) and (method is None or c.method == method)
+            )
+
+    def reset_calls(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+
+class FaultAndLogMiddleware(BaseHTTPMiddleware):
+    """Applies injected faults before routing and records every call after it."""
+
+    def __init__(self, app: Any, state: SimulatorState) -> None:
+        super().__init__(app)
+        self.state = state
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        path = request.url.path
+        response: Response | None = None
+        if not path.startswith("/_sim"):
+            fault = self.state.take_fault(path)
+            if fault is not None:
+                if fault.kind == "timeout":
+                    await asyncio.sleep(fault.delay_s)
+                elif fault.kind == "malformed":
+                    response = Response(fault.body or '{"dataPoints": [{"truncated', media_type="application/json")
+                elif fault.kind == "expired_token":
+                    response = JSONResponse(
+                        {"error": {"code": 401, "message": "Request had invalid authentication credentials.",
+                                   "status": "UNAUTHENTICATED"}},
+                        status_code=401,
+                    )
+                else:
+                    response = (
+                        PlainTextResponse(fault.body, status_code=fault.status)
+                        if fault.body is not None
+                        else JSONResponse({"error": {"code": fault.status, "message": "injected fault"}},
+                                          status_code=fault.status)
+                    )
+        if response is None:
+            response = await call_next(request)
+        self.state.record(CallRecord(request.method, path, request.url.query, response.status_code, time.time()))
+        return response
+
+
+def add_admin_routes(app: FastAPI, state: SimulatorState) -> None:
+    """``/_sim/*``: inject faults and read the call log over HTTP (the demo and CLI use these)."""
+
+    @app.post("/_sim/faults")
+    async def _inject(body: dict[str, Any]) -> dict[str, str]:
+        state.inject(Fault(**body))
+        return {"status": "injected"}
+
+    @app.delete("/_sim/faults")
+    async def _clear() -> dict[str, str]:
+        state.clear_faults()
+        return {"status": "cleared"}
+
+    @app.get("/_sim/calls")
+    async def _calls() -> dict[str, Any]:
+        return {"calls": [c.__dict__ for c in state.calls]}
+
+
+class FixedWindowLimiter:
+    """Requests per key per window, reporting what providers put in their rate-limit headers."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._lock = threading.Lock()
+        self._windows: dict[str, tuple[float, int]] = defaultdict(lambda: (0.0, 0))
+
+    def hit(self, key: str) -> tuple[bool, int, int]:
+        """Count a request; returns (allowed, remaining, seconds until the window resets)."""
+        now = time.monotonic()
+        with self._lock:
+            start, used = self._windows[key]
+            if now - start >= self.window_s:
+                start, used = now, 0
+            reset = max(1, int(round(self.window_s - (now - start))))
+            if used >= self.limit:
+                self._windows[key] = (start, used)
+                return False, 0, reset
+            used += 1
+            self._windows[key] = (start, used)
+            return True, self.limit - used, reset
+
+    def reset(self) -> None:
+        with self._lock:
+            self._windows.clear()
+
+
+@dataclass
+class SimulatorServer:
+    """Serve ``app`` on 127.0.0.1 (``port=0`` picks a free port) from a background thread."""
+
+    app: FastAPI
+    port: int = 0
+    host: str = field(default="127.0.0.1", init=False)
+    _server: uvicorn.Server | None = field(default=None, init=False, repr=False)
+    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "SimulatorServer":
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"simulator did not start on {self.url}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> "SimulatorServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def make_app(title: str, state: SimulatorState) -> FastAPI:
+    """A FastAPI app with the fault/log middleware and admin routes already attached."""
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(FaultAndLogMiddleware, state=state)
+    add_admin_routes(app, state)
+    return app

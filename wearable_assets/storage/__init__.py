@@ -1,0 +1,1 @@
+"""The one home for writing: TimescaleDB (``timescale``), the parquet lake (``lake``), migrations."""

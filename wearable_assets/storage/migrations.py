@@ -1,0 +1,115 @@
+"""Versioned SQL migrations from ``sql/``, applied in order, each exactly once.
+
+Why not a migration framework: the schema is a handful of files and TimescaleDB DDL
+(``create_hypertable``) is plain SQL; what matters is ordering, once-only, transactions and a
+licence gate, which fit in this module. Files under ``sql/tsl/`` use Timescale-licensed
+features (continuous aggregates, compression) and are applied only where
+``timescaledb.license = 'timescale'``; elsewhere they are skipped with a logged reason and
+re-considered on the next run (so moving to a TSL server later picks them up).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from wearable_assets.settings import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = REPO_ROOT / "sql"
+_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+# Any number: only serialises concurrent migrators of this project.
+_ADVISORY_LOCK_ID = 7_401_202_611
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str  # "001" or "tsl/001"
+    path: Path
+    requires_tsl: bool
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def discover(sql_dir: Path = SQL_DIR) -> list[Migration]:
+    found: list[Migration] = []
+    for folder, tsl in ((sql_dir, False), (sql_dir / "tsl", True)):
+        for path in sorted(folder.glob("*.sql")):
+            match = _NAME.match(path.name)
+            if not match:
+                raise MigrationError(f"{path}: migration files are named NNN_description.sql")
+            version = f"tsl/{match.group(1)}" if tsl else match.group(1)
+            found.append(Migration(version=version, path=path, requires_tsl=tsl))
+    # Plain migrations first, then TSL ones: the latter build on tables the former create.
+    return sorted(found, key=lambda m: (m.requires_tsl, m.version))
+
+
+def timescale_license(conn: psycopg.Connection) -> str | None:
+    """``'apache'`` or ``'timescale'``; None when the TimescaleDB library is not loaded."""
+    row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
+    return row[0] if row and row[0] else None
+
+
+@dataclass
+class MigrationReport:
+    applied: list[str]
+    skipped: dict[str, str]
+    license: str | None
+
+
+def migrate(conn: psycopg.Connection, sql_dir: Path = SQL_DIR) -> MigrationReport:
+    """Apply pending migrations; safe to call on every start (a no-op when up to date)."""
+    license_ = timescale_license(conn)
+    if license_ is None:
+        raise MigrationError(
+            "TimescaleDB is not loaded in this PostgreSQL server: add timescaledb to "
+            "shared_preload_libraries (scripts/timescaledb.sh does this for the local server)"
+        )
+    report = MigrationReport(applied=[], skipped={}, license=license_)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_ID,))
+        conn.execute("CREATE SCHEMA IF NOT EXISTS wearables")
+        conn.execute(
+            """CREATE TABLE IF NOT EXISTS wearables.schema_migrations (
+                   version text PRIMARY KEY, filename text NOT NULL, checksum text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        applied = dict(conn.execute("SELECT version, checksum FROM wearables.schema_migrations").fetchall())
+        for migration in discover(sql_dir):
+            if migration.version in applied:
+                if applied[migration.version] != migration.checksum:
+                    raise MigrationError(
+                        f"{migration.path.name} was changed after it was applied (version "
+                        f"{migration.version}); add a new migration file instead of editing it"
+                    )
+                continue
+            if migration.requires_tsl and license_ != "timescale":
+                reason = f"needs timescaledb.license='timescale', server has '{license_}'"
+                report.skipped[migration.version] = reason
+                log.info("skipping migration %s: %s", migration.path.name, reason)
+                continue
+            with conn.transaction():
+                conn.execute(migration.sql)
+                conn.execute(
+                    "INSERT INTO wearables.schema_migrations (version, filename, checksum) VALUES (%s, %s, %s)",
+                    (migration.version, migration.path.name, migration.checksum),
+                )
+            report.applied.append(migration.version)
+            log.info("applied migration %s", migration.path.name)
+    return report
