@@ -1,0 +1,96 @@
+"""Shared fixtures: a real TimescaleDB database per test session, a lake folder, a Dagster instance.
+
+The database fixture starts the project-local server itself (``scripts/timescaledb.sh``) when
+no ``WEARABLES_TIMESCALE_DSN`` is given, and stops it again at the end if it was not running
+before, so ``make test`` works on a fresh machine and leaves nothing behind.
+Each session gets its own database (``wearables_test_<pid>``) so concurrent sessions and the
+demo's data never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+from psycopg import sql
+
+from wearable_assets import settings
+from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
+from wearable_assets.storage.lake import LakeResource
+from wearable_assets.storage.timescale import TimescaleResource
+
+DB_SCRIPT = settings.REPO_ROOT / "scripts" / "timescaledb.sh"
+
+
+def _server_dsn() -> tuple[str, bool]:
+    """DSN of a running server, and whether this session started it."""
+    if os.environ.get(settings.TIMESCALE_DSN_ENV):
+        return os.environ[settings.TIMESCALE_DSN_ENV], False
+    running = subprocess.run(["bash", str(DB_SCRIPT), "status"], capture_output=True).returncode == 0
+    out = subprocess.run(["bash", str(DB_SCRIPT), "start"], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"could not start the local TimescaleDB:\n{out.stdout}\n{out.stderr}")
+    return out.stdout.strip().splitlines()[-1], not running
+
+
+@pytest.fixture(scope="session")
+def timescale_dsn() -> Iterator[str]:
+    server_dsn, started_here = _server_dsn()
+    name = f"wearables_test_{os.getpid()}"
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = psycopg.conninfo.make_conninfo(server_dsn, dbname=name)
+    try:
+        yield dsn
+    finally:
+        with psycopg.connect(server_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if started_here:
+            subprocess.run(["bash", str(DB_SCRIPT), "stop"], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def _migrated(timescale_dsn: str) -> str:
+    TimescaleResource(dsn=timescale_dsn).migrate()
+    return timescale_dsn
+
+
+@pytest.fixture
+def timescale(_migrated: str, monkeypatch: pytest.MonkeyPatch) -> TimescaleResource:
+    """A migrated, empty ``wearables`` schema (every table truncated before the test)."""
+    monkeypatch.setenv(settings.TIMESCALE_DSN_ENV, _migrated)
+    with psycopg.connect(_migrated, autocommit=True) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
+                "WHERE schemaname = 'wearables' AND tablename <> 'schema_migrations'"
+            ).fetchall()
+        ]
+        if tables:
+            conn.execute("TRUNCATE " + ", ".join(tables) + " CASCADE")
+    return TimescaleResource(dsn=_migrated)
+
+
+@pytest.fixture
+def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LakeResource:
+    root = tmp_path / "lake"
+    monkeypatch.setenv(settings.LAKE_URL_ENV, str(root))
+    return LakeResource(url=str(root))
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    """A throw-away Dagster instance (not ``ephemeral()``: schedules and backfills need a ref)."""
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+def add_participants(instance: dg.DagsterInstance, *participant_ids: str) -> None:
+    instance.add_dynamic_partitions(PARTICIPANTS_PARTITION_NAME, list(participant_ids))
