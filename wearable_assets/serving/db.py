@@ -38,7 +38,10 @@ class ReadOnlyPool:
         self._slots = threading.BoundedSemaphore(config.pool_size)
 
     def _open(self) -> psycopg.Connection:
-        options = f"-c default_transaction_read_only=on -c statement_timeout={int(self._config.statement_timeout_ms)}"
+        options = (
+            "-c default_transaction_read_only=on -c timezone=UTC "
+            f"-c statement_timeout={int(self._config.statement_timeout_ms)}"
+        )
         conn = psycopg.connect(
             self._config.dsn,
             autocommit=True,

@@ -38,6 +38,10 @@ class Route:
     from_raw: bool  # buckets computed from the raw table on the fly instead of read from a rollup
 
 
+def iso_utc(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 def _span_text(span: timedelta) -> str:
     hours = span.total_seconds() / 3600
     return f"{hours:g} hours" if hours < 48 else f"{hours / 24:g} days"
@@ -54,7 +58,7 @@ def choose_route(
     computed from the raw table (fresher than the rollups, much slower); it has no meaning for raw.
     """
     if start >= end:
-        raise BadRequest(f"start ({start.isoformat()}) must be before end ({end.isoformat()})")
+        raise BadRequest(f"start ({iso_utc(start)}) must be before end ({iso_utc(end)})")
     span = end - start
     resolution = requested
     if requested is Resolution.AUTO:

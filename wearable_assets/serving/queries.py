@@ -1,0 +1,202 @@
+"""The API's SQL: fixed statements with bound parameters, one function per question.
+
+Table and column names are constants of this module (the only ``sql.Identifier`` input is the
+aggregate column picked from a fixed set); every value a client sends is a bound parameter.
+Points are always ordered by time, so ``LIMIT/OFFSET`` pages are stable and, taken together,
+cover the window exactly once; ``count(*) OVER ()`` gives the total in the same scan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from wearable_assets.fitbit.metrics import METRICS
+from wearable_assets.serving.routing import RAW_TABLE, Resolution, Route
+
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class ParticipantInfo:
+    participant_id: str
+    time_zone: str
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+
+@dataclass(frozen=True)
+class Page:
+    points: list[dict[str, Any]]
+    total_count: int
+
+
+def find_participant(conn: psycopg.Connection, participant_id: str) -> ParticipantInfo | None:
+    row = conn.execute(
+        "SELECT participant_id, time_zone FROM wearables.participants WHERE participant_id = %s", (participant_id,)
+    ).fetchone()
+    return ParticipantInfo(*row) if row else None
+
+
+def _floor_hour(ts: datetime) -> datetime:
+    return ts.replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(ts: datetime) -> datetime:
+    floor = _floor_hour(ts)
+    return floor if floor == ts else floor + HOUR
+
+
+def local_days(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[date, date]:
+    """First and last local dates that overlap ``[start, end)``."""
+    return start.astimezone(tz).date(), (end - timedelta(microseconds=1)).astimezone(tz).date()
+
+
+def local_midnight_utc(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), tzinfo=tz).astimezone(timezone.utc)
+
+
+def _page(conn: psycopg.Connection, query: sql.Composable, params: dict[str, Any], limit: int, offset: int) -> Page:
+    """Run ``query`` (which yields a ``ts`` column) as one page plus the window's total row count."""
+    paged = sql.SQL("SELECT q.*, count(*) OVER () AS _total FROM ({}) q ORDER BY q.ts LIMIT %(limit)s OFFSET %(offset)s")
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(paged.format(query), {**params, "limit": limit, "offset": offset}).fetchall()
+        if rows:
+            total = rows[0]["_total"]
+        else:  # an offset past the end returns no rows, hence no window count: ask directly
+            total = cur.execute(sql.SQL("SELECT count(*) AS n FROM ({}) q").format(query), params).fetchone()["n"]
+    for row in rows:
+        del row["_total"]
+    return Page(points=rows, total_count=int(total))
+
+
+# --- the points of one participant and metric, per resolution ------------------------------------
+
+_RAW = sql.SQL(
+    """SELECT ts, value FROM wearables.fitbit_intraday
+        WHERE participant_id = %(pid)s AND metric = %(metric)s AND ts >= %(lo)s AND ts < %(hi)s"""
+)
+
+# Hourly and daily buckets from the raw table, for from_raw=true (fresh data the rollups have not
+# reached yet, and the benchmark's baseline). Sums for counters, means for levels, as the rollups.
+_RAW_HOURLY = sql.SQL(
+    """SELECT time_bucket('1 hour', ts) AS ts, {agg}(value) AS value, min(value) AS min, max(value) AS max,
+              count(*) AS count
+         FROM wearables.fitbit_intraday
+        WHERE participant_id = %(pid)s AND metric = %(metric)s AND ts >= %(lo)s AND ts < %(hi)s
+        GROUP BY 1"""
+)
+_RAW_DAILY = sql.SQL(
+    """SELECT (d.local_date::timestamp AT TIME ZONE %(tz)s) AS ts, d.local_date, d.value, d.min, d.max, d.count
+         FROM (SELECT (ts AT TIME ZONE %(tz)s)::date AS local_date, {agg}(value) AS value, min(value) AS min,
+                      max(value) AS max, count(*) AS count
+                 FROM wearables.fitbit_intraday
+                WHERE participant_id = %(pid)s AND metric = %(metric)s AND ts >= %(lo)s AND ts < %(hi)s
+                GROUP BY 1) d"""
+)
+
+_HOURLY = sql.SQL(
+    """SELECT bucket AS ts, {value} AS value, min_value AS min, max_value AS max, n_samples AS count
+         FROM wearables.intraday_hourly
+        WHERE participant_id = %(pid)s AND metric = %(metric)s AND bucket >= %(lo)s AND bucket < %(hi)s"""
+)
+# Daily points: the hourly rollup summed per local day (sum of sums; mean = sum / count, so a
+# day's mean weighs each sample once), with the day's validity from the participant-day summary.
+_DAILY = sql.SQL(
+    """SELECT (d.local_date::timestamp AT TIME ZONE %(tz)s) AS ts, d.local_date, d.value, d.min, d.max, d.count,
+              s.valid_day
+         FROM (SELECT (h.bucket AT TIME ZONE %(tz)s)::date AS local_date, {value} AS value,
+                      min(h.min_value) AS min, max(h.max_value) AS max, sum(h.n_samples)::bigint AS count
+                 FROM wearables.intraday_hourly h
+                WHERE h.participant_id = %(pid)s AND h.metric = %(metric)s
+                  AND h.bucket >= %(lo)s AND h.bucket < %(hi)s
+                GROUP BY 1) d
+         LEFT JOIN wearables.participant_day_summary s
+           ON s.participant_id = %(pid)s AND s.local_date = d.local_date"""
+)
+
+
+def fetch_points(
+    conn: psycopg.Connection,
+    route: Route,
+    participant: ParticipantInfo,
+    metric: str,
+    start: datetime,
+    end: datetime,
+    limit: int,
+    offset: int,
+) -> Page:
+    """One page of ``metric`` for the window ``[start, end)`` at the route's resolution.
+
+    Raw samples are those with ``start <= ts < end``. Hourly and daily buckets are those that
+    overlap the window, each with all of its samples (a chart wants whole buckets).
+    """
+    summed = METRICS[metric].aggregation == "sum"
+    params: dict[str, Any] = {"pid": participant.participant_id, "metric": metric, "tz": participant.time_zone}
+    if route.resolution is Resolution.RAW:
+        query: sql.Composable = _RAW
+        params.update(lo=start, hi=end)
+    elif route.resolution is Resolution.HOURLY:
+        params.update(lo=_floor_hour(start), hi=_ceil_hour(end))
+        if route.from_raw:
+            query = _RAW_HOURLY.format(agg=sql.SQL("sum" if summed else "avg"))
+        else:
+            query = _HOURLY.format(value=sql.Identifier("sum_value" if summed else "mean_value"))
+    else:
+        first, last = local_days(start, end, participant.tz)
+        params.update(lo=local_midnight_utc(first, participant.tz),
+                      hi=local_midnight_utc(last + timedelta(days=1), participant.tz))
+        if route.from_raw:
+            query = _RAW_DAILY.format(agg=sql.SQL("sum" if summed else "avg"))
+        else:
+            value = "sum(h.sum_value)" if summed else "sum(h.sum_value) / nullif(sum(h.n_samples), 0)"
+            query = _DAILY.format(value=sql.SQL(value))
+    assert route.table == RAW_TABLE or not route.from_raw
+    return _page(conn, query, params, limit, offset)
+
+
+# --- overview ----------------------------------------------------------------------------------
+
+_PARTICIPANTS = """
+SELECT p.participant_id, p.study_id, p.time_zone, p.fitbit_provider, p.enrolled_from, p.enrolled_to, p.in_roster,
+       CASE WHEN p.fitbit_provider IS NULL THEN NULL ELSE coalesce(t.auth_state, 'not_connected') END AS auth_state,
+       t.reconsent_reason,
+       s.last_device_sync, s.last_ingest_at, s.sources,
+       v.as_of, coalesce(v.valid_days, 0) AS valid_days_last_7, coalesce(v.summarised_days, 0) AS summarised_days_last_7
+  FROM wearables.participants p
+  LEFT JOIN wearables.oauth_tokens t ON t.participant_id = p.participant_id AND t.provider = p.fitbit_provider
+  LEFT JOIN LATERAL (
+        SELECT max(i.last_device_sync) AS last_device_sync, max(i.finished_at) AS last_ingest_at,
+               array_agg(DISTINCT i.source ORDER BY i.source) AS sources
+          FROM wearables.ingest_status i WHERE i.participant_id = p.participant_id) s ON true
+  LEFT JOIN LATERAL (
+        SELECT a.as_of, count(*) FILTER (WHERE d.valid_day) AS valid_days, count(d.local_date) AS summarised_days
+          FROM (SELECT coalesce(%(as_of)s::date, (now() AT TIME ZONE p.time_zone)::date) AS as_of) a
+          LEFT JOIN wearables.participant_day_summary d
+            ON d.participant_id = p.participant_id AND d.local_date >= a.as_of - 7 AND d.local_date < a.as_of
+         GROUP BY a.as_of) v ON true
+ WHERE %(include_removed)s OR p.in_roster
+ ORDER BY p.participant_id
+"""
+
+
+def participants_overview(conn: psycopg.Connection, as_of: date | None, include_removed: bool) -> list[dict[str, Any]]:
+    """Every participant with sync, auth and valid-day state.
+
+    "Last 7 days" are the seven complete local days before ``as_of`` (default: the participant's
+    own today), because today's summary is still filling up.
+    """
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(_PARTICIPANTS, {"as_of": as_of, "include_removed": include_removed}).fetchall()
+
+
+def database_ok(conn: psycopg.Connection) -> bool:
+    return conn.execute("SELECT 1").fetchone() == (1,)
