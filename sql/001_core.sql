@@ -1,8 +1,6 @@
 -- Core schema: participants, OAuth tokens, ingest status and the Fitbit intraday hypertable.
 -- Applied once by wearable_assets.storage.migrations (recorded in wearables.schema_migrations).
 
-CREATE EXTENSION IF NOT EXISTS timescaledb;
-
 CREATE TABLE wearables.participants (
     participant_id          text PRIMARY KEY CHECK (participant_id ~ '^[A-Za-z0-9_-]{1,64}$'),
     study_id                text NOT NULL,

@@ -61,9 +61,32 @@ def discover(sql_dir: Path = SQL_DIR) -> list[Migration]:
 
 
 def timescale_license(conn: psycopg.Connection) -> str | None:
-    """``'apache'`` or ``'timescale'``; None when the TimescaleDB library is not loaded."""
+    """``'apache'`` or ``'timescale'``; None before the extension exists in this database
+    (the setting is defined by the extension's library, not by the preloaded loader)."""
     row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
     return row[0] if row and row[0] else None
+
+
+def ensure_extension(conn: psycopg.Connection) -> str:
+    """Create the timescaledb extension if needed and return the licence it runs under."""
+    available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
+    if not available:
+        raise MigrationError(
+            "the timescaledb extension is not installed on this PostgreSQL server: run `make db` for the "
+            "project-local server, or install TimescaleDB on yours (see README, 'Your own TimescaleDB')"
+        )
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    except psycopg.Error as exc:
+        raise MigrationError(
+            f"could not create the timescaledb extension ({exc.diag.message_primary}); the server needs "
+            "shared_preload_libraries = 'timescaledb' and a role allowed to create extensions"
+        ) from exc
+    license_ = timescale_license(conn)
+    if license_ is None:
+        raise MigrationError("timescaledb is installed but timescaledb.license is not set; is the library preloaded?")
+    return license_
 
 
 @dataclass
@@ -75,12 +98,7 @@ class MigrationReport:
 
 def migrate(conn: psycopg.Connection, sql_dir: Path = SQL_DIR) -> MigrationReport:
     """Apply pending migrations; safe to call on every start (a no-op when up to date)."""
-    license_ = timescale_license(conn)
-    if license_ is None:
-        raise MigrationError(
-            "TimescaleDB is not loaded in this PostgreSQL server: add timescaledb to "
-            "shared_preload_libraries (scripts/timescaledb.sh does this for the local server)"
-        )
+    license_ = ensure_extension(conn)
     report = MigrationReport(applied=[], skipped={}, license=license_)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_ID,))

@@ -1,0 +1,98 @@
+"""``wearable-assets``: the operator's command line (database, roster, enrolment, simulators, demo).
+
+Each domain contributes its own commands (e.g. ``fitbit/cli.py``); this module only groups them.
+Every command fills in the local defaults (``resources.ensure_local_environment``) so the same
+command works against the project-local stack and, with environment variables set, a real one.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import date
+
+import click
+
+from wearable_assets import settings
+from wearable_assets.resources import ensure_local_environment
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+def cli(verbose: bool) -> None:
+    """Collect wearable data per participant-day (see README.md)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("wearable_assets").setLevel(logging.DEBUG if verbose else logging.INFO)
+    ensure_local_environment()
+
+
+@cli.group()
+def db() -> None:
+    """TimescaleDB schema."""
+
+
+@db.command("migrate")
+def db_migrate() -> None:
+    """Apply pending migrations from sql/ and report the TimescaleDB licence."""
+    from wearable_assets.storage.migrations import MigrationError
+    from wearable_assets.storage.timescale import TimescaleResource
+
+    try:
+        report = TimescaleResource(dsn=settings.timescale_dsn()).migrate()
+    except MigrationError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"timescaledb.license = {report.license}")
+    click.echo(f"applied: {', '.join(report.applied) or 'nothing (up to date)'}")
+    for version, reason in report.skipped.items():
+        click.echo(f"skipped {version}: {reason}")
+
+
+@cli.group()
+def roster() -> None:
+    """Participant roster."""
+
+
+@roster.command("sync")
+@click.option("--roster", "roster_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Roster CSV (default: $WEARABLES_ROSTER or roster/demo_roster.csv).")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Treat this date as today for enrolment windows.")
+def roster_sync(roster_file: str | None, today: object) -> None:
+    """Write the roster to wearables.participants and the Dagster 'participants' partitions.
+
+    The same work the roster sensor does on its tick, for CI and first set-up (there is no
+    Dagster CLI command that adds dynamic partitions).
+    """
+    import dagster as dg
+
+    from wearable_assets.participants.sync import apply_to_instance, partition_changes, upsert_participants
+    from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
+    from wearable_assets.roster import RosterError, load_roster
+    from wearable_assets.storage.timescale import TimescaleResource
+
+    path = roster_file or settings.roster_path()
+    try:
+        participants = load_roster(path)
+    except RosterError as exc:
+        raise click.ClickException(str(exc)) from None
+    changed = upsert_participants(TimescaleResource(dsn=settings.timescale_dsn()), participants)
+    day = today.date() if today else date.today()  # type: ignore[attr-defined]
+    with dg.DagsterInstance.get() as instance:
+        changes = partition_changes(participants, instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME), day)
+        apply_to_instance(instance, changes)
+        total = len(instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME))
+    click.echo(
+        f"roster {path}: {len(participants)} participants, {changed} database rows changed; "
+        f"partitions +{len(changes.add)} -{len(changes.remove)} = {total}"
+    )
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

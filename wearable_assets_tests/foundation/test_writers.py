@@ -1,0 +1,94 @@
+"""The shared write paths: idempotent TimescaleDB replace/upsert and lake partition replace."""
+
+from datetime import date, datetime, timedelta, timezone
+
+import duckdb
+import psycopg
+import pyarrow as pa
+import pytest
+
+from wearable_assets.storage.lake import LakeResource
+from wearable_assets.storage.timescale import TimescaleResource
+
+DAY = date(2026, 11, 1)
+START = datetime(2026, 11, 1, 4, tzinfo=timezone.utc)
+COLUMNS = ["participant_id", "metric", "ts", "value", "utc_offset_min", "source", "device"]
+WHERE = "participant_id = %s AND ts >= %s AND ts < %s"
+
+
+def hr_rows(participant: str, n: int, value: float = 60.0):
+    return [(participant, "heart_rate", START + timedelta(seconds=i), value + i % 5, -240, "google_health", None)
+            for i in range(n)]
+
+
+def count(timescale: TimescaleResource, participant: str) -> int:
+    return timescale.fetch("SELECT count(*) FROM wearables.fitbit_intraday WHERE participant_id = %s", (participant,))[0][0]
+
+
+def test_replace_rows_is_idempotent_per_partition(timescale: TimescaleResource) -> None:
+    window = ("P1", START, START + timedelta(days=1))
+    timescale.replace_rows("wearables.fitbit_intraday", where=WHERE, params=window, columns=COLUMNS, rows=hr_rows("P1", 500))
+    timescale.replace_rows("wearables.fitbit_intraday", where=WHERE, params=("P2",) + window[1:], columns=COLUMNS,
+                           rows=hr_rows("P2", 10))
+    deleted, inserted = timescale.replace_rows(
+        "wearables.fitbit_intraday", where=WHERE, params=window, columns=COLUMNS, rows=hr_rows("P1", 400, 70.0)
+    )
+    assert (deleted, inserted) == (500, 400)
+    assert count(timescale, "P1") == 400 and count(timescale, "P2") == 10
+    assert timescale.fetch("SELECT min(value) FROM wearables.fitbit_intraday WHERE participant_id = 'P1'")[0][0] == 70.0
+
+
+def test_replace_rows_failure_keeps_previous_rows(timescale: TimescaleResource) -> None:
+    window = ("P1", START, START + timedelta(days=1))
+    timescale.replace_rows("wearables.fitbit_intraday", where=WHERE, params=window, columns=COLUMNS, rows=hr_rows("P1", 100))
+
+    def rows_then_crash():
+        yield from hr_rows("P1", 50, 90.0)
+        raise RuntimeError("parser crashed half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        timescale.replace_rows("wearables.fitbit_intraday", where=WHERE, params=window, columns=COLUMNS, rows=rows_then_crash())
+    assert count(timescale, "P1") == 100
+    assert timescale.fetch("SELECT max(value) FROM wearables.fitbit_intraday WHERE participant_id = 'P1'")[0][0] < 90
+
+
+def test_duplicate_samples_are_refused_by_the_unique_key(timescale: TimescaleResource) -> None:
+    rows = hr_rows("P1", 3) + hr_rows("P1", 1)
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        timescale.replace_rows("wearables.fitbit_intraday", where=WHERE, params=("P1", START, START + timedelta(days=1)),
+                               columns=COLUMNS, rows=rows)
+    assert count(timescale, "P1") == 0
+
+
+def test_upsert_rows_updates_only_changed_rows(timescale: TimescaleResource) -> None:
+    cols = ["participant_id", "study_id", "time_zone", "enrolled_from"]
+    rows = [("P1", "S", "UTC", DAY), ("P2", "S", "UTC", DAY)]
+    assert timescale.upsert_rows("wearables.participants", key=["participant_id"], columns=cols, rows=rows) == 2
+    assert timescale.upsert_rows("wearables.participants", key=["participant_id"], columns=cols, rows=rows) == 0
+    rows[1] = ("P2", "S", "Asia/Tokyo", DAY)
+    assert timescale.upsert_rows("wearables.participants", key=["participant_id"], columns=cols, rows=rows) == 1
+
+
+def _table(values: list[float]) -> pa.Table:
+    return pa.table({"participant_id": ["P1"] * len(values), "value": values})
+
+
+def test_lake_rerun_replaces_participant_day(lake: LakeResource) -> None:
+    lake.write_partition("samples", "P1", DAY, _table([1.0, 2.0, 3.0]))
+    lake.write_partition("samples", "P1", date(2026, 11, 2), _table([9.0]))
+    second = lake.write_partition("samples", "P1", DAY, _table([4.0, 5.0]))
+    assert len(second.files_written) == 1 and len(second.files_removed) == 1
+    rows = duckdb.sql(
+        f"SELECT date, sum(value), count(*) FROM read_parquet('{lake.table_glob('samples')}', hive_partitioning=true) "
+        "GROUP BY date ORDER BY date"
+    ).fetchall()
+    assert rows == [(DAY, 9.0, 2), (date(2026, 11, 2), 9.0, 1)]
+
+
+def test_lake_keeps_raw_payloads_byte_for_byte(lake: LakeResource) -> None:
+    body = b'{"dataPoints": [{"truncated'  # malformed on purpose: still kept
+    key = lake.land_raw("google_health", "P1", DAY, "heart-rate", body)
+    assert key.endswith("raw/google_health/participant_id=P1/date=2026-11-01/heart-rate.json.gz")
+    assert lake.read_raw("google_health", "P1", DAY, "heart-rate") == body
+    lake.land_raw("google_health", "P1", DAY, "heart-rate", {"dataPoints": []})
+    assert lake.read_raw("google_health", "P1", DAY, "heart-rate") == b'{"dataPoints":[]}'
