@@ -84,6 +84,7 @@ class ParticipantOverview(BaseModel):
     reconsent_reason: str | None
     last_device_sync: datetime | None = Field(description="Latest device sync any ingest reported")
     last_ingest_at: datetime | None
+    last_data_date: date | None = Field(description="Latest local day an ingest loaded rows for")
     sources: list[str] | None
     as_of: date
     valid_days_last_7: int = Field(description="Valid days among the 7 local days before as_of")
