@@ -111,7 +111,9 @@ function makeChart() {
       animation: false, parsing: false, normalized: true, maintainAspectRatio: false,
       interaction: { mode: "nearest", axis: "x", intersect: false },
       scales: {
-        x: { type: "time", time: { tooltipFormat: "yyyy-MM-dd HH:mm:ss" }, title: { display: true, text: "" } },
+        x: { type: "time", time: { tooltipFormat: "yyyy-MM-dd HH:mm:ss",
+                                    displayFormats: { second: "HH:mm:ss", minute: "HH:mm", hour: "d MMM HH:mm",
+                                                      day: "d MMM", week: "d MMM", month: "MMM yyyy" } }, title: { display: true, text: "" } },
         y: { title: { display: true, text: "" } },
       },
       plugins: {
