@@ -12,7 +12,8 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
+from urllib.parse import parse_qsl
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -53,6 +54,9 @@ class SimulatorState:
         self._lock = threading.Lock()
         self.faults: list[Fault] = []
         self.calls: list[CallRecord] = []
+        #: Optional provider-specific error body for injected faults: ``(status, kind) -> JSON``.
+        #: ``None`` keeps the Google-style ``{"error": {...}}`` bodies below.
+        self.fault_body: Callable[[int, str], Any] | None = None
 
     def inject(self, fault: Fault) -> None:
         with self._lock:
@@ -106,6 +110,7 @@ class FaultAndLogMiddleware(BaseHTTPMiddleware):
                     response = Response(fault.body or '{"dataPoints": [{"truncated', media_type="application/json")
                 elif fault.kind == "expired_token":
                     response = JSONResponse(
+                        self.state.fault_body(401, "expired_token") if self.state.fault_body else
                         {"error": {"code": 401, "message": "Request had invalid authentication credentials.",
                                    "status": "UNAUTHENTICATED"}},
                         status_code=401,
@@ -114,13 +119,25 @@ class FaultAndLogMiddleware(BaseHTTPMiddleware):
                     response = (
                         PlainTextResponse(fault.body, status_code=fault.status)
                         if fault.body is not None
-                        else JSONResponse({"error": {"code": fault.status, "message": "injected fault"}},
-                                          status_code=fault.status)
+                        else JSONResponse(
+                            self.state.fault_body(fault.status, fault.kind) if self.state.fault_body else
+                            {"error": {"code": fault.status, "message": "injected fault"}},
+                            status_code=fault.status,
+                        )
                     )
         if response is None:
             response = await call_next(request)
         self.state.record(CallRecord(request.method, path, request.url.query, response.status_code, time.time()))
         return response
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body as a dict (OAuth token endpoints).
+
+    Parsed by hand so the simulators need no multipart library; a repeated field keeps its
+    last value.
+    """
+    return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def add_admin_routes(app: FastAPI, state: SimulatorState) -> None:
@@ -142,21 +159,27 @@ def add_admin_routes(app: FastAPI, state: SimulatorState) -> None:
 
 
 class FixedWindowLimiter:
-    """Requests per key per window, reporting what providers put in their rate-limit headers."""
+    """Requests per key per window, reporting what providers put in their rate-limit headers.
 
-    def __init__(self, limit: int, window_s: float) -> None:
+    ``aligned=True`` makes windows start at wall-clock multiples of ``window_s`` (Fitbit's
+    hourly budget resets at the top of the hour) instead of at a key's first request.
+    """
+
+    def __init__(self, limit: int, window_s: float, aligned: bool = False) -> None:
         self.limit = limit
         self.window_s = window_s
+        self.aligned = aligned
         self._lock = threading.Lock()
         self._windows: dict[str, tuple[float, int]] = defaultdict(lambda: (0.0, 0))
 
     def hit(self, key: str) -> tuple[bool, int, int]:
         """Count a request; returns (allowed, remaining, seconds until the window resets)."""
-        now = time.monotonic()
+        now = time.time() if self.aligned else time.monotonic()
         with self._lock:
             start, used = self._windows[key]
             if now - start >= self.window_s:
-                start, used = now, 0
+                start = now - (now % self.window_s) if self.aligned else now
+                used = 0
             reset = max(1, int(round(self.window_s - (now - start))))
             if used >= self.limit:
                 self._windows[key] = (start, used)
