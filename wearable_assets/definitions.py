@@ -7,10 +7,12 @@ Domains are imported as modules because Dagster allows one ``Definitions`` objec
 
 import dagster as dg
 
+from wearable_assets.fitbit import definitions as fitbit
 from wearable_assets.participants import definitions as participants
 from wearable_assets.resources import lake_resource, timescale_resource
 
 defs = dg.Definitions.merge(
     dg.Definitions(resources={"timescale": timescale_resource(), "lake": lake_resource()}),
     participants.defs,
+    fitbit.defs,
 )

@@ -1,0 +1,309 @@
+"""One participant-day, end to end: land the raw payloads, then load them (DB and lake).
+
+The assets call these functions once per participant-day of a (possibly ranged) run.
+
+Raw landing keeps, per participant-day, the exact response bodies plus a ``_manifest`` naming
+them (payload names are deterministic, so a re-run overwrites in place; the manifest says which
+ones belong to the latest fetch, so stale extra pages of an earlier, longer fetch are ignored).
+The manifest also records the outcome: ``ok``, ``needs_reconsent`` or ``api_error``. Loaders
+only load ``ok`` manifests; for the others they leave previously loaded rows untouched (data
+fetched before a grant was revoked is still valid) and the status row says what happened.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from wearable_assets.fitbit import google_health_parse, legacy_parse
+from wearable_assets.fitbit.canonical import (
+    INTRADAY_COLUMNS,
+    INTRADAY_TABLE,
+    SLEEP_COLUMNS,
+    SLEEP_TABLE,
+    DayWindow,
+    ParsedDay,
+)
+from wearable_assets.fitbit.http import ApiError, FetchResult, Sink, decode_json
+from wearable_assets.oauth.errors import NeedsReconsent
+from wearable_assets.partitions import ParticipantDay
+from wearable_assets.storage.lake import LakeResource
+from wearable_assets.storage.timescale import TimescaleResource
+
+log = logging.getLogger(__name__)
+
+RAW_SOURCE = "fitbit"
+MANIFEST = "_manifest"
+PARSERS = {"google_health": google_health_parse.parse_day, "fitbit_legacy": legacy_parse.parse_day}
+LAKE_INTRADAY = "fitbit_intraday"
+LAKE_SLEEP = "fitbit_sleep_stages"
+
+
+class Client(Protocol):
+    provider: str
+
+    def fetch_day(self, window: DayWindow, sink: Sink) -> FetchResult: ...
+
+
+@dataclass(frozen=True)
+class FitbitParticipant:
+    """The per-participant configuration the Fitbit assets need (from ``wearables.participants``)."""
+
+    participant_id: str
+    time_zone: str
+    provider: str | None
+    enrolled_from: date
+    enrolled_to: date | None
+
+    def enrolled_on(self, day: date) -> bool:
+        return self.enrolled_from <= day and (self.enrolled_to is None or day <= self.enrolled_to)
+
+
+def load_participants(timescale: TimescaleResource, ids: list[str]) -> dict[str, FitbitParticipant]:
+    rows = timescale.fetch(
+        "SELECT participant_id, time_zone, fitbit_provider, enrolled_from, enrolled_to "
+        "FROM wearables.participants WHERE participant_id = ANY(%s)",
+        (ids,),
+    )
+    return {r[0]: FitbitParticipant(*r) for r in rows}
+
+
+@dataclass
+class DayOutcome:
+    """What happened to one participant-day in one asset (feeds metadata and ingest_status)."""
+
+    key: str
+    provider: str | None
+    status: str  # ok | no_data | needs_reconsent | api_error | skipped
+    detail: str = ""
+    api_calls: int = 0
+    rows_per_metric: dict[str, int] = field(default_factory=dict)
+    sleep_stages: int = 0
+    hr_completeness_pct: float | None = None
+    time_range: tuple[datetime, datetime] | None = None
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_per_metric.values())
+
+    def as_metadata(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": self.key, "provider": self.provider, "status": self.status}
+        if self.detail:
+            out["detail"] = self.detail
+        if self.api_calls:
+            out["api_calls"] = self.api_calls
+        if self.rows_per_metric or self.status in ("ok", "no_data"):
+            out["rows"] = self.rows
+            out["sleep_stages"] = self.sleep_stages
+        if self.hr_completeness_pct is not None:
+            out["hr_completeness_pct"] = self.hr_completeness_pct
+        if self.time_range:
+            out["time_range"] = [t.isoformat() for t in self.time_range]
+        if self.dropped:
+            out["dropped"] = self.dropped
+        return out
+
+
+# --- raw landing ---------------------------------------------------------------------------
+def _manifest(pday: ParticipantDay, participant: FitbitParticipant, provider: str, status: str, *,
+              payloads: list[str], api_calls: int, detail: str = "") -> dict[str, Any]:
+    return {
+        "participant_id": pday.participant_id,
+        "date": pday.day.isoformat(),
+        "provider": provider,
+        "time_zone": participant.time_zone,
+        "status": status,
+        "detail": detail,
+        "payloads": payloads,
+        "api_calls": api_calls,
+        "fetched_at": datetime.now(timezone.utc).isoformat(),
+    }
+
+
+def land_day(pday: ParticipantDay, participant: FitbitParticipant, client: Client, lake: LakeResource) -> DayOutcome:
+    """Fetch and land one participant-day. Auth problems and API failures become the outcome
+    (and the manifest's status) instead of exceptions, so the caller can carry on with others."""
+    provider = client.provider
+    landed: list[str] = []
+
+    def sink(name: str, body: bytes) -> str:
+        landed.append(name)
+        return lake.land_raw(RAW_SOURCE, pday.participant_id, pday.day, f"{provider}.{name}", body)
+
+    session = getattr(client, "session", None)
+    calls_before = session.calls if session is not None else 0
+    try:
+        result = client.fetch_day(DayWindow.of(pday.day, participant.time_zone), sink)
+    except NeedsReconsent as exc:
+        outcome = DayOutcome(pday.key, provider, "needs_reconsent", exc.message)
+    except ApiError as exc:
+        outcome = DayOutcome(pday.key, provider, "api_error", str(exc))
+    else:
+        outcome = DayOutcome(pday.key, provider, "ok", api_calls=result.api_calls)
+    if session is not None:
+        outcome.api_calls = session.calls - calls_before
+    lake.land_raw(RAW_SOURCE, pday.participant_id, pday.day, MANIFEST,
+                  _manifest(pday, participant, provider, outcome.status, payloads=landed,
+                            api_calls=outcome.api_calls, detail=outcome.detail))
+    return outcome
+
+
+def read_manifest(lake: LakeResource, pday: ParticipantDay) -> dict[str, Any] | None:
+    try:
+        body = lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, MANIFEST)
+    except FileNotFoundError:
+        return None
+    return json.loads(body)
+
+
+def _documents(lake: LakeResource, pday: ParticipantDay, manifest: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Landed payloads one at a time (a heart-rate day is tens of MB of JSON: never all at once)."""
+    provider = manifest["provider"]
+    for name in manifest["payloads"]:
+        stored = f"{provider}.{name}"
+        body = lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, stored)
+        yield name, decode_json(body, f"{provider} payload {name} of {pday.key}",
+                                lake.raw_key(RAW_SOURCE, pday.participant_id, pday.day, stored))
+
+
+def parse_landed(lake: LakeResource, pday: ParticipantDay, manifest: dict[str, Any]) -> ParsedDay:
+    """Canonical rows of an ``ok`` manifest (pure: reads the lake, writes nothing)."""
+    window = DayWindow.of(pday.day, manifest["time_zone"])
+    parse = PARSERS[manifest["provider"]]
+    return parse(window, pday.participant_id, _documents(lake, pday, manifest))
+
+
+# --- ingest_status ----------------------------------------------------------------------
+def record_status(conn: Any, participant_id: str, day: date, source: str, status: str, *, detail: str = "",
+                  rows_loaded: int | None = None, api_calls: int = 0, last_device_sync: datetime | None = None) -> None:
+    """Upsert the participant-day's status row. ``rows_loaded=None`` keeps the previous count
+    (a failed fetch does not remove rows loaded earlier)."""
+    conn.execute(
+        """INSERT INTO wearables.ingest_status AS s
+               (participant_id, local_date, source, status, detail, rows_loaded, api_calls, last_device_sync, finished_at)
+           VALUES (%s, %s, %s, %s, %s, COALESCE(%s, 0), %s, %s, now())
+           ON CONFLICT (participant_id, local_date, source) DO UPDATE SET
+               status = EXCLUDED.status, detail = EXCLUDED.detail,
+               rows_loaded = COALESCE(%s, s.rows_loaded), api_calls = EXCLUDED.api_calls,
+               last_device_sync = COALESCE(EXCLUDED.last_device_sync, s.last_device_sync), finished_at = now()""",
+        (participant_id, day, source, status, detail or None, rows_loaded, api_calls, last_device_sync, rows_loaded),
+    )
+
+
+def record_fetch_failure(timescale: TimescaleResource, pday: ParticipantDay, outcome: DayOutcome) -> None:
+    with timescale.connect() as conn:
+        record_status(conn, pday.participant_id, pday.day, outcome.provider or "google_health", outcome.status,
+                      detail=outcome.detail, api_calls=outcome.api_calls)
+        conn.commit()
+
+
+# --- loads ------------------------------------------------------------------------------
+def _summary(pday: ParticipantDay, manifest: dict[str, Any], parsed: ParsedDay) -> DayOutcome:
+    status = "ok" if parsed.intraday or parsed.sleep else "no_data"
+    notes = list(parsed.notes)
+    if parsed.daily_totals:
+        notes.append("provider daily totals: " + ", ".join(f"{k}={v:g}" for k, v in sorted(parsed.daily_totals.items())))
+    return DayOutcome(
+        key=pday.key,
+        provider=manifest["provider"],
+        status=status,
+        detail="; ".join(notes),
+        api_calls=int(manifest.get("api_calls", 0)),
+        rows_per_metric=parsed.rows_per_metric(),
+        sleep_stages=len(parsed.sleep),
+        hr_completeness_pct=parsed.hr_completeness(),
+        time_range=parsed.time_range(),
+        dropped=dict(parsed.dropped),
+    )
+
+
+def unloadable(pday: ParticipantDay, manifest: dict[str, Any] | None) -> DayOutcome | None:
+    """The outcome for a participant-day whose raw landing has nothing to load, else None."""
+    if manifest is None:
+        return DayOutcome(pday.key, None, "skipped", "no raw payloads landed: materialize fitbit/raw_payloads first")
+    if manifest["status"] != "ok":
+        return DayOutcome(pday.key, manifest.get("provider"), manifest["status"],
+                          manifest.get("detail") or "", api_calls=int(manifest.get("api_calls", 0)))
+    return None
+
+
+def load_timescale(timescale: TimescaleResource, lake: LakeResource, pday: ParticipantDay) -> DayOutcome:
+    """Replace the participant-day in TimescaleDB from its landed payloads, in ONE transaction:
+    intraday rows of ``[D, D+1)`` local, sleep stages of wake date D, and the status row.
+    Parsing happens first, so a bad payload fails before anything is written."""
+    manifest = read_manifest(lake, pday)
+    nothing = unloadable(pday, manifest)
+    if nothing is not None:
+        return nothing
+    assert manifest is not None
+    parsed = parse_landed(lake, pday, manifest)
+    outcome = _summary(pday, manifest, parsed)
+    window = parsed.window
+    with timescale.connect() as conn:
+        with conn.transaction():
+            timescale.replace_rows(
+                INTRADAY_TABLE, where="participant_id = %s AND ts >= %s AND ts < %s",
+                params=[pday.participant_id, window.start, window.end], columns=INTRADAY_COLUMNS,
+                rows=parsed.intraday, conn=conn,
+            )
+            timescale.replace_rows(
+                SLEEP_TABLE, where="participant_id = %s AND sleep_date = %s",
+                params=[pday.participant_id, pday.day], columns=SLEEP_COLUMNS, rows=parsed.sleep, conn=conn,
+            )
+            record_status(conn, pday.participant_id, pday.day, manifest["provider"], outcome.status,
+                          detail=outcome.detail, rows_loaded=outcome.rows + outcome.sleep_stages,
+                          api_calls=outcome.api_calls, last_device_sync=parsed.last_device_sync)
+    return outcome
+
+
+INTRADAY_SCHEMA = pa.schema([
+    ("participant_id", pa.string()), ("metric", pa.string()), ("ts", pa.timestamp("us", tz="UTC")),
+    ("value", pa.float64()), ("utc_offset_min", pa.int16()), ("source", pa.string()), ("device", pa.string()),
+])
+SLEEP_SCHEMA = pa.schema([
+    ("participant_id", pa.string()), ("sleep_date", pa.date32()), ("log_id", pa.string()), ("stage", pa.string()),
+    ("start_ts", pa.timestamp("us", tz="UTC")), ("end_ts", pa.timestamp("us", tz="UTC")), ("is_short", pa.bool_()),
+    ("is_main_sleep", pa.bool_()), ("source", pa.string()),
+])
+
+
+def _arrow(rows: list[tuple], schema: pa.Schema) -> pa.Table:
+    columns = list(zip(*rows)) if rows else [[] for _ in schema]
+    return pa.table({f.name: pa.array(col, type=f.type) for f, col in zip(schema, columns)}, schema=schema)
+
+
+def load_lake(lake: LakeResource, pday: ParticipantDay) -> DayOutcome:
+    """Replace the participant-day's parquet files (intraday + sleep stages) in the lake."""
+    manifest = read_manifest(lake, pday)
+    nothing = unloadable(pday, manifest)
+    if nothing is not None:
+        return nothing
+    assert manifest is not None
+    parsed = parse_landed(lake, pday, manifest)
+    outcome = _summary(pday, manifest, parsed)
+    for table, rows, schema in ((LAKE_INTRADAY, parsed.intraday, INTRADAY_SCHEMA),
+                                (LAKE_SLEEP, parsed.sleep, SLEEP_SCHEMA)):
+        if rows:
+            lake.write_partition(table, pday.participant_id, pday.day, _arrow(rows, schema))
+        else:
+            lake.remove_partition(table, pday.participant_id, pday.day)
+    return outcome
+
+
+def skip_reason(participant: FitbitParticipant | None, day: date) -> str | None:
+    """Why a participant-day is not fetched at all (None: fetch it)."""
+    if participant is None:
+        return "not in wearables.participants (run the roster sync)"
+    if participant.provider is None:
+        return "no Fitbit provider in the roster"
+    if not participant.enrolled_on(day):
+        return f"not enrolled on {day}"
+    return None
+

@@ -1,0 +1,121 @@
+"""Legacy Fitbit Web API client (``api.fitbit.com``): archived data only.
+
+The legacy API and its OAuth endpoints were turned off on 2026-11-02 and answer **410 Gone**.
+A 410 is therefore not retried: it flips the participant to ``needs_reconsent`` (reason
+``gone_410``) with an instruction to re-consent them through Google Health. The client stays for
+deployments that still reach a working endpoint (archives, the simulator's "working" mode).
+
+Quirks handled here: refresh tokens are **single-use** (the token store's row lock makes sure
+only one worker spends one), the token endpoint wants HTTP Basic client authentication, every
+response carries ``Fitbit-Rate-Limit-*`` headers (150 calls/hour/user; ``ApiSession`` stops
+before spending the last one), and errors are classified on ``errorType``, not only on the status.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from wearable_assets.fitbit.canonical import DayWindow
+from wearable_assets.fitbit.http import ApiError, ApiSession, FetchResult, MalformedPayload, Sink, decode_json
+from wearable_assets.oauth.app import OAuthApp
+from wearable_assets.oauth.errors import redact
+from wearable_assets.oauth.store import TokenStore
+
+PROVIDER = "fitbit_legacy"
+DEFAULT_BASE_URL = "https://api.fitbit.com"
+DEFAULT_AUTH_URL = "https://www.fitbit.com/oauth2/authorize"
+SCOPES = ("activity", "heartrate", "sleep", "oxygen_saturation", "respiratory_rate", "profile", "settings")
+ACTIVITY_RESOURCES = ("steps", "calories", "distance", "floors")
+
+
+def day_paths(day: date) -> list[tuple[str, str]]:
+    """(payload name, path) of every call for one participant-day, in landing order.
+
+    HR and activity are requested for the user's local day ``D`` (times come back local and
+    offset-less). SpO2 and HRV belong to the night ending on a date but start the evening
+    before, so they are requested for ``[D, D+1]`` and the loader keeps the samples inside D.
+    """
+    d, d1 = day.isoformat(), (day + timedelta(days=1)).isoformat()
+    paths = [("heart", f"1/user/-/activities/heart/date/{d}/1d/1sec.json")]
+    paths += [(res, f"1/user/-/activities/{res}/date/{d}/1d/1min.json") for res in ACTIVITY_RESOURCES]
+    paths += [
+        ("sleep", f"1.2/user/-/sleep/date/{d}.json"),
+        ("spo2", f"1/user/-/spo2/date/{d}/{d1}/all.json"),
+        ("hrv", f"1/user/-/hrv/date/{d}/{d1}/all.json"),
+        ("br", f"1/user/-/br/date/{d}/all.json"),
+        ("profile", "1/user/-/profile.json"),
+        ("devices", "1/user/-/devices.json"),
+    ]
+    return paths
+
+
+def _fitbit_error(response: Any) -> tuple[str, str]:
+    try:
+        errors = response.json().get("errors") or []
+        first = errors[0] if errors and isinstance(errors[0], dict) else {}
+        return str(first.get("errorType", "")), str(first.get("message", ""))
+    except (ValueError, AttributeError, IndexError):
+        return "", ""
+
+
+class FitbitLegacyClient:
+    provider = PROVIDER
+
+    def __init__(self, *, participant_id: str, oauth: OAuthApp, store: TokenStore, session: ApiSession,
+                 base_url: str = DEFAULT_BASE_URL) -> None:
+        self.participant_id = participant_id
+        self.oauth = oauth
+        self.store = store
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self._access_token: str | None = None
+
+    def _token(self, rejected: str | None = None) -> str:
+        self._access_token = self.store.access_token(self.participant_id, PROVIDER, self.oauth.refresh,
+                                                     rejected=rejected)
+        return self._access_token
+
+    def call(self, path: str, *, what: str) -> bytes:
+        token = self._access_token or self._token()
+        for attempt in (1, 2):
+            response = self.session.send("GET", f"{self.base_url}/{path}", what=what,
+                                         headers={"Authorization": f"Bearer {token}"})
+            if response.status_code < 400:
+                return response.content
+            error_type, _ = _fitbit_error(response)
+            if response.status_code == 401 and attempt == 1 and error_type in ("expired_token", "invalid_token", ""):
+                token = self._token(rejected=token)
+                continue
+            raise self._failure(response, what)
+        raise AssertionError("unreachable")
+
+    def _failure(self, response: Any, what: str) -> Exception:
+        status = response.status_code
+        error_type, message = _fitbit_error(response)
+        detail = redact(f"{what}: HTTP {status} {error_type} {message}".strip(), self._access_token)
+        if status == 410:
+            return self.store.mark_needs_reconsent(
+                self.participant_id, PROVIDER, "gone_410",
+                "The legacy Fitbit Web API is turned off; its data can no longer be fetched with this grant",
+            )
+        if status == 401:
+            return self.store.mark_needs_reconsent(self.participant_id, PROVIDER, "second_401", detail)
+        if status == 403:
+            return self.store.mark_needs_reconsent(self.participant_id, PROVIDER, "forbidden_403", detail)
+        return ApiError(detail)
+
+    def fetch_day(self, window: DayWindow, sink: Sink) -> FetchResult:
+        day = window.day
+        result = FetchResult()
+        start_calls = self.session.calls
+        for name, path in day_paths(day):
+            what = f"{PROVIDER} {name} for {self.participant_id} {day}"
+            raw = self.call(path, what=what)
+            result.payloads.append(name)
+            kept_at = sink(name, raw)
+            document = decode_json(raw, what, kept_at)
+            if not isinstance(document, (dict, list)):
+                raise MalformedPayload(f"{what}: expected JSON object or array (kept at {kept_at})")
+        result.api_calls = self.session.calls - start_calls
+        return result

@@ -1,0 +1,186 @@
+"""Legacy Fitbit Web API payloads -> canonical rows.
+
+The legacy API has no time zones in its data: every time is the wearer's local wall clock,
+without offset. We convert with the participant's IANA zone, and two DST cases need care:
+
+* **fall back**: the repeated hour appears twice in a day's dataset; the data is in time order,
+  so once a time goes *backwards* we are in the second pass and use ``fold=1``;
+* **sleep**: stage times are rendered with the offset of the session's start, so we convert
+  ``startTime`` once and place every stage by its distance from it (never each one on its own).
+
+Other shapes: the daily ``value`` fields are strings while intraday values are numbers; the
+heart summary comes in two shapes (resting HR inside ``value`` or absent); breathing rate uses
+``-1`` for "no value"; SpO2/HRV by date range return a top-level list (one entry per night).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from wearable_assets.fitbit.canonical import DayWindow, ParsedDay, localize
+
+SOURCE = "fitbit_legacy"
+_METRIC_OF = {"heart": "heart_rate", "steps": "steps", "calories": "calories", "distance": "distance",
+              "floors": "floors"}
+_DISTANCE_TO_M = 1000.0  # km: no Accept-Language header is sent, so the API uses metric units
+
+
+class PayloadError(ValueError):
+    """A payload that is valid JSON but not the documented shape."""
+
+
+def _times_in_order(day: date, times: Iterable[str], tz: Any) -> Iterator[datetime]:
+    """``HH:MM:SS`` strings of one local day, in order -> UTC; the repeat of a DST hour gets fold=1."""
+    fold = 0
+    previous: datetime | None = None
+    for text in times:
+        naive = datetime.combine(day, datetime.strptime(text, "%H:%M:%S").time())
+        if previous is not None and naive < previous:
+            fold = 1
+        previous = naive
+        yield localize(naive, tz, fold=fold)
+
+
+def _stamps_in_order(stamps: Iterable[str], tz: Any) -> Iterator[datetime]:
+    """Local ISO timestamps (``2021-10-04T04:02:17[.000]``) in order -> UTC, with the same fold rule."""
+    fold = 0
+    previous: datetime | None = None
+    for text in stamps:
+        naive = datetime.fromisoformat(text)
+        if previous is not None and naive < previous:
+            fold = 1
+        previous = naive
+        yield localize(naive, tz, fold=fold)
+
+
+def parse_intraday(day: ParsedDay, name: str, document: dict[str, Any]) -> None:
+    """HR (1 s) and activity (1 min) datasets of the local day."""
+    resource = "heart" if name == "heart" else name
+    metric = _METRIC_OF[resource]
+    try:
+        dataset = document[f"activities-{resource}-intraday"]["dataset"]
+        times = [point["time"] for point in dataset]
+        values = [point["value"] for point in dataset]
+    except (KeyError, TypeError) as exc:
+        raise PayloadError(
+            f"{SOURCE} payload {name}: no 'activities-{resource}-intraday.dataset' "
+            f"({exc.__class__.__name__}: {exc}); was intraday access granted for this app?"
+        ) from None
+    scale = _DISTANCE_TO_M if metric == "distance" else 1.0
+    try:
+        for ts, value in zip(_times_in_order(day.window.day, times, day.window.tz), values):
+            day.add(metric, ts, float(value) * scale, None, None)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"{SOURCE} payload {name}: bad dataset entry ({exc})") from None
+    summary = document.get(f"activities-{resource}") or []
+    if resource == "heart":
+        value = summary[0].get("value") if summary and isinstance(summary[0], dict) else None
+        if isinstance(value, dict) and value.get("restingHeartRate") is not None:
+            day.add("resting_heart_rate", day.window.start, float(value["restingHeartRate"]), None, None)
+    elif summary and isinstance(summary[0], dict) and summary[0].get("value") is not None:
+        day.daily_totals[metric if metric != "distance" else "distance_m"] = float(summary[0]["value"]) * scale
+
+
+def parse_sleep(day: ParsedDay, document: dict[str, Any]) -> None:
+    tz = day.window.tz
+    for log in document.get("sleep", []):
+        try:
+            if log["dateOfSleep"] != day.window.day.isoformat():
+                day.dropped["sleep:other_day"] += 1
+                continue
+            start_naive = datetime.fromisoformat(log["startTime"])
+            start_utc = localize(start_naive, tz)
+            log_id = str(log["logId"])
+            main = log.get("isMainSleep")
+            levels = log.get("levels") or {}
+            for key, is_short in (("data", False), ("shortData", True)):
+                for entry in levels.get(key, []):
+                    begin = start_utc + (datetime.fromisoformat(entry["dateTime"]) - start_naive)
+                    end = begin + timedelta(seconds=int(entry["seconds"]))
+                    day.add_stage(log_id, str(entry["level"]), begin, end, is_short=is_short, is_main_sleep=main)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PayloadError(
+                f"{SOURCE} payload sleep: a sleep log does not have the documented v1.2 shape "
+                f"({exc.__class__.__name__}: {exc})"
+            ) from None
+
+
+def _nights(document: Any, key: str) -> list[dict[str, Any]]:
+    """By-date answers are objects, by-range answers lists (sometimes wrapped in ``{key: [...]}``)."""
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict) and isinstance(document.get(key), list):
+        return document[key]
+    return [document] if isinstance(document, dict) and document else []
+
+
+def parse_spo2(day: ParsedDay, document: Any) -> None:
+    for night in _nights(document, "spo2"):
+        minutes = night.get("minutes", [])
+        try:
+            stamps = _stamps_in_order([m["minute"] for m in minutes], day.window.tz)
+            for ts, m in zip(stamps, minutes):
+                day.add("spo2", ts, float(m["value"]), None, None)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PayloadError(f"{SOURCE} payload spo2: bad minute entry ({exc})") from None
+
+
+def parse_hrv(day: ParsedDay, document: Any) -> None:
+    for night in _nights(document, "hrv"):
+        minutes = night.get("minutes", [])
+        try:
+            stamps = _stamps_in_order([m["minute"] for m in minutes], day.window.tz)
+            for ts, m in zip(stamps, minutes):
+                day.add("hrv_rmssd", ts, float(m["value"]["rmssd"]), None, None)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PayloadError(f"{SOURCE} payload hrv: bad minute entry ({exc})") from None
+
+
+def parse_breathing(day: ParsedDay, document: Any) -> None:
+    """One value per night, stamped at the start of the wake date's participant-day."""
+    for night in _nights(document, "br"):
+        if night.get("dateTime") != day.window.day.isoformat():
+            continue
+        rate = ((night.get("value") or {}).get("fullSleepSummary") or {}).get("breathingRate")
+        if rate is None or float(rate) < 0:  # -1 means "no value"
+            day.dropped["breathing_rate:no_value"] += 1
+            continue
+        day.add("breathing_rate", day.window.start, float(rate), None, None)
+
+
+def parse_devices(day: ParsedDay, document: Any) -> None:
+    syncs = [localize(datetime.fromisoformat(d["lastSyncTime"]), day.window.tz)
+             for d in (document if isinstance(document, list) else []) if d.get("lastSyncTime")]
+    if syncs:
+        day.last_device_sync = max(syncs)
+
+
+def parse_profile(day: ParsedDay, document: Any) -> None:
+    """Only a consistency check: the roster's zone is the one we convert with."""
+    zone = ((document or {}).get("user") or {}).get("timezone")
+    if zone and zone != day.window.tz.key:
+        day.notes.append(f"Fitbit profile time zone {zone} differs from the roster's {day.window.tz.key}")
+
+
+def parse_day(window: DayWindow, participant_id: str, payloads: Iterable[tuple[str, Any]]) -> ParsedDay:
+    day = ParsedDay(window=window, participant_id=participant_id, source=SOURCE)
+    for name, document in payloads:
+        if name in _METRIC_OF:
+            parse_intraday(day, name, document)
+        elif name == "sleep":
+            parse_sleep(day, document)
+        elif name == "spo2":
+            parse_spo2(day, document)
+        elif name == "hrv":
+            parse_hrv(day, document)
+        elif name == "br":
+            parse_breathing(day, document)
+        elif name == "devices":
+            parse_devices(day, document)
+        elif name == "profile":
+            parse_profile(day, document)
+        else:
+            raise PayloadError(f"{SOURCE} payload {name}: no parser for it")
+    return day

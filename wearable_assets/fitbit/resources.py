@@ -1,0 +1,154 @@
+"""Dagster resources for the two Fitbit adapters.
+
+Secrets (client id/secret, the token-encryption key) come from ``dg.EnvVar``. Endpoint URLs are
+plain settings resolved at run time: the field if set, else the environment variable the
+simulators and the demo set (``WEARABLES_GOOGLE_*``, ``WEARABLES_FITBIT_BASE_URL``), else the
+real provider. The resources hand out plain-Python clients (``google_health.py``, ``legacy.py``)
+so the assets stay thin and the clients are testable without Dagster.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from wearable_assets.fitbit import google_health, legacy
+from wearable_assets.fitbit.http import ApiError, ApiSession, shared_limiter
+from wearable_assets.oauth.app import OAuthApp
+from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, TokenCipher
+from wearable_assets.oauth.store import TokenStore
+from wearable_assets.storage.timescale import TimescaleResource
+
+GOOGLE_AUTH_URL_ENV = "WEARABLES_GOOGLE_OAUTH_AUTH_URL"
+GOOGLE_TOKEN_URL_ENV = "WEARABLES_GOOGLE_OAUTH_TOKEN_URL"
+GOOGLE_BASE_URL_ENV = "WEARABLES_GOOGLE_HEALTH_BASE_URL"
+FITBIT_BASE_URL_ENV = "WEARABLES_FITBIT_BASE_URL"
+
+
+def _setting(value: str | None, env: str, default: str) -> str:
+    return value or os.environ.get(env) or default
+
+
+class _ApiResource(dg.ConfigurableResource):
+    """What both adapters share: credentials, the token key and the HTTP policy."""
+
+    client_id: str
+    client_secret: str
+    token_key: str
+    timeout_s: float = 30.0
+    max_retries: int = 4
+    backoff_s: float = 1.0
+    #: Longest 429 wait honoured in-process; a later reset fails the participant-day instead.
+    max_wait_s: float = 120.0
+    requests_per_minute: int = 300
+
+    def token_store(self, timescale: TimescaleResource) -> TokenStore:
+        return TokenStore(timescale, TokenCipher(self.token_key))
+
+    def _session(self, provider: str, participant_id: str) -> ApiSession:
+        return ApiSession(
+            key=f"{provider}:{participant_id}",
+            limiter=shared_limiter(provider, self.requests_per_minute),
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            backoff_s=self.backoff_s,
+            max_wait_s=self.max_wait_s,
+        )
+
+
+class GoogleHealthResource(_ApiResource):
+    """Google Health API v4 with Google OAuth (authorization code + offline refresh)."""
+
+    auth_url: str | None = None
+    token_url: str | None = None
+    base_url: str | None = None
+    page_size: int = 10000
+
+    def oauth_app(self) -> OAuthApp:
+        return OAuthApp(
+            provider=google_health.PROVIDER,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            auth_url=_setting(self.auth_url, GOOGLE_AUTH_URL_ENV, google_health.DEFAULT_AUTH_URL),
+            token_url=_setting(self.token_url, GOOGLE_TOKEN_URL_ENV, google_health.DEFAULT_TOKEN_URL),
+            scopes=google_health.SCOPES,
+            timeout_s=self.timeout_s,
+        )
+
+    def client(self, participant_id: str, timescale: TimescaleResource) -> google_health.GoogleHealthClient:
+        return google_health.GoogleHealthClient(
+            participant_id=participant_id,
+            oauth=self.oauth_app(),
+            store=self.token_store(timescale),
+            session=self._session(google_health.PROVIDER, participant_id),
+            base_url=_setting(self.base_url, GOOGLE_BASE_URL_ENV, google_health.DEFAULT_BASE_URL),
+            page_size=self.page_size,
+        )
+
+
+class FitbitLegacyResource(_ApiResource):
+    """The legacy Fitbit Web API (turned off 2026-11-02: expect 410) and its OAuth.
+
+    ``base_url`` serves the API and the token endpoint (``/oauth2/token``); the consent page is
+    ``www.fitbit.com`` for the real service, or ``<base_url>/oauth2/authorize`` when a base URL
+    (the simulator) is configured.
+    """
+
+    base_url: str | None = None
+    auth_url: str | None = None
+    requests_per_minute: int = 150  # the legacy budget is 150/hour; ApiSession also reads its headers
+
+    @property
+    def resolved_base_url(self) -> str:
+        return _setting(self.base_url, FITBIT_BASE_URL_ENV, legacy.DEFAULT_BASE_URL).rstrip("/")
+
+    def oauth_app(self) -> OAuthApp:
+        if not self.client_id or not self.client_secret:
+            raise ApiError(
+                "FITBIT_CLIENT_ID / FITBIT_CLIENT_SECRET are not set, but a participant uses the legacy "
+                "Fitbit adapter: set them, or re-consent the participant via Google Health"
+            )
+        base = self.resolved_base_url
+        configured = self.base_url or os.environ.get(FITBIT_BASE_URL_ENV)
+        auth_url = self.auth_url or (f"{base}/oauth2/authorize" if configured else legacy.DEFAULT_AUTH_URL)
+        return OAuthApp(
+            provider=legacy.PROVIDER,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            auth_url=auth_url,
+            token_url=f"{base}/oauth2/token",
+            scopes=legacy.SCOPES,
+            basic_auth=True,
+            timeout_s=self.timeout_s,
+        )
+
+    def client(self, participant_id: str, timescale: TimescaleResource) -> legacy.FitbitLegacyClient:
+        return legacy.FitbitLegacyClient(
+            participant_id=participant_id,
+            oauth=self.oauth_app(),
+            store=self.token_store(timescale),
+            session=self._session(legacy.PROVIDER, participant_id),
+            base_url=self.resolved_base_url,
+        )
+
+
+def google_health_resource() -> GoogleHealthResource:
+    return GoogleHealthResource(
+        client_id=dg.EnvVar("GOOGLE_CLIENT_ID"),
+        client_secret=dg.EnvVar("GOOGLE_CLIENT_SECRET"),
+        token_key=dg.EnvVar(TOKEN_KEY_ENV),
+    )
+
+
+def fitbit_legacy_resource() -> FitbitLegacyResource:
+    """The legacy adapter is optional: without ``FITBIT_CLIENT_ID`` in the environment when the
+    definitions load, it is configured empty and only fails (clearly) if a participant uses it,
+    so deployments that never had legacy participants need no legacy credentials."""
+    if os.environ.get("FITBIT_CLIENT_ID"):
+        return FitbitLegacyResource(
+            client_id=dg.EnvVar("FITBIT_CLIENT_ID"),
+            client_secret=dg.EnvVar("FITBIT_CLIENT_SECRET"),
+            token_key=dg.EnvVar(TOKEN_KEY_ENV),
+        )
+    return FitbitLegacyResource(client_id="", client_secret="", token_key=dg.EnvVar(TOKEN_KEY_ENV))
