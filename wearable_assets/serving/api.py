@@ -44,7 +44,9 @@ class Point(BaseModel):
     max: float | None = None
     count: int | None = Field(None, description="Samples in the bucket (hourly/daily)")
     local_date: date | None = Field(None, description="The participant's local day (daily points)")
-    valid_day: bool | None = Field(None, description="Valid-day flag of the participant-day summary (daily points)")
+    valid_day: bool | None = Field(None, description="Valid-day verdict of the participant-day summary (daily)")
+    completeness_reason: str | None = Field(None, description="Why data is missing or complete (daily), e.g. "
+                                            "complete, not_worn, not_synced_yet, needs_reconsent")
 
 
 class DataPage(BaseModel):

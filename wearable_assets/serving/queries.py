@@ -103,25 +103,43 @@ _RAW_DAILY = sql.SQL(
                 GROUP BY 1) d"""
 )
 
+# The hourly rollup is keyed by participant-day too, so an hour that straddles two local days
+# (zones with a half-hour offset) has two rows: they are merged into one UTC-hour point here.
 _HOURLY = sql.SQL(
-    """SELECT bucket AS ts, {value} AS value, min_value AS min, max_value AS max, n_samples AS count
+    """SELECT bucket AS ts, {value} AS value, min(min_value) AS min, max(max_value) AS max,
+              sum(n_samples)::bigint AS count
          FROM wearables.intraday_hourly
-        WHERE participant_id = %(pid)s AND metric = %(metric)s AND bucket >= %(lo)s AND bucket < %(hi)s"""
+        WHERE participant_id = %(pid)s AND metric = %(metric)s AND bucket >= %(lo)s AND bucket < %(hi)s
+        GROUP BY bucket"""
 )
-# Daily points: the hourly rollup summed per local day (sum of sums; mean = sum / count, so a
-# day's mean weighs each sample once), with the day's validity from the participant-day summary.
+_HOURLY_SUM = sql.SQL("sum(sum_value)")
+_HOURLY_MEAN = sql.SQL("sum(sum_value) / nullif(sum(n_samples), 0)")
+
+# Daily points are the participant-day summary's columns; every summarised day is a point (value
+# null when there was no data), with its valid-day verdict and the reason for missing data.
 _DAILY = sql.SQL(
-    """SELECT (d.local_date::timestamp AT TIME ZONE %(tz)s) AS ts, d.local_date, d.value, d.min, d.max, d.count,
-              s.valid_day
-         FROM (SELECT (h.bucket AT TIME ZONE %(tz)s)::date AS local_date, {value} AS value,
-                      min(h.min_value) AS min, max(h.max_value) AS max, sum(h.n_samples)::bigint AS count
-                 FROM wearables.intraday_hourly h
-                WHERE h.participant_id = %(pid)s AND h.metric = %(metric)s
-                  AND h.bucket >= %(lo)s AND h.bucket < %(hi)s
-                GROUP BY 1) d
-         LEFT JOIN wearables.participant_day_summary s
-           ON s.participant_id = %(pid)s AND s.local_date = d.local_date"""
+    """SELECT (local_date::timestamp AT TIME ZONE %(tz)s) AS ts, local_date, {value} AS value, {min} AS min,
+              {max} AS max, valid_day, completeness_reason
+         FROM wearables.participant_day_summary
+        WHERE participant_id = %(pid)s AND local_date >= %(first)s AND local_date <= %(last)s"""
 )
+#: metric -> (value, min, max) columns of wearables.participant_day_summary
+DAILY_COLUMNS: dict[str, tuple[str, str | None, str | None]] = {
+    "heart_rate": ("hr_mean", "hr_min", "hr_max"),
+    "resting_heart_rate": ("resting_hr", None, None),
+    "steps": ("steps", None, None),
+    "calories": ("calories", None, None),
+    "distance": ("distance_m", None, None),
+    "floors": ("floors", None, None),
+    "active_zone_minutes": ("active_zone_minutes", None, None),
+    "spo2": ("spo2_mean", None, None),
+    "hrv_rmssd": ("hrv_rmssd_mean", None, None),
+    "breathing_rate": ("breathing_rate_mean", None, None),
+}
+
+
+def _column(name: str | None) -> sql.Composable:
+    return sql.Identifier(name) if name else sql.SQL("NULL::double precision")
 
 
 def fetch_points(
@@ -149,16 +167,17 @@ def fetch_points(
         if route.from_raw:
             query = _RAW_HOURLY.format(agg=sql.SQL("sum" if summed else "avg"))
         else:
-            query = _HOURLY.format(value=sql.Identifier("sum_value" if summed else "mean_value"))
+            query = _HOURLY.format(value=_HOURLY_SUM if summed else _HOURLY_MEAN)
     else:
         first, last = local_days(start, end, participant.tz)
-        params.update(lo=local_midnight_utc(first, participant.tz),
-                      hi=local_midnight_utc(last + timedelta(days=1), participant.tz))
         if route.from_raw:
+            params.update(lo=local_midnight_utc(first, participant.tz),
+                          hi=local_midnight_utc(last + timedelta(days=1), participant.tz))
             query = _RAW_DAILY.format(agg=sql.SQL("sum" if summed else "avg"))
         else:
-            value = "sum(h.sum_value)" if summed else "sum(h.sum_value) / nullif(sum(h.n_samples), 0)"
-            query = _DAILY.format(value=sql.SQL(value))
+            params.update(first=first, last=last)
+            value, low, high = DAILY_COLUMNS[metric]
+            query = _DAILY.format(value=_column(value), min=_column(low), max=_column(high))
     assert route.table == RAW_TABLE or not route.from_raw
     return _page(conn, query, params, limit, offset)
 

@@ -12,7 +12,8 @@ const MAX_POINTS = 20000;    // stop paging past this; the user zooms in or pick
 const DAY_MS = 86400000;
 
 const $ = (id) => document.getElementById(id);
-const state = { participants: [], metrics: [], tz: "UTC", startMs: null, endMs: null, chart: null, request: 0 };
+const state = { participants: [], metrics: [], tz: "UTC", startMs: null, endMs: null, chart: null, points: [],
+                request: 0 };
 
 // --- time zone helpers ------------------------------------------------------------------------
 const formatters = new Map();
@@ -135,6 +136,8 @@ function plot(page, points) {
   const chart = state.chart;
   const ds = chart.data.datasets[0];
   ds.label = `${page.metric} (${page.unit})`;
+  state.points = points;
+  // (the decimation plugin swaps ds.data for a thinned copy when there are more points than pixels)
   ds.data = points.map((p) => ({ x: toChartX(Date.parse(p.ts)), y: p.value, point: p }));
   const marks = page.resolution !== "raw" || points.length < 300;
   ds.pointRadius = marks ? 2 : 0;
@@ -174,6 +177,7 @@ async function load() {
     document.body.dataset.state = "ready";
   } catch (err) {
     if (request !== state.request) return;
+    state.points = [];
     state.chart.data.datasets[0].data = [];
     state.chart.update();
     $("status").textContent = "";

@@ -1,0 +1,69 @@
+"""Fixtures for the read API: a database filled by the project's own assets, and the API on it.
+
+The data is loaded once per session into a database of its own (``wearables_serving_<pid>``),
+not the shared test database, because other domains' tests truncate that one between tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from wearable_assets.serving.api import create_app
+from wearable_assets.serving.config import ServingConfig
+from wearable_assets.simulators.common import SimulatorServer
+from wearable_assets_tests.serving import loading
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    dsn: str  # owner DSN (the pipeline's), for the tests' own checking queries
+    participants: tuple[str, ...]
+    days: tuple[date, ...]
+
+
+@pytest.fixture(scope="session")
+def serving_data(timescale_dsn: str) -> Iterator[LoadedData]:
+    """Fitbit data for two participants over three days, loaded by the Fitbit assets from the
+    Google Health simulator, then rolled up by the rollup assets."""
+    name = f"wearables_serving_{os.getpid()}"
+    with psycopg.connect(timescale_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = psycopg.conninfo.make_conninfo(timescale_dsn, dbname=name)
+    try:
+        yield LoadedData(dsn=dsn, participants=loading.PARTICIPANTS, days=loading.load(dsn))
+    finally:
+        with psycopg.connect(timescale_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@dataclass
+class RunningApi:
+    url: str
+    config: ServingConfig
+    app: object
+
+
+def start_api(config: ServingConfig) -> tuple[SimulatorServer, RunningApi]:
+    app = create_app(config)
+    server = SimulatorServer(app).start()
+    return server, RunningApi(url=server.url, config=config, app=app)
+
+
+@pytest.fixture(scope="session")
+def api(serving_data: LoadedData) -> Iterator[RunningApi]:
+    """The API on 127.0.0.1 (random port) reading the loaded data through the read-only role."""
+    config = ServingConfig(dsn=serving_data.dsn, cors_origins=("http://allowed.example",))
+    server, running = start_api(config)
+    try:
+        yield running
+    finally:
+        server.stop()
+        running.app.state.pool.close()  # type: ignore[attr-defined]
