@@ -7,6 +7,9 @@ background thread so a pytest fixture (or the demo) can start and stop it in-pro
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import hashlib
 import socket
 import threading
 import time
@@ -191,6 +194,53 @@ class FixedWindowLimiter:
     def reset(self) -> None:
         with self._lock:
             self._windows.clear()
+
+
+class PerKeyLimits:
+    """One budget per key (user) with optional per-key overrides, so a test can shrink one
+    user's budget without waiting for a real window to fill."""
+
+    def __init__(self, limit: int, window_s: float, aligned: bool = False) -> None:
+        self.limit, self.window_s, self.aligned = limit, window_s, aligned
+        self._default = FixedWindowLimiter(limit, window_s, aligned)
+        self._overrides: dict[str, FixedWindowLimiter] = {}
+
+    def set(self, key: str, limit: int | None) -> None:
+        """Give ``key`` its own budget (``None`` returns it to the default)."""
+        if limit is None:
+            self._overrides.pop(key, None)
+        else:
+            self._overrides[key] = FixedWindowLimiter(limit, self.window_s, self.aligned)
+
+    def hit(self, key: str) -> tuple[bool, int, int, int]:
+        """Count a request: (allowed, remaining, seconds to reset, the key's limit)."""
+        limiter = self._overrides.get(key, self._default)
+        allowed, remaining, reset = limiter.hit(key)
+        return allowed, remaining, reset, limiter.limit
+
+    def reset(self) -> None:
+        self._default.reset()
+        for limiter in self._overrides.values():
+            limiter.reset()
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """``(client_id, client_secret)`` from an ``Authorization: Basic`` header, if there is one."""
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(header[6:].strip()).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return client_id, secret
+
+
+def pkce_matches(challenge: str, method: str, verifier: str) -> bool:
+    """RFC 7636 check of a ``code_verifier`` against the stored ``code_challenge``."""
+    if method == "S256":
+        verifier = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return bool(verifier) and verifier == challenge
 
 
 @dataclass

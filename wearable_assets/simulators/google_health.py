@@ -50,11 +50,13 @@ from wearable_assets.simulators.cohort import (
     to_epoch,
 )
 from wearable_assets.simulators.common import (
-    FixedWindowLimiter,
+    PerKeyLimits,
     SimulatorServer,
     SimulatorState,
+    basic_credentials,
     form_fields,
     make_app,
+    pkce_matches,
 )
 
 SCOPE_PREFIX = "https://www.googleapis.com/auth/googlehealth."
@@ -173,7 +175,7 @@ def invalid(message: str, reason: str | None = None) -> ApiError:
 
 
 def rfc3339(epoch: int) -> str:
-    return from_epoch(epoch).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def duration(seconds: int) -> str:
@@ -186,9 +188,9 @@ def date_json(d: date) -> dict[str, int]:
 
 def civil_json(local_epoch: int) -> dict[str, Any]:
     """``CivilDateTime`` for a local wall time given as naive epoch seconds (zeros omitted)."""
-    t = from_epoch(local_epoch)
-    clock = {k: v for k, v in (("hours", t.hour), ("minutes", t.minute), ("seconds", t.second)) if v}
-    return {"date": date_json(t.date()), "time": clock}
+    t = time.gmtime(local_epoch)
+    clock = {k: v for k, v in (("hours", t.tm_hour), ("minutes", t.tm_min), ("seconds", t.tm_sec)) if v}
+    return {"date": {"year": t.tm_year, "month": t.tm_mon, "day": t.tm_mday}, "time": clock}
 
 
 def sample_time(t: int, off: int) -> dict[str, Any]:
@@ -612,9 +614,7 @@ class GoogleHealthState(SimulatorState):
         self.account_not_linked: set[str] = set()
         self.permission_denied: set[str] = set()
         self.granted_scopes: dict[str, tuple[str, ...]] = {}
-        self.rate_limit_per_minute = rate_limit_per_minute
-        self._limiter = FixedWindowLimiter(rate_limit_per_minute, 60)
-        self._user_limiters: dict[str, FixedWindowLimiter] = {}
+        self.rate_limits = PerKeyLimits(rate_limit_per_minute, 60)
         #: Serve pages shorter than pageSize (as the real service does); off = exactly pageSize.
         self.short_pages = True
         #: Every N-th page comes back empty but with a nextPageToken (0 = never).
@@ -671,18 +671,7 @@ class GoogleHealthState(SimulatorState):
 
     def set_rate_limit(self, user_id: str, per_minute: int | None) -> None:
         """A per-user budget of requests per minute (None = the simulator default)."""
-        if per_minute is None:
-            self._user_limiters.pop(user_id, None)
-        else:
-            self._user_limiters[user_id] = FixedWindowLimiter(per_minute, 60)
-
-    def reset_rate_limits(self) -> None:
-        self._limiter.reset()
-        for limiter in self._user_limiters.values():
-            limiter.reset()
-
-    def hit_rate_limit(self, user_id: str) -> tuple[bool, int, int]:
-        return self._user_limiters.get(user_id, self._limiter).hit(user_id)
+        self.rate_limits.set(user_id, per_minute)
 
 
 # --- the simulator --------------------------------------------------------------------------
@@ -760,7 +749,7 @@ class GoogleHealthSimulator:
                 "ACCESS_TOKEN_EXPIRED" if token is not None else "ACCESS_TOKEN_INVALID",
             )
         user = self.cohort.user(token.user_id)
-        allowed, _remaining, reset = self.state.hit_rate_limit(user.user_id)
+        allowed, _remaining, reset, _limit = self.state.rate_limits.hit(user.user_id)
         if not allowed:
             raise ApiError(
                 429, "RESOURCE_EXHAUSTED",
@@ -852,13 +841,8 @@ class GoogleHealthSimulator:
         return back(code=code, scope=" ".join(granted))
 
     def _client_ok(self, request: Request, form: dict[str, str]) -> bool:
-        client_id, secret = form.get("client_id"), form.get("client_secret")
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("basic "):
-            try:
-                client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
-            except ValueError:
-                return False
+        """Google accepts the client secret in the form body or as HTTP Basic."""
+        client_id, secret = basic_credentials(request) or (form.get("client_id"), form.get("client_secret"))
         return client_id == self.client_id and secret == self.client_secret
 
     async def _token(self, request: Request) -> JSONResponse:
@@ -876,12 +860,7 @@ class GoogleHealthSimulator:
                 return JSONResponse({"error": "redirect_uri_mismatch", "error_description": "Bad Request"},
                                     status_code=400)
             if code.challenge:
-                verifier = form.get("code_verifier", "")
-                digest = (
-                    base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-                    if code.method == "S256" else verifier
-                )
-                if digest != code.challenge:
+                if not pkce_matches(code.challenge, code.method, form.get("code_verifier", "")):
                     return JSONResponse({"error": "invalid_grant", "error_description": "Invalid code verifier."},
                                         status_code=400)
             return JSONResponse(self.state.issue_tokens(code.user_id, code.scopes, offline=code.offline))
