@@ -13,7 +13,7 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STATE="${WEARABLES_STATE_DIR:-$REPO_ROOT/.state}"
+STATE="$(realpath -m "${WEARABLES_STATE_DIR:-$REPO_ROOT/.state}")"
 PORT="${WEARABLES_PG_PORT:-55432}"
 PGBIN=/usr/lib/postgresql/15/bin
 PG="$STATE/pg"; DATA="$PG/data"; RUN="$PG/run"; LOG="$PG/postgres.log"
@@ -77,12 +77,17 @@ cmd_install() {
   ext_installed || need_build=1
   if (( ${#missing[@]} == 0 && need_build == 0 )); then log "already installed"; return 0; fi
   [[ ${#SUDO[@]} == 0 ]] || command -v sudo >/dev/null || die "need root (or sudo) to apt-get install / make install"
+  if (( need_build )) && [[ ! -f /usr/share/keyrings/debian-archive-trixie-automatic.gpg ]]; then
+    # Older bookworm keyrings lack the trixie keys: upgrade it before adding the trixie source.
+    "${SUDO[@]}" apt-get update -qq >&2
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debian-archive-keyring >&2
+  fi
   if (( need_build )); then
     # Sources only (Types: deb-src), so no trixie binary can ever be installed by accident.
-    # debian-archive-keyring (bookworm, deb12u2+) holds the trixie keys: signatures stay checked.
+    # Current bookworm debian-archive-keyring holds the trixie keys: signatures stay checked.
     local line; line="$(debian_source)"; read -r uri key <<<"$line"
     [[ -n ${key:-} && ${key:0:1} == / ]] || key=/usr/share/keyrings/debian-archive-keyring.gpg
-    # Removed again on exit (success or not), so later `apt-get update`s never see it.
+    # Removed right after `apt-get source` (or on any exit), so later `apt-get update`s never see it.
     trap '"${SUDO[@]}" rm -f "$TRIXIE_SRC"' EXIT
     printf 'Types: deb-src\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: %s\n' "$uri" "$key" \
       | "${SUDO[@]}" tee "$TRIXIE_SRC" >/dev/null
@@ -103,6 +108,7 @@ cmd_install() {
   log "fetching timescaledb $ver source into $build"
   # As root apt warns "Download is performed unsandboxed": _apt cannot write here; harmless.
   (cd "$build" && apt-get source -qq "timescaledb=$ver" >&2)
+  "${SUDO[@]}" rm -f "$TRIXIE_SRC"; trap - EXIT   # stale lists vanish at the next apt-get update
   # The build dir is inside the project's git repo: keep timescaledb's git-describe out of it.
   export GIT_CEILING_DIRECTORIES="$build"
   src="$(find "$build" -mindepth 1 -maxdepth 1 -type d -name 'timescaledb-*' | head -n1)"
@@ -129,10 +135,11 @@ cmd_start() {
     id postgres >/dev/null 2>&1 || die "system user 'postgres' missing (run: $0 install)"
     [[ "$(stat -c %U "$PG")" == postgres && "$(stat -c %U "$DATA" 2>/dev/null || echo postgres)" == postgres ]] \
       || chown -R postgres: "$PG"
-    local d="$PG"   # every parent must be traversable (x) by postgres, or initdb/pg_ctl fail obscurely
-    while [[ $d != / ]]; do
+    # Every dir down to $PG must be enterable by postgres, or initdb/pg_ctl fail obscurely.
+    local d="" part parts; IFS=/ read -ra parts <<<"${PG#/}"
+    for part in "${parts[@]}"; do
+      d="$d/$part"
       runuser -u postgres -- test -x "$d" || die "user postgres cannot enter $d; fix: chmod o+x '$d' (or set WEARABLES_STATE_DIR elsewhere)"
-      d="$(dirname "$d")"
     done
   fi
   if [[ ! -f $DATA/PG_VERSION ]]; then
@@ -159,7 +166,8 @@ max_connections = 100
 EOF
     [[ "$(id -u)" != 0 ]] || chown postgres: "$DATA/wearables.conf" "$DATA/pg_hba.conf"
     log "starting PostgreSQL 15 on 127.0.0.1:$PORT (log: $LOG)"
-    as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >&2 \
+    # 9>&-: the server must not inherit the lock fd, or it would hold the lock while it runs.
+    as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >&2 9>&- \
       || { tail -n 20 "$LOG" >&2 || true; die "server failed to start (see $LOG)"; }
   fi
   local i
@@ -181,7 +189,7 @@ cmd_stop() {
 case "${1:-}" in
   install|start|stop)
     mkdir -p "$STATE"
-    exec 9>"$STATE/.timescaledb.lock"; flock 9   # serialise concurrent install/start/stop
+    exec 9>"$STATE/.timescaledb.sh.lock"; flock 9   # serialise concurrent install/start/stop
     "cmd_$1" ;;
   status) if running; then log "running on 127.0.0.1:$PORT ($DATA)"; else log "not running ($DATA)"; exit 1; fi ;;
   dsn) echo "$DSN" ;;
