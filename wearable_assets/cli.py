@@ -87,6 +87,50 @@ def roster_sync(roster_file: str | None, today: object) -> None:
     )
 
 
+@cli.group()
+def simulators() -> None:
+    """Loopback simulators of the provider APIs (for the demo, `make dev` and CI)."""
+
+
+@simulators.command("exec", context_settings={"ignore_unknown_options": True})
+@click.option("--enroll/--no-enroll", default=True, show_default=True,
+              help="Enrol the roster's Google Health participants through the simulator's consent page first.")
+@click.option("--fitbit-mode", type=click.Choice(["gone", "working"]), default="gone", show_default=True,
+              help="Legacy Fitbit API behaviour: 'gone' answers 410 as the real one does since 2026-11-02.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def simulators_exec(enroll: bool, fitbit_mode: str, command: tuple[str, ...]) -> None:
+    """Start every simulator, run COMMAND with the environment pointing at them, stop them.
+
+    Example: wearable-assets simulators exec -- dagster asset materialize -m wearable_assets.definitions ...
+    """
+    import os
+    import subprocess
+
+    from wearable_assets.roster import load_roster
+    from wearable_assets.simulators.stack import SimulatorStack, ensure_local_token_key
+
+    ensure_local_token_key()
+    participants = load_roster(settings.roster_path())
+    with SimulatorStack(participants, fitbit_mode=fitbit_mode) as stack:
+        os.environ.update(stack.env())
+        if enroll:
+            _enrol_all(participants)
+        code = subprocess.call(list(command))
+    sys.exit(code)
+
+
+def _enrol_all(participants: list) -> None:
+    from wearable_assets.fitbit.resources import google_health_resource
+    from wearable_assets.simulators.enrolment import enrol_with_simulator
+    from wearable_assets.storage.timescale import TimescaleResource
+
+    timescale = TimescaleResource(dsn=settings.timescale_dsn())
+    resource = google_health_resource().process_config_and_initialize()
+    done = enrol_with_simulator(participants, timescale, resource)
+    if done:
+        click.echo(f"enrolled through the simulator: {', '.join(done)}", err=True)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)
