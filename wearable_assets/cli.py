@@ -131,6 +131,19 @@ def _enrol_all(participants: list) -> None:
         click.echo(f"enrolled through the simulator: {', '.join(done)}", err=True)
 
 
+def _register_domain_commands() -> None:
+    """Commands that live with their domain: enrolment (Fitbit) and the read API (serving)."""
+    from wearable_assets.fitbit.cli import enroll, token_key
+    from wearable_assets.serving.cli import serve
+
+    cli.add_command(enroll)
+    cli.add_command(token_key)
+    cli.add_command(serve)
+
+
+_register_domain_commands()
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)
