@@ -7,6 +7,7 @@ Domains are imported as modules because Dagster allows one ``Definitions`` objec
 
 import dagster as dg
 
+from wearable_assets.actigraph import definitions as actigraph
 from wearable_assets.fitbit import definitions as fitbit
 from wearable_assets.participants import definitions as participants
 from wearable_assets.resources import lake_resource, timescale_resource
@@ -15,4 +16,5 @@ defs = dg.Definitions.merge(
     dg.Definitions(resources={"timescale": timescale_resource(), "lake": lake_resource()}),
     participants.defs,
     fitbit.defs,
+    actigraph.defs,
 )

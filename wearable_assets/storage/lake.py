@@ -29,10 +29,27 @@ import dagster as dg
 import dlt
 import fsspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
 log = logging.getLogger(__name__)
 
 LAYOUT = "{table_name}/participant_id={participant_id}/date={date}/{load_id}.{file_id}.{ext}"
+
+
+#: Column added to Iceberg tables whose merge key has several columns (see ``with_row_key``).
+ROW_KEY = "_row_key"
+
+
+def with_row_key(data: pa.Table, primary_key: list[str]) -> pa.Table:
+    """Add ``_row_key``: the compound key's values joined into one string.
+
+    dlt's Athena merge deletes the replaced rows through a single unique column and refuses a
+    compound primary key without one ("Multiple primary key columns found ... Cannot use as
+    row_key"); a value derived from the key is unique exactly when the key is.
+    """
+    parts = [pc.cast(data.column(name), pa.string()) for name in primary_key]
+    key = pc.binary_join_element_wise(*[pc.fill_null(p, "") for p in parts], "\x1f")
+    return data.append_column(ROW_KEY, key)
 
 
 @dataclass(frozen=True)
@@ -167,12 +184,16 @@ class LakeResource(dg.ConfigurableResource):
                 staging=staging,
                 dataset_name=self.dataset,
             )
+            columns = None
+            if iceberg and primary_key and len(primary_key) > 1:
+                data, columns = with_row_key(data, primary_key), {ROW_KEY: {"unique": True}}
             resource = dlt.resource(
                 data,
                 name=table,
                 write_disposition="merge" if iceberg else "append",
                 primary_key=primary_key if iceberg else None,
                 table_format="iceberg" if iceberg else None,
+                columns=columns,
             )
             info = pipeline.run(resource, loader_file_format="parquet")
         info.raise_on_failed_jobs()

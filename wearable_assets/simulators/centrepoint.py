@@ -1,0 +1,468 @@
+"""A stand-in for ActiGraph CentrePoint 3 (token endpoint, Studies, Subjects, DailyStatistics).
+
+It behaves the way the public documentation and ActiGraph's own example client say the real
+service does, including the awkward parts a client must cope with:
+
+* ``POST /connect/token`` takes ``client_credentials`` as a form; a wrong secret gets
+  HTTP 400 ``{"error": "invalid_client"}``. Tokens expire after ``token_expires_in`` seconds
+  (3600 like the real service; tests make it short) and an expired or unknown token gets a 401.
+* Every list is an ``items``/``links``/``totalCount``/``limit``/``offset`` page. ``links.next``
+  carries only ``offset``/``limit``, as in the documentation's example, so a client that
+  follows it silently drops its date filters; paging by ``offset`` until ``totalCount`` is right.
+* A daily statistic's ``date`` is the subject's local midnight written as a UTC instant
+  (``2026-11-01T14:00:00+00:00`` is 2 November in Brisbane). ``fromDate``/``toDate`` filter on
+  the UTC calendar date of that instant, the less convenient of the two possible readings of
+  the documentation, so a client has to widen its query and attribute days itself.
+* Optional aggregation blocks are omitted (not null) for "minimal" studies; one subject has two
+  daily-statistics settings; days change after :meth:`recompute` (new values and a new ``id``).
+* Errors come back as ``text/plain``; more than ``rate_limit`` requests per ``rate_window_s``
+  get a 429 with ``Retry-After``; 5xx and other faults are injected through ``state``.
+
+Data is a pure function of (subject, day, setting, revision), so every run and every machine
+sees the same numbers. It is built from a roster, so any roster with CentrePoint ids works.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time as dtime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from wearable_assets import settings
+from wearable_assets.roster import Participant, load_roster
+from wearable_assets.simulators.common import FixedWindowLimiter, SimulatorServer, SimulatorState, make_app
+
+SCOPES = ("CentrePoint", "Analytics", "DataAccess", "DataRetrieval")
+_NAMESPACE = uuid.UUID("5b0f6c1e-3c2a-4a51-9d1e-0c3e2a7f4b10")  # fixed: setting GUIDs stay the same
+
+
+@dataclass(frozen=True)
+class SimSubject:
+    study_id: int
+    subject_id: int
+    identifier: str  # CentrePoint's subjectIdentifier; the roster's participant id
+    time_zone: str
+    first_day: date
+    last_day: date | None
+
+
+@dataclass
+class SimStudy:
+    study_id: int
+    minimal: bool  # True: only epochAggregation, every optional block omitted
+    settings: list[str] = field(default_factory=list)  # daily-statistics setting GUIDs
+
+
+def setting_guid(study_id: int, n: int) -> str:
+    """The n-th daily-statistics setting of a study (deterministic, so tests can name it)."""
+    return str(uuid.uuid5(_NAMESPACE, f"study:{study_id}:daily-statistics-setting:{n}"))
+
+
+def _unit(*parts: object) -> float:
+    """A number in [0, 1) fixed by ``parts`` (the simulator's only source of "randomness")."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _iso_utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+class CentrePointSimulator:
+    """CentrePoint on 127.0.0.1; use as a context manager or call ``start()``/``stop()``."""
+
+    def __init__(
+        self,
+        roster: Iterable[Participant] | str | Path | None = None,
+        *,
+        client_id: str = "centrepoint-sim-client",
+        client_secret: str = "centrepoint-sim-secret",
+        token_expires_in: int = 3600,
+        rate_limit: int = 500,
+        rate_window_s: float = 60.0,
+        data_end: date | None = None,
+        minimal_studies: Iterable[int] | None = None,
+        dual_setting_subjects: Iterable[int] | None = None,
+        extra_fields: dict[str, Any] | None = None,
+        port: int = 0,
+    ) -> None:
+        """
+        roster: participants (or a roster CSV path; default the demo roster). Those with
+            CentrePoint ids become subjects, in their roster time zone.
+        data_end: last day with data (default: today in UTC); data starts at enrolment.
+        minimal_studies: studies that configure no optional aggregation (default: every
+            second study in id order, e.g. 1002 in the demo roster).
+        dual_setting_subjects: subjects with two daily-statistics settings (default: the
+            first subject of the first study, e.g. 50001).
+        extra_fields: added to every daily statistic, to play "the API grew a new field".
+        """
+        if roster is None or isinstance(roster, (str, Path)):
+            roster = load_roster(roster or settings.REPO_ROOT / "roster" / "demo_roster.csv")
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_expires_in = token_expires_in
+        self.data_end = data_end or datetime.now(timezone.utc).date()
+        self.extra_fields = dict(extra_fields or {})
+        self.subjects: dict[int, SimSubject] = {}
+        for p in roster:
+            if p.centrepoint_subject_id and p.centrepoint_study_id:
+                subject = SimSubject(
+                    int(p.centrepoint_study_id), int(p.centrepoint_subject_id), p.participant_id,
+                    p.time_zone, p.enrolled_from, p.enrolled_to,
+                )
+                self.subjects[subject.subject_id] = subject
+        study_ids = sorted({s.study_id for s in self.subjects.values()})
+        minimal = set(study_ids[1::2] if minimal_studies is None else minimal_studies)
+        self.studies = {sid: SimStudy(sid, minimal=sid in minimal, settings=[setting_guid(sid, 0)]) for sid in study_ids}
+        if dual_setting_subjects is None:
+            firsts = sorted(s.subject_id for s in self.subjects.values() if study_ids and s.study_id == study_ids[0])
+            dual_setting_subjects = firsts[:1]
+        self.dual_setting_subjects = set(dual_setting_subjects)
+        for subject_id in self.dual_setting_subjects:
+            study = self.studies[self.subjects[subject_id].study_id]
+            if len(study.settings) == 1:
+                study.settings.append(setting_guid(study.study_id, 1))
+
+        self.state = SimulatorState()
+        self.limiter = FixedWindowLimiter(rate_limit, rate_window_s)
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[float, frozenset[str]]] = {}
+        self._revisions: dict[tuple[int, date], int] = {}
+        self._missing: set[tuple[int, date]] = set()
+        self.tokens_issued = 0
+        self.app = self._build_app()
+        self._server = SimulatorServer(self.app, port=port)
+
+    # --- lifecycle ------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.url}/connect/token"
+
+    def start(self) -> "CentrePointSimulator":
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> "CentrePointSimulator":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- test controls --------------------------------------------------------------------
+    def recompute(self, subject_id: int, day: date) -> None:
+        """Play "a later upload changed this day": new numbers and a new record id."""
+        with self._lock:
+            self._revisions[(subject_id, day)] = self._revisions.get((subject_id, day), 0) + 1
+
+    def remove_day(self, subject_id: int, day: date) -> None:
+        """Make a local day have no record at all (device not worn or not uploaded yet)."""
+        with self._lock:
+            self._missing.add((subject_id, day))
+
+    def expire_tokens(self) -> None:
+        """Invalidate every issued token now (the next API call gets a 401)."""
+        with self._lock:
+            self._tokens.clear()
+
+    def settings_for(self, subject_id: int) -> list[str]:
+        subject = self.subjects[subject_id]
+        study_settings = self.studies[subject.study_id].settings
+        return list(study_settings) if subject_id in self.dual_setting_subjects else study_settings[:1]
+
+    # --- data -----------------------------------------------------------------------------
+    def local_days(self, subject_id: int) -> list[date]:
+        """Every local day the subject has a daily statistic for (per setting)."""
+        subject = self.subjects[subject_id]
+        last = min(self.data_end, subject.last_day) if subject.last_day else self.data_end
+        days, day = [], subject.first_day
+        while day <= last:
+            if (subject_id, day) not in self._missing:
+                days.append(day)
+            day += timedelta(days=1)
+        return days
+
+    def daily_statistic(self, subject_id: int, day: date, setting_index: int) -> dict[str, Any]:
+        """One DailyStatistics item, shaped like the documentation's example."""
+        subject = self.subjects[subject_id]
+        study = self.studies[subject.study_id]
+        setting = self.settings_for(subject_id)[setting_index]
+        revision = self._revisions.get((subject_id, day), 0)
+        tz = ZoneInfo(subject.time_zone)
+        midnight = datetime.combine(day, dtime(0), tz)
+
+        def u(name: str) -> float:
+            return _unit(subject_id, day, setting_index, revision, name)
+
+        wear = float(round(420 + 560 * u("wear") + 40 * revision + 25 * setting_index))
+        wear = min(wear, 1380.0)
+        sleep = float(round(360 + 120 * u("sleep")))
+        non_wear = 1440.0 - wear
+        first = midnight + timedelta(minutes=int(5 + 60 * u("first")))
+        last = midnight + timedelta(minutes=1439 - int(30 * u("last")))
+        axis = [int(wear * (150 + 300 * u(f"axis{a}"))) for a in "XYZ"]
+        vm = sum(c * c for c in axis) ** 0.5
+        record: dict[str, Any] = {
+            "id": subject_id * 10_000_000 + (day - date(2020, 1, 1)).days * 100 + setting_index * 50 + revision,
+            "studyId": subject.study_id,
+            "dailyStatisticsSettingId": setting,
+            "subjectId": subject_id,
+            "date": _iso_utc(midnight),
+            "siteId": subject.study_id * 10 + 1,
+            "activityMonitorSerials": [f"TAS1F{subject_id:08d}"],
+            "epochAggregation": {
+                "wearMinutes": wear,
+                "nonWearMinutes": non_wear,
+                "sleepMinutes": sleep,
+                "awakeMinutes": 1440.0 - sleep,
+                "wearAwakeMinutes": max(wear - sleep, 0.0),
+                "wearSleepMinutes": min(sleep, wear),
+                "totalNonFilteredMinutes": 1440.0,
+                "totalNonFilteredAxisXCounts": axis[0],
+                "totalNonFilteredAxisYCounts": axis[1],
+                "totalNonFilteredAxisZCounts": axis[2],
+                "wearFilteredAxisXCounts": axis[0],
+                "wearFilteredAxisYCounts": axis[1],
+                "wearFilteredAxisZCounts": axis[2],
+                "totalNonFilteredVectorMagnitude": vm,
+                "wearFilteredVectorMagnitude": vm,
+                "firstEpochDateTimeUtc": _iso_utc(first),
+                "lastEpochDateTimeUtc": _iso_utc(last),
+                # The real API suffixes local times with +00:00 too; clients must not trust it.
+                "firstEpochDateTimeLocal": first.replace(tzinfo=None).isoformat() + "+00:00",
+                "lastEpochDateTimeLocal": last.replace(tzinfo=None).isoformat() + "+00:00",
+            },
+            "firstEpochDateTimeUtc": _iso_utc(first),
+            "lastEpochDateTimeUtc": _iso_utc(last),
+            "firstEpochDateTimeLocal": first.replace(tzinfo=None).isoformat() + "+00:00",
+            "lastEpochDateTimeLocal": last.replace(tzinfo=None).isoformat() + "+00:00",
+        }
+        if not study.minimal:
+            seconds = wear * 60
+            sedentary = round(seconds * (0.55 + 0.15 * u("sed")))
+            light = round((seconds - sedentary) * 0.7)
+            moderate = round((seconds - sedentary - light) * 0.8)
+            vigorous = round(seconds - sedentary - light - moderate)
+            if setting_index == 0:
+                prefix = "wearFilteredVM"
+                record["crouterAggregations"] = [{
+                    f"{prefix}Sedentary": sedentary, f"{prefix}Light": light, f"{prefix}Moderate": moderate,
+                    f"{prefix}Vigorous": vigorous, f"{prefix}MVPA": moderate + vigorous,
+                }]
+            else:  # the second setting uses another cut-point algorithm
+                record["freedsonAggregations"] = [{
+                    "wearFilteredVASedentary": sedentary, "wearFilteredVALight": light,
+                    "wearFilteredVAModerate": moderate, "wearFilteredVAVigorous": vigorous,
+                    "wearFilteredVAVeryVigorous": 0,
+                }]
+            steps = int(wear * (6 + 8 * u("steps")))
+            record["mavmAggregation"] = {
+                "nonFilteredSteps": steps, "wearFilteredSteps": steps,
+                "wearAwakeFilteredSteps": steps, "wearSleepFilteredSteps": 0,
+            }
+            mets = 1.2 + 0.8 * u("mets")
+            record["hildebrandMetCalorieAggregation"] = {
+                "nonFilteredMets": mets * 1440, "wearMets": mets * wear, "wearAwakeMets": mets * (wear - sleep),
+                "nonFilteredMetsAverage": mets, "wearMetsAverage": mets, "wearAwakeMetsAverage": mets,
+                "nonFilteredCalories": 1800 * mets, "wearCalories": 1200 * mets, "wearAwakeCalories": 1000 * mets,
+            }
+        record.update(self.extra_fields)
+        return record
+
+    def daily_statistics(
+        self, subject_id: int, from_date: date | None, to_date: date | None, setting: str | None
+    ) -> list[dict[str, Any]]:
+        """Records filtered as the simulated API filters them: on the UTC date of ``date``."""
+        out = []
+        with self._lock:
+            days = self.local_days(subject_id)
+            settings_ = self.settings_for(subject_id)
+            for day in days:
+                for index, guid in enumerate(settings_):
+                    if setting is not None and guid.lower() != setting.lower():
+                        continue
+                    record = self.daily_statistic(subject_id, day, index)
+                    utc_day = datetime.fromisoformat(record["date"]).date()
+                    if (from_date and utc_day < from_date) or (to_date and utc_day > to_date):
+                        continue
+                    out.append(record)
+        return out
+
+    # --- HTTP -----------------------------------------------------------------------------
+    def _build_app(self) -> FastAPI:
+        app = make_app("CentrePoint simulator", self.state)
+
+        @app.post("/_sim/recompute")
+        async def _recompute(body: dict[str, Any]) -> dict[str, str]:
+            self.recompute(int(body["subject_id"]), date.fromisoformat(body["date"]))
+            return {"status": "recomputed"}
+
+        @app.post("/connect/token")
+        async def token(request: Request) -> Response:
+            # Parsed by hand: starlette's form parser needs python-multipart, not a dependency.
+            form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+            if form.get("grant_type") != "client_credentials":
+                return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+            if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+                return JSONResponse({"error": "invalid_client"}, status_code=400)
+            scopes = frozenset(str(form.get("scope") or "").split())
+            if not scopes or not scopes <= set(SCOPES):
+                return JSONResponse({"error": "invalid_scope"}, status_code=400)
+            access_token = secrets.token_urlsafe(32)
+            with self._lock:
+                self._tokens[access_token] = (time.monotonic() + self.token_expires_in, scopes)
+                self.tokens_issued += 1
+            return JSONResponse(
+                {"access_token": access_token, "expires_in": self.token_expires_in, "token_type": "Bearer",
+                 "scope": " ".join(sorted(scopes))}
+            )
+
+        def guard(request: Request, scope: str) -> Response | None:
+            """Auth then rate limit, in that order, like a gateway in front of the API."""
+            header = request.headers.get("authorization", "")
+            token_ = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+            with self._lock:
+                entry = self._tokens.get(token_)
+                if entry is not None and entry[0] <= time.monotonic():
+                    del self._tokens[token_]
+                    entry = None
+            if entry is None:
+                return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            if scope not in entry[1]:
+                return PlainTextResponse(f"The access token does not grant the {scope} scope.", status_code=403)
+            allowed, _, reset = self.limiter.hit(request.client.host if request.client else "client")
+            if not allowed:
+                return PlainTextResponse(
+                    "API calls quota exceeded! maximum admitted requests reached.", status_code=429,
+                    headers={"Retry-After": str(reset)},
+                )
+            return None
+
+        def paging(request: Request) -> tuple[int, int] | Response:
+            try:
+                offset = int(request.query_params.get("offset", "0"))
+                limit = int(request.query_params.get("limit", "100"))
+            except ValueError:
+                return PlainTextResponse("offset and limit must be integers.", status_code=400)
+            if not 1 <= limit <= 100:
+                return PlainTextResponse("The field limit must be between 1 and 100.", status_code=400)
+            if offset < 0:
+                return PlainTextResponse("The field offset must be 0 or greater.", status_code=400)
+            return offset, limit
+
+        def page(request: Request, items: list[dict[str, Any]], offset: int, limit: int) -> JSONResponse:
+            base = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
+            links: dict[str, str] = {}
+            if offset + limit < len(items):
+                links["next"] = f"{base}?offset={offset + limit}&limit={limit}"
+            if offset > 0:
+                links["prev"] = f"{base}?offset={max(offset - limit, 0)}&limit={limit}"
+            return JSONResponse({"items": items[offset:offset + limit], "links": links, "totalCount": len(items),
+                                 "limit": limit, "offset": offset})
+
+        def study_json(study: SimStudy) -> dict[str, Any]:
+            return {"id": study.study_id, "name": f"Simulated study {study.study_id}",
+                    "organizationName": "wearable_assets simulator", "createdDateTime": "2025-06-01T00:00:00Z",
+                    "studyStatus": "Active", "defaultWearPosition": "Left Wrist", "wearPositions": ["Left Wrist"],
+                    "monitorDataCollectionMode": "Epoch+Raw"}
+
+        def subject_json(subject: SimSubject) -> dict[str, Any]:
+            return {"id": subject.subject_id, "studyId": subject.study_id, "siteId": subject.study_id * 10 + 1,
+                    "siteIdentifier": "SIM", "subjectIdentifier": subject.identifier, "timezone": subject.time_zone,
+                    "wearPosition": "Left Wrist", "assignmentStatus": "Assigned",
+                    "assignmentId": subject.subject_id + 700000}
+
+        def find_study(study_id: int) -> SimStudy | Response:
+            study = self.studies.get(study_id)
+            return study if study else PlainTextResponse(f"Study {study_id} was not found.", status_code=404)
+
+        def find_subject(study_id: int, subject_id: int) -> SimSubject | Response:
+            subject = self.subjects.get(subject_id)
+            if subject is None or subject.study_id != study_id:
+                return PlainTextResponse(f"Subject {subject_id} was not found in study {study_id}.", status_code=404)
+            return subject
+
+        @app.get("/centrepoint/v3/Studies")
+        async def studies(request: Request) -> Response:
+            if (denied := guard(request, "CentrePoint")) is not None:
+                return denied
+            paged = paging(request)
+            if isinstance(paged, Response):
+                return paged
+            return page(request, [study_json(s) for s in self.studies.values()], *paged)
+
+        @app.get("/centrepoint/v3/Studies/{study_id}")
+        async def study(request: Request, study_id: int) -> Response:
+            if (denied := guard(request, "CentrePoint")) is not None:
+                return denied
+            found = find_study(study_id)
+            return found if isinstance(found, Response) else JSONResponse(study_json(found))
+
+        @app.get("/centrepoint/v3/Studies/{study_id}/Subjects")
+        async def subjects(request: Request, study_id: int) -> Response:
+            if (denied := guard(request, "CentrePoint")) is not None:
+                return denied
+            found = find_study(study_id)
+            if isinstance(found, Response):
+                return found
+            paged = paging(request)
+            if isinstance(paged, Response):
+                return paged
+            items = [subject_json(s) for s in self.subjects.values() if s.study_id == study_id]
+            return page(request, items, *paged)
+
+        @app.get("/centrepoint/v3/Studies/{study_id}/Subjects/{subject_id}")
+        async def subject(request: Request, study_id: int, subject_id: int) -> Response:
+            if (denied := guard(request, "CentrePoint")) is not None:
+                return denied
+            found = find_subject(study_id, subject_id)
+            return found if isinstance(found, Response) else JSONResponse(subject_json(found))
+
+        @app.get("/analytics/v3/Studies/{study_id}/Subjects/{subject_id}/DailyStatistics")
+        async def daily(request: Request, study_id: int, subject_id: int) -> Response:
+            if (denied := guard(request, "Analytics")) is not None:
+                return denied
+            found = find_subject(study_id, subject_id)
+            if isinstance(found, Response):
+                return found
+            paged = paging(request)
+            if isinstance(paged, Response):
+                return paged
+            q = request.query_params
+            bounds: list[date | None] = []
+            for name in ("fromDate", "toDate"):
+                text = q.get(name)
+                try:
+                    bounds.append(date.fromisoformat(text[:10]) if text else None)
+                except ValueError:
+                    return PlainTextResponse(f"The value '{text}' is not valid for {name}.", status_code=400)
+            setting = q.get("dailyStatisticsSettingId")
+            if setting is not None:
+                try:
+                    uuid.UUID(setting)
+                except ValueError:
+                    return PlainTextResponse(
+                        f"The value '{setting}' is not valid for dailyStatisticsSettingId.", status_code=400
+                    )
+            items = self.daily_statistics(subject_id, bounds[0], bounds[1], setting)
+            return page(request, items, *paged)
+
+        return app
