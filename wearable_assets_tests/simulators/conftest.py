@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from wearable_assets.simulators.cohort import SimUser, SyntheticCohort
+from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
 
 # requests-oauthlib refuses plain-http token URLs and warns when Google narrows the scope list;
@@ -40,4 +41,10 @@ def cohort() -> SyntheticCohort:
 @pytest.fixture
 def google(cohort: SyntheticCohort) -> Iterator[GoogleHealthSimulator]:
     with GoogleHealthSimulator(cohort) as sim:
+        yield sim
+
+
+@pytest.fixture
+def fitbit(cohort: SyntheticCohort) -> Iterator[FitbitLegacySimulator]:
+    with FitbitLegacySimulator(cohort, mode="working") as sim:
         yield sim
