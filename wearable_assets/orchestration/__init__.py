@@ -1,0 +1,1 @@
+"""Orchestration: the daily schedule, the rollup automation sensor, jobs and concurrency pools."""

@@ -1,0 +1,1 @@
+"""Rollups of the loaded wearable data (hourly, participant-day, cohort week) and their checks."""

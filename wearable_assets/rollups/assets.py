@@ -1,0 +1,187 @@
+"""The rollup assets: hourly intraday, the participant-day summary, and the cohort week.
+
+They read what the source assets loaded into TimescaleDB (``deps``, no data passing) and
+replace their own partitions' rows with one SQL statement per table (``refresh.py``). A ranged
+run (backfill, schedule) rolls up all its participant-days in one transaction per table.
+``automation.follow_upstream`` re-runs a partition whenever its upstream partition changes.
+"""
+
+
+from collections import Counter
+from datetime import date
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+
+from wearable_assets.partitions import (
+    ParticipantDay,
+    participant_day_partitions,
+    partition_days,
+    weekly_partitions,
+)
+from wearable_assets.rollups import refresh
+from wearable_assets.rollups.automation import follow_upstream
+from wearable_assets.storage.lake import LakeResource
+from wearable_assets.storage.timescale import TimescaleResource
+
+GROUP = "rollups"
+FITBIT_INTRADAY = dg.AssetKey(["fitbit", "intraday"])
+ACTIGRAPH_DAILY = dg.AssetKey(["actigraph", "daily_statistics"])
+#: Rollups are one SQL statement over any number of participant-days, so batches can be large;
+#: Dagster still splits a 2-D backfill into one range per value of its smaller dimension.
+BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=500)
+#: The lake's layout is per participant-day; cohort weeks sit under this placeholder participant.
+COHORT_LAKE_PARTICIPANT = "all"
+
+
+def _refuse_bad_heart_rate(timescale: TimescaleResource, days: list[ParticipantDay]) -> None:
+    bad = refresh.heart_rate_out_of_bounds(timescale, days)
+    if bad:
+        raise dg.Failure(
+            description=(
+                f"heart rate outside physiological bounds in {len(bad)} participant-day(s); the rollup is "
+                "blocked until fitbit/intraday is fixed and re-materialised: " + "; ".join(map(str, bad[:20]))
+            ),
+            metadata={"out_of_bounds": dg.MetadataValue.json([str(b) for b in bad])},
+        )
+
+
+def _keys_metadata(days: list[ParticipantDay]) -> dict[str, Any]:
+    return {
+        "participant_days": len(days),
+        "participants": len({d.participant_id for d in days}),
+        "first_day": days[0].day.isoformat(),
+        "last_day": days[-1].day.isoformat(),
+    }
+
+
+def _aggregate_note(context: dg.AssetExecutionContext, result: refresh.AggregateRefresh) -> dict[str, Any]:
+    if result.skipped_reason:
+        context.log.info(result.skipped_reason)
+        return {"continuous_aggregates": result.skipped_reason}
+    return {"continuous_aggregates": f"refreshed {', '.join(result.refreshed)}"}
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=participant_day_partitions,
+    deps=[FITBIT_INTRADAY],
+    automation_condition=follow_upstream(),
+    backfill_policy=BACKFILL_POLICY,
+    kinds={"timescaledb"},
+    description="Hourly mean/min/max/count/sum per participant, metric and UTC hour (local hour kept): "
+    "wearables.intraday_hourly.",
+)
+def intraday_hourly(context: dg.AssetExecutionContext, timescale: TimescaleResource) -> dg.MaterializeResult:
+    days = partition_days(context)
+    _refuse_bad_heart_rate(timescale, days)
+    result = refresh.refresh_intraday_hourly(timescale, days)
+    metadata: dict[str, Any] = _keys_metadata(days) | {"rows_deleted": result.deleted, "rows_written": result.inserted}
+    metadata |= _aggregate_note(context, refresh.refresh_continuous_aggregates(timescale, days))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _summary_metadata(timescale: TimescaleResource, days: list[ParticipantDay]) -> dict[str, Any]:
+    """Reason counts for the run, and (one participant-day) its headline numbers, which the UI
+    plots across partitions."""
+    params = refresh.day_params(days)
+    rows = timescale.fetch(
+        """SELECT s.completeness_reason, s.valid_day, s.hr_mean, s.resting_hr, s.steps, s.wear_minutes,
+                  s.completeness
+             FROM wearables.participant_day_summary s
+             JOIN unnest(%(participant_ids)s::text[], %(dates)s::date[]) AS t(participant_id, local_date)
+            USING (participant_id, local_date)""",
+        params,
+    )
+    reasons = Counter(r[0] for r in rows)
+    metadata: dict[str, Any] = {
+        "valid_days": sum(1 for r in rows if r[1]),
+        "reasons": dg.MetadataValue.json(dict(sorted(reasons.items()))),
+    }
+    if len(rows) == 1:
+        _, _, hr_mean, resting_hr, steps, wear, completeness = rows[0]
+        for name, value in (("hr_mean", hr_mean), ("resting_hr", resting_hr), ("steps", steps),
+                            ("wear_minutes", wear), ("completeness", completeness)):
+            if value is not None:
+                metadata[name] = float(value)
+    return metadata
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=participant_day_partitions,
+    deps=[FITBIT_INTRADAY, ACTIGRAPH_DAILY],
+    automation_condition=follow_upstream(),
+    backfill_policy=BACKFILL_POLICY,
+    kinds={"timescaledb"},
+    description="One row per participant-day combining Fitbit and ActiGraph, with wear minutes, the "
+    "valid-day verdict (rule and version) and why data is missing: wearables.participant_day_summary.",
+)
+def participant_day_summary(context: dg.AssetExecutionContext, timescale: TimescaleResource) -> dg.MaterializeResult:
+    days = partition_days(context)
+    _refuse_bad_heart_rate(timescale, days)
+    rule = refresh.ValidDayRule.from_env()
+    result = refresh.refresh_participant_day_summary(timescale, days, rule)
+    metadata = _keys_metadata(days) | {"valid_day_rule": rule.text, "valid_day_rule_version": rule.version}
+    metadata |= _summary_metadata(timescale, days)
+    return dg.MaterializeResult(metadata=metadata | {"rows_written": result.inserted})
+
+
+def _cohort_table(rows: list[dict[str, Any]]) -> pa.Table:
+    schema = pa.schema([
+        ("study_id", pa.string()), ("week_start", pa.date32()), ("iso_year", pa.int32()), ("iso_week", pa.int32()),
+        ("enrolled_participants", pa.int32()), ("participant_days", pa.int32()), ("valid_days", pa.int32()),
+        ("median_steps", pa.float64()), ("mean_resting_hr", pa.float64()), ("adherence_pct", pa.float64()),
+    ])
+    return pa.Table.from_pylist(
+        [{k: (float(v) if k in ("median_steps", "mean_resting_hr", "adherence_pct") and v is not None else v)
+          for k, v in row.items()} for row in rows],
+        schema=schema,
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=weekly_partitions,
+    deps=[dg.AssetDep("participant_day_summary",
+                      partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date"))],
+    automation_condition=follow_upstream(),
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"timescaledb", "parquet"},
+    description="Per study and ISO week: enrolled participants, valid days, median steps, mean resting HR, "
+    "adherence. wearables.cohort_week, and the lake table cohort_week for Athena.",
+)
+def cohort_week(
+    context: dg.AssetExecutionContext, timescale: TimescaleResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    weeks = sorted(date.fromisoformat(str(k)) for k in context.partition_keys)
+    all_rows: list[dict[str, Any]] = []
+    for week_start in weeks:
+        rows = refresh.refresh_cohort_week(timescale, week_start)
+        if rows:
+            lake.write_partition("cohort_week", COHORT_LAKE_PARTICIPANT, week_start, _cohort_table(rows))
+        else:
+            lake.remove_partition("cohort_week", COHORT_LAKE_PARTICIPANT, week_start)
+        all_rows.extend(rows)
+    metadata: dict[str, Any] = {
+        "weeks": len(weeks),
+        "rows_written": len(all_rows),
+        "studies": len({r["study_id"] for r in all_rows}),
+        "lake_table": lake.table_glob("cohort_week"),
+    }
+    if len(all_rows) == 1:
+        only = all_rows[0]
+        for name in ("adherence_pct", "median_steps", "mean_resting_hr", "valid_days", "enrolled_participants"):
+            if only[name] is not None:
+                metadata[name] = float(only[name])
+    if all_rows:
+        lines = ["| study | week | enrolled | valid days | median steps | adherence % |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"| {r['study_id']} | {r['iso_year']}-W{r['iso_week']:02d} | {r['enrolled_participants']} | "
+            f"{r['valid_days']}/{r['participant_days']} | "
+            f"{'' if r['median_steps'] is None else round(r['median_steps'])} | {r['adherence_pct']} |"
+            for r in all_rows[:50]
+        ]
+        metadata["weeks_table"] = dg.MetadataValue.md("\n".join(lines))
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,303 @@
+"""The rollup SQL, kept in one place so the assets, checks and tests run the same statements.
+
+Every statement works on a *set* of participant-days passed as two parallel arrays
+(``%(participant_ids)s``, ``%(dates)s``), so a ranged run of 500 participant-days is one
+DELETE and one INSERT … SELECT instead of 500 round trips. A participant-day is the
+participant's civil day: ``[local midnight, next local midnight)`` in the time zone stored in
+``wearables.participants`` — the same window the Fitbit loader uses, so the rollups see exactly
+the rows one partition wrote.
+"""
+
+from __future__ import annotations
+
+# The participant-days of a run with their UTC bounds and roster fields.
+TARGETS = """
+targets AS (
+    SELECT t.participant_id, t.local_date, p.study_id, p.time_zone, p.fitbit_provider,
+           p.centrepoint_subject_id, p.enrolled_from, p.enrolled_to,
+           (t.local_date::timestamp AT TIME ZONE p.time_zone) AS day_start,
+           ((t.local_date + 1)::timestamp AT TIME ZONE p.time_zone) AS day_end
+      FROM unnest(%(participant_ids)s::text[], %(dates)s::date[]) AS t(participant_id, local_date)
+      JOIN wearables.participants p USING (participant_id)
+)"""
+
+# Whole UTC days covering a run's participant-days (continuous aggregates refresh whole buckets).
+TARGET_SPAN = f"""
+WITH {TARGETS}
+SELECT date_trunc('day', min(day_start), 'UTC'), date_trunc('day', max(day_end), 'UTC') + interval '1 day'
+  FROM targets"""
+
+UNKNOWN_PARTICIPANTS = """
+SELECT DISTINCT t.participant_id
+  FROM unnest(%(participant_ids)s::text[]) AS t(participant_id)
+ WHERE NOT EXISTS (SELECT 1 FROM wearables.participants p WHERE p.participant_id = t.participant_id)
+ ORDER BY 1"""
+
+# --- intraday_hourly ---------------------------------------------------------------------------
+DELETE_HOURLY = f"""
+WITH {TARGETS}
+DELETE FROM wearables.intraday_hourly h
+ USING targets t
+ WHERE h.participant_id = t.participant_id AND h.local_date = t.local_date
+   AND h.bucket >= t.day_start - interval '1 hour' AND h.bucket < t.day_end"""
+
+INSERT_HOURLY = f"""
+WITH {TARGETS}
+INSERT INTO wearables.intraday_hourly
+       (participant_id, local_date, metric, bucket, local_hour,
+        n_samples, mean_value, min_value, max_value, sum_value)
+SELECT t.participant_id, t.local_date, i.metric, time_bucket('1 hour', i.ts) AS bucket,
+       extract(hour FROM time_bucket('1 hour', i.ts) AT TIME ZONE t.time_zone)::smallint,
+       count(*), avg(i.value), min(i.value), max(i.value), sum(i.value)
+  FROM targets t
+  JOIN wearables.fitbit_intraday i
+    ON i.participant_id = t.participant_id AND i.ts >= t.day_start AND i.ts < t.day_end
+ GROUP BY t.participant_id, t.local_date, t.time_zone, i.metric, time_bucket('1 hour', i.ts)"""
+
+# --- participant_day_summary -------------------------------------------------------------------
+DELETE_SUMMARY = """
+DELETE FROM wearables.participant_day_summary s
+ USING unnest(%(participant_ids)s::text[], %(dates)s::date[]) AS t(participant_id, local_date)
+ WHERE s.participant_id = t.participant_id AND s.local_date = t.local_date"""
+
+# Per device: its measures, its ingest status, and a reason (see sql/004_rollups.sql for the
+# vocabulary). "Not worn" needs evidence that the device reported after the day ended: a last
+# sync at or after the day's end, or (when the provider gives no sync time) data for the day. The overall reason is the valid device's verdict, else the most actionable
+# reason among the devices the participant has: one that someone can fix (re-consent, API
+# error) before one that may resolve itself (not synced yet, not ingested), before not worn.
+INSERT_SUMMARY = f"""
+WITH {TARGETS},
+fitbit AS (
+    SELECT t.participant_id, t.local_date,
+           avg(i.value) FILTER (WHERE i.metric = 'heart_rate') AS hr_mean,
+           min(i.value) FILTER (WHERE i.metric = 'heart_rate') AS hr_min,
+           max(i.value) FILTER (WHERE i.metric = 'heart_rate') AS hr_max,
+           avg(i.value) FILTER (WHERE i.metric = 'resting_heart_rate') AS resting_hr,
+           sum(i.value) FILTER (WHERE i.metric = 'steps') AS steps,
+           sum(i.value) FILTER (WHERE i.metric = 'calories') AS calories,
+           sum(i.value) FILTER (WHERE i.metric = 'distance') AS distance_m,
+           sum(i.value) FILTER (WHERE i.metric = 'floors') AS floors,
+           sum(i.value) FILTER (WHERE i.metric = 'active_zone_minutes') AS active_zone_minutes,
+           avg(i.value) FILTER (WHERE i.metric = 'spo2') AS spo2_mean,
+           avg(i.value) FILTER (WHERE i.metric = 'hrv_rmssd') AS hrv_rmssd_mean,
+           avg(i.value) FILTER (WHERE i.metric = 'breathing_rate') AS breathing_rate_mean,
+           count(DISTINCT date_trunc('minute', i.ts)) FILTER (WHERE i.metric = 'heart_rate') AS wear_minutes
+      FROM targets t
+      JOIN wearables.fitbit_intraday i
+        ON i.participant_id = t.participant_id AND i.ts >= t.day_start AND i.ts < t.day_end
+     GROUP BY t.participant_id, t.local_date
+),
+sleep AS (
+    SELECT t.participant_id, t.local_date,
+           sum(s.minutes) FILTER (WHERE s.stage NOT IN ('wake', 'awake', 'restless')) AS asleep,
+           sum(s.minutes) FILTER (WHERE s.stage = 'deep') AS deep,
+           sum(s.minutes) FILTER (WHERE s.stage = 'light') AS light,
+           sum(s.minutes) FILTER (WHERE s.stage = 'rem') AS rem,
+           sum(s.minutes) FILTER (WHERE s.stage IN ('wake', 'awake', 'restless')) AS awake
+      FROM targets t
+      JOIN (SELECT participant_id, sleep_date, stage, extract(epoch FROM end_ts - start_ts) / 60 AS minutes
+              FROM wearables.fitbit_sleep_stages WHERE NOT is_short) s
+        ON s.participant_id = t.participant_id AND s.sleep_date = t.local_date
+     GROUP BY t.participant_id, t.local_date
+),
+actigraph AS (
+    -- Several daily-statistics settings can exist per study; the one with the most wear wins.
+    SELECT DISTINCT ON (a.participant_id, a.local_date)
+           a.participant_id, a.local_date, a.wear_minutes, a.sleep_minutes, a.mvpa_minutes, a.steps,
+           a.total_counts
+      FROM targets t
+      JOIN wearables.actigraph_daily_statistics a
+        ON a.participant_id = t.participant_id AND a.local_date = t.local_date
+     ORDER BY a.participant_id, a.local_date, a.wear_minutes DESC NULLS LAST, a.setting_id
+),
+joined AS (
+    SELECT t.*,
+           round(extract(epoch FROM t.day_end - t.day_start) / 60)::int AS day_minutes,
+           t.local_date >= t.enrolled_from AND (t.enrolled_to IS NULL OR t.local_date <= t.enrolled_to) AS enrolled,
+           f.hr_mean, f.hr_min, f.hr_max, f.resting_hr, f.steps, f.calories, f.distance_m, f.floors,
+           f.active_zone_minutes, f.spo2_mean, f.hrv_rmssd_mean, f.breathing_rate_mean,
+           CASE WHEN t.fitbit_provider IS NOT NULL THEN coalesce(f.wear_minutes, 0) END AS fitbit_wear_minutes,
+           sl.asleep, sl.deep, sl.light, sl.rem, sl.awake,
+           fs.status AS fitbit_status, fs.last_device_sync AS fitbit_last_sync, fs.detail AS fitbit_detail,
+           a.wear_minutes AS actigraph_wear_minutes, a.sleep_minutes AS actigraph_sleep_minutes,
+           a.mvpa_minutes AS actigraph_mvpa_minutes, a.steps AS actigraph_steps,
+           a.total_counts AS actigraph_total_counts,
+           cs.status AS actigraph_status, cs.last_device_sync AS actigraph_last_sync, cs.detail AS actigraph_detail
+      FROM targets t
+      LEFT JOIN fitbit f USING (participant_id, local_date)
+      LEFT JOIN sleep sl USING (participant_id, local_date)
+      LEFT JOIN actigraph a USING (participant_id, local_date)
+      LEFT JOIN wearables.ingest_status fs
+        ON fs.participant_id = t.participant_id AND fs.local_date = t.local_date AND fs.source = t.fitbit_provider
+      LEFT JOIN wearables.ingest_status cs
+        ON cs.participant_id = t.participant_id AND cs.local_date = t.local_date AND cs.source = 'centrepoint'
+),
+reasons AS (
+    SELECT j.*,
+           CASE
+             WHEN j.fitbit_provider IS NULL THEN NULL
+             WHEN j.fitbit_status = 'needs_reconsent' THEN 'needs_reconsent'
+             WHEN j.fitbit_status = 'api_error' THEN 'api_error'
+             WHEN j.fitbit_wear_minutes >= %(min_wear_minutes)s
+               THEN CASE WHEN coalesce(j.steps, 0) = 0 THEN 'true_zero' ELSE 'complete' END
+             WHEN j.fitbit_status IS NULL THEN 'not_ingested'
+             WHEN j.fitbit_last_sync >= j.day_end THEN 'not_worn'
+             WHEN j.fitbit_last_sync IS NULL AND j.fitbit_wear_minutes > 0 THEN 'not_worn'
+             ELSE 'not_synced_yet'
+           END AS fitbit_reason,
+           CASE
+             WHEN j.centrepoint_subject_id IS NULL THEN NULL
+             WHEN j.actigraph_status = 'needs_reconsent' THEN 'needs_reconsent'
+             WHEN j.actigraph_status = 'api_error' THEN 'api_error'
+             WHEN j.actigraph_wear_minutes >= %(min_wear_minutes)s
+               THEN CASE WHEN coalesce(j.actigraph_total_counts, 0) = 0 THEN 'true_zero' ELSE 'complete' END
+             WHEN j.actigraph_status IS NULL AND j.actigraph_wear_minutes IS NULL THEN 'not_ingested'
+             WHEN j.actigraph_last_sync >= j.day_end THEN 'not_worn'
+             WHEN j.actigraph_last_sync IS NULL AND j.actigraph_wear_minutes IS NOT NULL THEN 'not_worn'
+             ELSE 'not_synced_yet'
+           END AS actigraph_reason,
+           greatest(j.fitbit_wear_minutes, j.actigraph_wear_minutes) AS best_wear
+      FROM joined j
+),
+verdict AS (
+    SELECT r.*,
+           CASE
+             WHEN NOT r.enrolled THEN 'not_enrolled'
+             WHEN r.fitbit_reason IS NULL AND r.actigraph_reason IS NULL THEN 'no_device'
+             WHEN 'complete' IN (r.fitbit_reason, r.actigraph_reason) THEN 'complete'
+             WHEN 'true_zero' IN (r.fitbit_reason, r.actigraph_reason) THEN 'true_zero'
+             WHEN 'needs_reconsent' IN (r.fitbit_reason, r.actigraph_reason) THEN 'needs_reconsent'
+             WHEN 'api_error' IN (r.fitbit_reason, r.actigraph_reason) THEN 'api_error'
+             WHEN 'not_synced_yet' IN (r.fitbit_reason, r.actigraph_reason) THEN 'not_synced_yet'
+             WHEN 'not_ingested' IN (r.fitbit_reason, r.actigraph_reason) THEN 'not_ingested'
+             ELSE 'not_worn'
+           END AS overall
+      FROM reasons r
+)
+INSERT INTO wearables.participant_day_summary (
+       participant_id, local_date, study_id, time_zone, enrolled, day_minutes,
+       fitbit_source, hr_mean, hr_min, hr_max, resting_hr, steps, calories, distance_m, floors,
+       active_zone_minutes, sleep_minutes_asleep, sleep_minutes_deep, sleep_minutes_light,
+       sleep_minutes_rem, sleep_minutes_awake, spo2_mean, hrv_rmssd_mean, breathing_rate_mean,
+       fitbit_wear_minutes, fitbit_status, fitbit_last_sync, fitbit_reason,
+       actigraph_wear_minutes, actigraph_sleep_minutes, actigraph_mvpa_minutes, actigraph_steps,
+       actigraph_total_counts, actigraph_status, actigraph_last_sync, actigraph_reason,
+       wear_minutes, completeness, valid_day, valid_day_rule, valid_day_rule_version,
+       completeness_reason, completeness_detail)
+SELECT v.participant_id, v.local_date, v.study_id, v.time_zone, v.enrolled, v.day_minutes,
+       v.fitbit_provider, v.hr_mean, v.hr_min, v.hr_max, v.resting_hr, v.steps, v.calories, v.distance_m,
+       v.floors, v.active_zone_minutes, v.asleep, v.deep, v.light, v.rem, v.awake,
+       v.spo2_mean, v.hrv_rmssd_mean, v.breathing_rate_mean,
+       v.fitbit_wear_minutes, v.fitbit_status, v.fitbit_last_sync, v.fitbit_reason,
+       v.actigraph_wear_minutes, v.actigraph_sleep_minutes, v.actigraph_mvpa_minutes, v.actigraph_steps,
+       v.actigraph_total_counts, v.actigraph_status, v.actigraph_last_sync, v.actigraph_reason,
+       v.best_wear,
+       least(coalesce(v.best_wear, 0)::float8 / v.day_minutes, 1.0),
+       v.enrolled AND v.overall IN ('complete', 'true_zero'),
+       %(rule)s, %(rule_version)s,
+       v.overall,
+       nullif(concat_ws('; ',
+              CASE WHEN v.fitbit_reason IS NOT NULL THEN
+                   format('fitbit: %%s (%%s wear min%%s)', v.fitbit_reason, v.fitbit_wear_minutes,
+                          coalesce(', ' || v.fitbit_detail, '')) END,
+              CASE WHEN v.actigraph_reason IS NOT NULL THEN
+                   format('actigraph: %%s (%%s wear min%%s)', v.actigraph_reason,
+                          coalesce(v.actigraph_wear_minutes::text, 'no'),
+                          coalesce(', ' || v.actigraph_detail, '')) END), '')
+  FROM verdict v"""
+
+# --- cohort_week -------------------------------------------------------------------------------
+DELETE_COHORT_WEEK = "DELETE FROM wearables.cohort_week WHERE week_start = %(week_start)s"
+
+# Enrolled participant-days come from the roster (participants still in it), not from the
+# summary, so a day nobody summarised counts as "not valid" instead of silently disappearing.
+INSERT_COHORT_WEEK = """
+WITH week AS (SELECT %(week_start)s::date AS first_day, %(week_start)s::date + 6 AS last_day),
+enrolled_days AS (
+    SELECT p.study_id, p.participant_id, d::date AS local_date
+      FROM wearables.participants p
+     CROSS JOIN week w
+     CROSS JOIN LATERAL generate_series(greatest(w.first_day, p.enrolled_from),
+                                        least(w.last_day, coalesce(p.enrolled_to, w.last_day)),
+                                        interval '1 day') AS d
+     WHERE p.in_roster
+)
+INSERT INTO wearables.cohort_week (study_id, week_start, iso_year, iso_week, enrolled_participants,
+                                   participant_days, valid_days, median_steps, mean_resting_hr, adherence_pct)
+SELECT e.study_id, w.first_day,
+       extract(isoyear FROM w.first_day)::int, extract(week FROM w.first_day)::int,
+       count(DISTINCT e.participant_id),
+       count(*),
+       count(*) FILTER (WHERE s.valid_day),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY coalesce(s.steps, s.actigraph_steps))
+           FILTER (WHERE s.valid_day AND coalesce(s.steps, s.actigraph_steps) IS NOT NULL),
+       avg(s.resting_hr),
+       round(100.0 * count(*) FILTER (WHERE s.valid_day) / count(*), 1)
+  FROM enrolled_days e
+ CROSS JOIN week w
+  LEFT JOIN wearables.participant_day_summary s USING (participant_id, local_date)
+ GROUP BY e.study_id, w.first_day
+RETURNING study_id, week_start, iso_year, iso_week, enrolled_participants, participant_days, valid_days,
+          median_steps, mean_resting_hr, adherence_pct"""
+
+COHORT_WEEK_COLUMNS = (
+    "study_id", "week_start", "iso_year", "iso_week", "enrolled_participants", "participant_days",
+    "valid_days", "median_steps", "mean_resting_hr", "adherence_pct",
+)
+
+# --- data-quality checks -----------------------------------------------------------------------
+HEART_RATE_OUT_OF_BOUNDS = f"""
+WITH {TARGETS}
+SELECT t.participant_id, t.local_date, i.metric, count(*) AS samples, min(i.value), max(i.value)
+  FROM targets t
+  JOIN wearables.fitbit_intraday i
+    ON i.participant_id = t.participant_id AND i.metric = ANY(%(metrics)s::text[])
+   AND i.ts >= t.day_start AND i.ts < t.day_end
+ WHERE i.value < %(low)s OR i.value > %(high)s
+ GROUP BY t.participant_id, t.local_date, i.metric
+ ORDER BY 1, 2, 3"""
+
+# An ActiGraph row is on the right local date when (a) its record's ``date`` (the subject's
+# local midnight, written as an instant; naive = already local) falls on that date, nearest
+# midnight, and (b) its first and last epochs lie inside the participant's local day.
+ACTIGRAPH_MISATTRIBUTED = f"""
+WITH {TARGETS},
+rows AS (
+    SELECT a.participant_id, a.local_date, a.setting_id, a.record->>'date' AS record_date,
+           a.first_epoch_utc, a.last_epoch_utc, t.day_start, t.day_end,
+           CASE
+             WHEN a.record->>'date' IS NULL THEN NULL
+             WHEN a.record->>'date' ~ '(Z|[+-][0-9]{{2}}:?[0-9]{{2}})$'
+               THEN (((a.record->>'date')::timestamptz AT TIME ZONE t.time_zone) + interval '12 hours')::date
+             ELSE ((a.record->>'date')::timestamp + interval '12 hours')::date
+           END AS record_local_date
+      FROM targets t
+      JOIN wearables.actigraph_daily_statistics a
+        ON a.participant_id = t.participant_id AND a.local_date = t.local_date
+)
+SELECT participant_id, local_date, setting_id, record_date, record_local_date, first_epoch_utc, last_epoch_utc
+  FROM rows
+ WHERE record_local_date IS DISTINCT FROM local_date
+    OR first_epoch_utc < day_start OR first_epoch_utc >= day_end
+    OR last_epoch_utc < day_start OR last_epoch_utc >= day_end
+ ORDER BY 1, 2, 3"""
+
+# Latest device sync per participant and source the roster says they have.
+DEVICE_LAST_SYNC = """
+SELECT p.participant_id, src.source, max(s.last_device_sync) AS last_sync, max(s.finished_at) AS last_ingest
+  FROM wearables.participants p
+ CROSS JOIN LATERAL (VALUES (p.fitbit_provider),
+                            (CASE WHEN p.centrepoint_subject_id IS NOT NULL THEN 'centrepoint' END)) AS src(source)
+  LEFT JOIN wearables.ingest_status s ON s.participant_id = p.participant_id AND s.source = src.source
+ WHERE p.participant_id = ANY(%(participant_ids)s::text[]) AND src.source IS NOT NULL
+   AND (p.enrolled_to IS NULL OR p.enrolled_to >= %(since)s)
+ GROUP BY p.participant_id, src.source
+ ORDER BY 1, 2"""
+
+SUMMARY_ROWS = """
+SELECT s.participant_id, s.local_date, s.enrolled, s.valid_day, s.completeness, s.completeness_reason,
+       s.completeness_detail
+  FROM wearables.participant_day_summary s
+  JOIN unnest(%(participant_ids)s::text[], %(dates)s::date[]) AS t(participant_id, local_date)
+    USING (participant_id, local_date)
+ ORDER BY 1, 2"""

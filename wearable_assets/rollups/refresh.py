@@ -1,0 +1,198 @@
+"""Refresh the rollup tables for a set of partitions: plain functions the assets call thinly.
+
+Each function replaces exactly the rows of the partitions it is given, DELETE then INSERT in
+ONE transaction: a re-run never duplicates, and a failure leaves the previous rollup in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from wearable_assets.partitions import ParticipantDay
+from wearable_assets.rollups import queries
+from wearable_assets.storage import migrations
+from wearable_assets.storage.timescale import TimescaleResource
+
+log = logging.getLogger(__name__)
+
+MIN_WEAR_ENV = "WEARABLES_VALID_DAY_MIN_WEAR_MINUTES"
+DEFAULT_MIN_WEAR_MINUTES = 600
+#: Version of the valid-day *logic* (not its threshold, which is stored next to it).
+#: Bump it when the rule changes meaning, so old and new verdicts can be told apart.
+VALID_DAY_RULE_VERSION = "1"
+
+
+class UnknownParticipants(RuntimeError):
+    """Partitions name participants that ``wearables.participants`` does not know."""
+
+
+@dataclass(frozen=True)
+class ValidDayRule:
+    """A participant-day is valid when a device was worn for at least ``min_wear_minutes``.
+
+    Fitbit wear = minutes with at least one heart-rate sample; ActiGraph wear = the
+    CentrePoint ``wearMinutes`` of the day. Either device can make the day valid.
+    """
+
+    min_wear_minutes: int = DEFAULT_MIN_WEAR_MINUTES
+    version: str = VALID_DAY_RULE_VERSION
+
+    @classmethod
+    def from_env(cls) -> "ValidDayRule":
+        raw = os.environ.get(MIN_WEAR_ENV)
+        if raw is None or raw.strip() == "":
+            return cls()
+        try:
+            minutes = int(raw)
+        except ValueError:
+            raise ValueError(f"{MIN_WEAR_ENV}={raw!r} is not a whole number of minutes") from None
+        if not 0 < minutes <= 1500:
+            raise ValueError(f"{MIN_WEAR_ENV}={minutes} must be between 1 and 1500 minutes")
+        return cls(min_wear_minutes=minutes)
+
+    @property
+    def text(self) -> str:
+        return f"wear_minutes >= {self.min_wear_minutes}"
+
+
+def day_params(days: Sequence[ParticipantDay]) -> dict[str, Any]:
+    return {"participant_ids": [d.participant_id for d in days], "dates": [d.day for d in days]}
+
+
+def _require_known(conn: psycopg.Connection, params: dict[str, Any]) -> None:
+    unknown = [r[0] for r in conn.execute(queries.UNKNOWN_PARTICIPANTS, params).fetchall()]
+    if unknown:
+        raise UnknownParticipants(
+            f"participant(s) {', '.join(unknown)} are not in wearables.participants, so their time zone "
+            "and devices are unknown: run `wearable-assets roster sync` (or let the roster sensor tick) first"
+        )
+
+
+#: Physiological bounds for heart rate (bpm): outside them a sample is a sensor or parser fault.
+HEART_RATE_BOUNDS = (25.0, 250.0)
+HEART_RATE_METRICS = ("heart_rate", "resting_heart_rate")
+
+
+@dataclass(frozen=True)
+class OutOfBounds:
+    participant_id: str
+    local_date: date
+    metric: str
+    samples: int
+    min_value: float
+    max_value: float
+
+    def __str__(self) -> str:
+        return (f"{self.local_date}|{self.participant_id}: {self.samples} {self.metric} sample(s) outside "
+                f"{HEART_RATE_BOUNDS[0]:g}-{HEART_RATE_BOUNDS[1]:g} bpm (min {self.min_value:g}, max {self.max_value:g})")
+
+
+def heart_rate_out_of_bounds(timescale: TimescaleResource, days: Sequence[ParticipantDay]) -> list[OutOfBounds]:
+    """Participant-days with heart-rate samples outside ``HEART_RATE_BOUNDS``.
+
+    Used by the blocking check on ``fitbit/intraday`` and, again, by the rollups before they
+    write: a rollup started by automation runs without the check in its run.
+    """
+    low, high = HEART_RATE_BOUNDS
+    params = day_params(days) | {"metrics": list(HEART_RATE_METRICS), "low": low, "high": high}
+    return [OutOfBounds(*row) for row in timescale.fetch(queries.HEART_RATE_OUT_OF_BOUNDS, params)]
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    partitions: int
+    deleted: int
+    inserted: int
+
+
+def refresh_intraday_hourly(timescale: TimescaleResource, days: Sequence[ParticipantDay]) -> RefreshResult:
+    """Recompute ``wearables.intraday_hourly`` for ``days`` from ``wearables.fitbit_intraday``."""
+    params = day_params(days)
+    with timescale.connect() as conn:
+        _require_known(conn, params)
+        with conn.transaction():
+            deleted = conn.execute(queries.DELETE_HOURLY, params).rowcount
+            inserted = conn.execute(queries.INSERT_HOURLY, params).rowcount
+    return RefreshResult(len(days), deleted, inserted)
+
+
+def refresh_participant_day_summary(
+    timescale: TimescaleResource, days: Sequence[ParticipantDay], rule: ValidDayRule
+) -> RefreshResult:
+    """Recompute ``wearables.participant_day_summary`` for ``days`` (one row each)."""
+    params = day_params(days) | {
+        "min_wear_minutes": rule.min_wear_minutes,
+        "rule": rule.text,
+        "rule_version": rule.version,
+    }
+    with timescale.connect() as conn:
+        _require_known(conn, params)
+        with conn.transaction():
+            deleted = conn.execute(queries.DELETE_SUMMARY, params).rowcount
+            inserted = conn.execute(queries.INSERT_SUMMARY, params).rowcount
+    return RefreshResult(len(days), deleted, inserted)
+
+
+def refresh_cohort_week(timescale: TimescaleResource, week_start: date) -> list[dict[str, Any]]:
+    """Recompute ``wearables.cohort_week`` for the ISO week starting ``week_start`` (a Monday)."""
+    if week_start.isoweekday() != 1:
+        raise ValueError(f"week_start {week_start} is a {week_start:%A}; cohort weeks start on Monday (ISO)")
+    params = {"week_start": week_start}
+    with timescale.connect() as conn:
+        with conn.transaction():
+            conn.execute(queries.DELETE_COHORT_WEEK, params)
+            rows = conn.execute(queries.INSERT_COHORT_WEEK, params).fetchall()
+    return [dict(zip(queries.COHORT_WEEK_COLUMNS, row)) for row in rows]
+
+
+# --- continuous aggregates (Timescale licence only) ----------------------------------------------
+CONTINUOUS_AGGREGATES = (
+    "wearables.fitbit_intraday_1min",
+    "wearables.fitbit_intraday_1h",
+    "wearables.fitbit_intraday_1d",
+)
+
+
+@dataclass(frozen=True)
+class AggregateRefresh:
+    refreshed: list[str]
+    skipped_reason: str | None
+
+
+def refresh_continuous_aggregates(timescale: TimescaleResource, days: Sequence[ParticipantDay]) -> AggregateRefresh:
+    """Bring the continuous aggregates up to date for the time span of ``days``.
+
+    Their refresh policies only look back a few days, so a backfilled past day would otherwise
+    stay missing from them. On the Apache edition they do not exist (sql/tsl/ is skipped) and
+    ``wearables.intraday_hourly`` is the only hourly rollup: say so rather than fail.
+    """
+    with timescale.connect(autocommit=True) as conn:  # CALL refresh_… refuses to run in a transaction
+        license_ = migrations.timescale_license(conn)
+        if license_ != "timescale":
+            reason = (
+                f"continuous aggregates skipped: timescaledb.license is '{license_}' (they need 'timescale'); "
+                "wearables.intraday_hourly is the hourly rollup"
+            )
+            return AggregateRefresh([], reason)
+        existing = [
+            name for name in CONTINUOUS_AGGREGATES
+            if conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None  # type: ignore[index]
+        ]
+        if not existing or not days:
+            return AggregateRefresh([], "continuous aggregates not created yet (sql/tsl/001 not applied)" if not existing else None)
+        lo, hi = conn.execute(queries.TARGET_SPAN, day_params(days)).fetchone()  # type: ignore[misc]
+        for name in existing:  # in dependency order: 1 min feeds 1 h feeds 1 day
+            conn.execute(
+                sql.SQL("CALL refresh_continuous_aggregate({}, {}, {})").format(
+                    sql.Literal(name), sql.Literal(lo), sql.Literal(hi)
+                )
+            )
+    return AggregateRefresh(existing, None)
