@@ -430,7 +430,7 @@ class SyntheticCohort:
         users: Iterable[SimUser],
         now: datetime | None = None,
         hr_interval_s: float | None = None,
-        cache_size: int = 512,
+        cache_size: int = 64,
     ) -> None:
         self.users: dict[str, SimUser] = {}
         for user in users:

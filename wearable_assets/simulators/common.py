@@ -15,6 +15,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Callable
 from urllib.parse import parse_qsl
 
@@ -159,6 +160,27 @@ def add_admin_routes(app: FastAPI, state: SimulatorState) -> None:
     @app.get("/_sim/calls")
     async def _calls() -> dict[str, Any]:
         return {"calls": [c.__dict__ for c in state.calls]}
+
+
+def add_clock_routes(app: FastAPI, cohort: Any) -> None:
+    """``/_sim/clock``: read or move a simulated cohort's clock over HTTP, and pin a user's last
+    sync (``cohort`` needs ``now``, ``advance(timedelta)`` and ``set_last_sync(user, at)``)."""
+
+    @app.get("/_sim/clock")
+    async def _clock() -> dict[str, Any]:
+        return {"now": cohort.now.isoformat()}
+
+    @app.post("/_sim/clock")
+    async def _set_clock(body: dict[str, Any]) -> dict[str, Any]:
+        """Body: ``{"now": "2026-11-21T12:00:00+00:00" | null}`` (null = real time), and/or
+        ``{"advance_s": 3600}``, and/or ``{"last_sync": {"P001": "<iso>" | null}}``."""
+        if "now" in body:
+            cohort.now = datetime.fromisoformat(body["now"]) if body["now"] else None
+        if body.get("advance_s"):
+            cohort.advance(timedelta(seconds=float(body["advance_s"])))
+        for user_id, at in (body.get("last_sync") or {}).items():
+            cohort.set_last_sync(user_id, datetime.fromisoformat(at) if at else None)
+        return {"now": cohort.now.isoformat()}
 
 
 class FixedWindowLimiter:

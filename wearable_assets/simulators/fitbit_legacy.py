@@ -53,6 +53,7 @@ from wearable_assets.simulators.common import (
     PerKeyLimits,
     SimulatorServer,
     SimulatorState,
+    add_clock_routes,
     basic_credentials,
     form_fields,
     make_app,
@@ -277,6 +278,28 @@ class FitbitLegacySimulator:
             ("GET", re.compile(rf"^{user}/profile\.json$"), self._profile),
             ("GET", re.compile(rf"^{user}/devices\.json$"), self._devices),
         ]
+
+        add_clock_routes(self.app, self.cohort)
+
+        @self.app.post("/_sim/mode")
+        async def _set_mode(body: dict[str, Any]) -> dict[str, str]:
+            self.set_mode(str(body.get("mode")))
+            return {"mode": self.mode}
+
+        @self.app.post("/_sim/users/{user_id}")
+        async def _admin_user(user_id: str, body: dict[str, Any]) -> dict[str, str]:
+            """Any of ``revoke``, ``expire_access_tokens`` (true), ``rate_limit_per_hour`` (int or
+            null), ``granted_scopes`` (list or null)."""
+            self.cohort.user(user_id)
+            if body.get("revoke"):
+                self.state.revoke(user_id)
+            if body.get("expire_access_tokens"):
+                self.state.expire_access_tokens(user_id)
+            if "rate_limit_per_hour" in body:
+                self.state.set_rate_limit(user_id, body["rate_limit_per_hour"])
+            if "granted_scopes" in body:
+                self.state.set_granted_scopes(user_id, body["granted_scopes"])
+            return {"status": "ok"}
 
         @self.app.exception_handler(FitbitError)
         async def _fitbit_error(_request: Request, exc: FitbitError) -> JSONResponse:

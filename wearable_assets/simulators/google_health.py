@@ -53,6 +53,7 @@ from wearable_assets.simulators.common import (
     PerKeyLimits,
     SimulatorServer,
     SimulatorState,
+    add_clock_routes,
     basic_credentials,
     form_fields,
     make_app,
@@ -793,6 +794,8 @@ class GoogleHealthSimulator:
         async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
             return exc.response()
 
+        add_clock_routes(app, self.cohort)
+        app.post("/_sim/users/{user_id}")(self._admin_user)
         app.get("/o/oauth2/v2/auth")(self._consent)
         app.post("/token")(self._token)
         app.post("/revoke")(self._revoke)
@@ -804,6 +807,26 @@ class GoogleHealthSimulator:
         app.get("/v4/users/{user}/profile")(self._profile)
         app.get("/v4/users/{user}/settings")(self._settings)
         app.get("/v4/users/{user}/pairedDevices")(self._devices)
+
+    async def _admin_user(self, user_id: str, body: dict[str, Any]) -> dict[str, str]:
+        """``POST /_sim/users/{id}`` with any of ``revoke``, ``expire_access_tokens`` (true),
+        ``account_not_linked``, ``permission_denied`` (bool), ``rate_limit_per_minute`` (int or
+        null), ``granted_scopes`` (list or null): the same switches as ``state``, over HTTP."""
+        self.cohort.user(user_id)
+        state = self.state
+        if body.get("revoke"):
+            state.revoke_refresh_tokens(user_id)
+        if body.get("expire_access_tokens"):
+            state.expire_access_tokens(user_id)
+        if "account_not_linked" in body:
+            state.set_account_not_linked(user_id, bool(body["account_not_linked"]))
+        if "permission_denied" in body:
+            state.set_permission_denied(user_id, bool(body["permission_denied"]))
+        if "rate_limit_per_minute" in body:
+            state.set_rate_limit(user_id, body["rate_limit_per_minute"])
+        if "granted_scopes" in body:
+            state.set_granted_scopes(user_id, body["granted_scopes"])
+        return {"status": "ok"}
 
     # OAuth --------------------------------------------------------------------------------
     async def _consent(self, request: Request) -> Any:

@@ -47,7 +47,7 @@ def test_gone_mode_answers_410_everywhere(cohort: SyntheticCohort) -> None:
         assert [r.status_code for r in calls] == [410] * len(calls)
         body = calls[0].json()
         assert body["success"] is False and body["errors"][0]["message"]
-        sim.set_mode("working")
+        requests.post(sim.url + "/_sim/mode", json={"mode": "working"}, timeout=10).raise_for_status()
         assert requests.get(sim.base_url + "/1/user/-/profile.json", timeout=10).status_code == 401
         sim.set_mode("gone")
         assert requests.get(sim.base_url + "/1/user/-/profile.json", timeout=10).status_code == 410

@@ -236,3 +236,27 @@ def test_daily_rollup_and_list_agree_and_payloads_are_deterministic(google: Goog
     assert no_family.status_code == 400
     total = session.get(google.base_url + "/users/me/dataTypes/total-calories/dataPoints", timeout=10)
     assert total.status_code == 400
+
+
+def test_two_fresh_simulators_serve_identical_payloads() -> None:
+    from wearable_assets_tests.simulators.conftest import make_cohort
+
+    bodies = []
+    for _ in range(2):
+        with GoogleHealthSimulator(make_cohort()) as sim:
+            session = login(sim, "NY1")
+            params = {"filter": civil_filter("heart_rate.sample_time.civil_time", date(2026, 11, 3)), "pageSize": 2000}
+            bodies.append(session.get(sim.base_url + "/users/me/dataTypes/heart-rate/dataPoints", params=params,
+                                      timeout=30).content)
+    assert bodies[0] == bodies[1] and len(bodies[0]) > 100_000
+
+
+def test_admin_routes_drive_the_clock_and_users_over_http(google: GoogleHealthSimulator) -> None:
+    session = login(google, "NY1")
+    before = google.cohort.now
+    moved = requests.post(google.url + "/_sim/clock", json={"advance_s": 3600}, timeout=10).json()
+    assert datetime.fromisoformat(moved["now"]) == before + timedelta(hours=1) == google.cohort.now
+    requests.post(google.url + "/_sim/users/NY1", json={"account_not_linked": True}, timeout=10).raise_for_status()
+    assert session.get(google.base_url + "/users/me/dataTypes/steps/dataPoints", timeout=10).status_code == 400
+    requests.post(google.url + "/_sim/users/NY1", json={"account_not_linked": False, "revoke": True}, timeout=10)
+    assert session.get(google.base_url + "/users/me/identity", timeout=10).status_code == 401
