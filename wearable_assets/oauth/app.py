@@ -113,10 +113,10 @@ class OAuthApp:
     def _auth(self) -> requests.auth.HTTPBasicAuth | None:
         return requests.auth.HTTPBasicAuth(self.client_id, self.client_secret) if self.basic_auth else None
 
-    def authorization_url(self, oauth: OAuth2Session, **params: str) -> str:
-        """The consent URL; keep ``oauth`` for ``exchange_code`` (it holds state and the PKCE verifier)."""
-        url, _state = oauth.authorization_url(self.auth_url, **params)
-        return url
+    def authorization_url(self, oauth: OAuth2Session, **params: str) -> tuple[str, str]:
+        """(consent URL, state); keep ``oauth`` for ``exchange_code`` (it holds the PKCE verifier)."""
+        url, state = oauth.authorization_url(self.auth_url, **params)
+        return url, state
 
     def exchange_code(self, oauth: OAuth2Session, code: str) -> dict[str, Any]:
         # Users may untick scopes; we record what was granted instead of failing on it.

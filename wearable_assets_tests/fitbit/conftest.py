@@ -1,0 +1,83 @@
+"""Fixtures for the Fitbit tests: real simulators on 127.0.0.1, the demo roster in the database,
+a token key, and resources pointed at the simulators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+
+import pytest
+
+from wearable_assets import settings
+from wearable_assets.fitbit.resources import GoogleHealthResource
+from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, generate_key
+from wearable_assets.oauth.store import TokenStore
+from wearable_assets.participants.sync import upsert_participants
+from wearable_assets.roster import Participant, load_roster
+from wearable_assets.simulators.cohort import SyntheticCohort
+from wearable_assets.simulators.google_health import GoogleHealthSimulator
+from wearable_assets.storage.timescale import TimescaleResource
+
+#: The simulated "now": every test day below is in the past and fully synced.
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+DAY = date(2026, 11, 10)
+
+
+@pytest.fixture(scope="session")
+def roster() -> list[Participant]:
+    return load_roster(settings.REPO_ROOT / "roster" / "demo_roster.csv")
+
+
+@pytest.fixture
+def cohort(roster: list[Participant]) -> SyntheticCohort:
+    return SyntheticCohort.from_roster(roster, now=NOW)
+
+
+@pytest.fixture
+def google_sim(cohort: SyntheticCohort) -> Iterator[GoogleHealthSimulator]:
+    with GoogleHealthSimulator(cohort) as sim:
+        yield sim
+
+
+@pytest.fixture
+def token_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    key = generate_key()
+    monkeypatch.setenv(TOKEN_KEY_ENV, key)
+    return key
+
+
+@pytest.fixture
+def db(timescale: TimescaleResource, roster: list[Participant]) -> TimescaleResource:
+    """The test database with the demo roster in ``wearables.participants``."""
+    upsert_participants(timescale, roster)
+    return timescale
+
+
+@pytest.fixture
+def google(google_sim: GoogleHealthSimulator, token_key: str) -> GoogleHealthResource:
+    """The Google Health resource aimed at the simulator, with fast backoff for tests."""
+    return GoogleHealthResource(
+        client_id=google_sim.client_id,
+        client_secret=google_sim.client_secret,
+        token_key=token_key,
+        auth_url=google_sim.auth_url,
+        token_url=google_sim.token_url,
+        base_url=google_sim.base_url,
+        backoff_s=0.05,
+        timeout_s=5.0,
+        max_wait_s=10.0,
+    )
+
+
+@pytest.fixture
+def google_store(google: GoogleHealthResource, db: TimescaleResource) -> TokenStore:
+    return google.token_store(db)
+
+
+def enrol_directly(sim: GoogleHealthSimulator, store: TokenStore, *participant_ids: str) -> dict[str, dict]:
+    """Store simulator-minted tokens, skipping the browser leg (the enrolment test covers that)."""
+    tokens = {}
+    for pid in participant_ids:
+        tokens[pid] = sim.state.issue_tokens(pid)
+        store.save(pid, "google_health", tokens[pid])
+    return tokens
