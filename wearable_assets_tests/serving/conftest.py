@@ -29,7 +29,7 @@ class LoadedData:
 
 
 @pytest.fixture(scope="session")
-def serving_data(timescale_dsn: str) -> Iterator[LoadedData]:
+def serving_data(timescale_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedData]:
     """Fitbit data for two participants over three days, loaded by the Fitbit assets from the
     Google Health simulator, then rolled up by the rollup assets."""
     name = f"wearables_serving_{os.getpid()}"
@@ -38,7 +38,8 @@ def serving_data(timescale_dsn: str) -> Iterator[LoadedData]:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     dsn = psycopg.conninfo.make_conninfo(timescale_dsn, dbname=name)
     try:
-        yield LoadedData(dsn=dsn, participants=loading.PARTICIPANTS, days=loading.load(dsn))
+        loading.load(dsn, tmp_path_factory.mktemp("serving_lake"))
+        yield LoadedData(dsn=dsn, participants=loading.PARTICIPANTS, days=loading.DAYS)
     finally:
         with psycopg.connect(timescale_dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

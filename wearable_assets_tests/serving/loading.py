@@ -1,26 +1,78 @@
-"""TEMPORARY development loader (replaced by the assets-based one once Fitbit + rollups land)."""
+"""Fill a database the way production does: Fitbit assets against the Google Health simulator,
+then the rollup assets. The API tests read what this wrote, so they exercise the real schema
+and the real data shapes (irregular heart rate, DST days, off-wrist gaps), not a fixture of ours.
+"""
+
 from __future__ import annotations
-from datetime import date
-import psycopg
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+
+from wearable_assets import settings
+from wearable_assets.fitbit.assets import intraday, raw_payloads
+from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
+from wearable_assets.oauth.crypto import TokenCipher, generate_key
+from wearable_assets.oauth.store import TokenStore
+from wearable_assets.participants.sync import upsert_participants
+from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, ParticipantDay
+from wearable_assets.roster import load_roster
+from wearable_assets.rollups.assets import intraday_hourly, participant_day_summary
+from wearable_assets.simulators.cohort import SyntheticCohort
+from wearable_assets.simulators.google_health import GoogleHealthSimulator
+from wearable_assets.storage.lake import LakeResource
 from wearable_assets.storage.timescale import TimescaleResource
 
+#: New York (DST ends on 2026-11-01: a 25-hour day) and Brisbane (UTC+10, no DST).
 PARTICIPANTS = ("P001", "P002")
-DAYS = (date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3))
+DAYS = (date(2026, 11, 1), date(2026, 11, 2))
 
 
-def load(dsn: str) -> tuple[date, ...]:
-    TimescaleResource(dsn=dsn).migrate()
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("""
-INSERT INTO wearables.participants (participant_id, study_id, time_zone, enrolled_from, fitbit_provider) VALUES ('P001','S','America/New_York','2026-10-01','google_health'),('P002','S','Australia/Brisbane','2026-10-01','google_health');
-INSERT INTO wearables.fitbit_intraday (participant_id, metric, ts, value, source)
-SELECT 'P001','heart_rate', t, 60 + 20*sin(extract(epoch from t)/3600.0), 'google_health' FROM generate_series('2026-11-01 04:00+00'::timestamptz, '2026-11-04 05:00+00', '7 seconds') t WHERE t < '2026-11-04 05:00+00';
-INSERT INTO wearables.fitbit_intraday (participant_id, metric, ts, value, source)
-SELECT 'P001','steps', t, (extract(minute from t))::int % 7, 'google_health' FROM generate_series('2026-11-01 04:00+00'::timestamptz, '2026-11-04 05:00+00', '1 minute') t WHERE t < '2026-11-04 05:00+00';
-INSERT INTO wearables.intraday_hourly (participant_id, local_date, metric, bucket, local_hour, n_samples, mean_value, min_value, max_value, sum_value) SELECT participant_id, (ts AT TIME ZONE 'America/New_York')::date, metric, time_bucket('1 hour', ts), extract(hour from time_bucket('1 hour', ts) AT TIME ZONE 'America/New_York'), count(*), avg(value), min(value), max(value), sum(value) FROM wearables.fitbit_intraday GROUP BY 1,2,3,4;
-INSERT INTO wearables.participant_day_summary (participant_id, local_date, study_id, time_zone, enrolled, day_minutes, hr_mean, hr_min, hr_max, steps, completeness, valid_day, valid_day_rule, valid_day_rule_version, completeness_reason)
-SELECT 'P001', d.local_date, 'S', 'America/New_York', true, 1440, d.hr_mean, d.hr_min, d.hr_max, d.steps, 1, d.local_date < '2026-11-03', 'x', '1', 'complete' FROM
- (SELECT (ts AT TIME ZONE 'America/New_York')::date AS local_date, avg(value) FILTER (WHERE metric='heart_rate') hr_mean, min(value) FILTER (WHERE metric='heart_rate') hr_min, max(value) FILTER (WHERE metric='heart_rate') hr_max, sum(value) FILTER (WHERE metric='steps') steps FROM wearables.fitbit_intraday GROUP BY 1) d;
-INSERT INTO wearables.ingest_status (participant_id, local_date, source, status, rows_loaded, last_device_sync) VALUES ('P001', '2026-11-03', 'google_health', 'ok', 100, '2026-11-04 03:00+00');
-""")
-    return DAYS
+def load(
+    dsn: str,
+    lake_dir: Path,
+    participants: Sequence[str] = PARTICIPANTS,
+    days: Sequence[date] = DAYS,
+    hr_interval_s: float | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> None:
+    """Materialise Fitbit raw payloads -> intraday -> hourly rollup + day summary for
+    ``participants`` x ``days`` of the demo roster into ``dsn``.
+
+    ``hr_interval_s`` puts heart rate on a fixed grid (1.0: 86,400 samples a day) instead of the
+    simulator's realistic irregular sampling; the benchmark uses it for a worst case.
+    """
+    timescale = TimescaleResource(dsn=dsn)
+    timescale.migrate()
+    roster = [p for p in load_roster(settings.roster_path()) if p.participant_id in participants]
+    upsert_participants(timescale, roster)
+    key = generate_key()
+    # The simulated clock is a week after the last day, so every day has fully synced.
+    now = datetime.combine(max(days) + timedelta(days=7), time(), tzinfo=timezone.utc)
+    cohort = SyntheticCohort.demo(now=now, hr_interval_s=hr_interval_s)
+    with GoogleHealthSimulator(cohort) as sim:
+        store = TokenStore(timescale, TokenCipher(key))
+        for participant in roster:
+            store.save(participant.participant_id, "google_health", sim.state.issue_tokens(participant.fitbit_user_id))
+        resources = {
+            "timescale": timescale,
+            "lake": LakeResource(url=str(lake_dir)),
+            "google_health": GoogleHealthResource(
+                client_id=sim.client_id, client_secret=sim.client_secret, token_key=key,
+                auth_url=sim.auth_url, token_url=sim.token_url, base_url=sim.base_url, backoff_s=0.05),
+            "fitbit_legacy": FitbitLegacyResource(client_id="", client_secret="", token_key=key),
+        }
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions(PARTICIPANTS_PARTITION_NAME, list(participants))
+            for pid in participants:
+                for day in days:
+                    partition = ParticipantDay(day, pid).to_multi_key()
+                    result = dg.materialize(
+                        [raw_payloads, intraday, intraday_hourly, participant_day_summary],
+                        partition_key=partition, resources=resources, instance=instance,
+                    )
+                    if not result.success:
+                        raise RuntimeError(f"loading {pid} {day} failed")
+                    progress(f"{pid} {day}")

@@ -68,8 +68,9 @@ def test_dashboard_shows_a_participants_data(api: RunningApi, serving_data: Load
     assert {r[0] for r in rows} >= set(serving_data.participants)
     assert all(re.fullmatch(r"\d / 7", r[7]) for r in rows)
 
-    # pick the participant in the picker, as a user would: the chart fills from the API
-    pid = serving_data.participants[0]
+    # pick another participant in the picker, as a user would: the chart fills from the API
+    assert browser.execute("return document.getElementById('participant').value") == serving_data.participants[0]
+    pid = serving_data.participants[1]
     browser.execute("const s = document.getElementById('participant'); s.value = arguments[0];"
                     "document.body.dataset.state = 'loading'; s.dispatchEvent(new Event('change'));", pid)
     assert browser.wait_for(READY) == "ready"

@@ -107,20 +107,25 @@ function makeChart() {
                          borderWidth: 1.5, pointRadius: 0, spanGaps: false, tension: 0,
                          // days the summary marks as not valid are drawn red
                          pointBackgroundColor: (ctx) => (ctx.raw && ctx.raw.point.valid_day === false ? "#dc2626" : "#2563eb"),
-                       }] },
+                       },
+                       // min-max band of hourly/daily buckets: the max line filled down to the min line
+                       { label: "max", data: [], borderWidth: 0, pointRadius: 0, fill: "+1",
+                         backgroundColor: "rgba(37, 99, 235, 0.15)" },
+                       { label: "min", data: [], borderWidth: 0, pointRadius: 0, fill: false }] },
     options: {
       animation: false, parsing: false, normalized: true, maintainAspectRatio: false,
       interaction: { mode: "nearest", axis: "x", intersect: false },
       scales: {
-        x: { type: "time", time: { tooltipFormat: "yyyy-MM-dd HH:mm:ss",
+        x: { type: "time", ticks: { maxTicksLimit: 12, maxRotation: 0 }, time: { tooltipFormat: "yyyy-MM-dd HH:mm:ss",
                                     displayFormats: { second: "HH:mm:ss", minute: "HH:mm", hour: "d MMM HH:mm",
                                                       day: "d MMM", week: "d MMM", month: "MMM yyyy" } }, title: { display: true, text: "" } },
         y: { title: { display: true, text: "" } },
       },
       plugins: {
         legend: { display: false },
+        filler: { propagate: false },
         decimation: { enabled: true, algorithm: "min-max" },
-        tooltip: { callbacks: { afterLabel: (ctx) => {
+        tooltip: { filter: (item) => item.datasetIndex === 0, callbacks: { afterLabel: (ctx) => {
           const p = ctx.raw.point;
           const extra = [];
           if (p.min !== null && p.min !== undefined) extra.push(`min ${p.min.toFixed(1)} · max ${p.max.toFixed(1)} · n ${p.count}`);
@@ -139,6 +144,10 @@ function plot(page, points) {
   state.points = points;
   // (the decimation plugin swaps ds.data for a thinned copy when there are more points than pixels)
   ds.data = points.map((p) => ({ x: toChartX(Date.parse(p.ts)), y: p.value, point: p }));
+  const band = points.filter((p) => p.min !== null && p.min !== undefined && p.max !== null && p.max !== undefined);
+  const [high, low] = [chart.data.datasets[1], chart.data.datasets[2]];
+  high.data = band.map((p) => ({ x: toChartX(Date.parse(p.ts)), y: p.max }));
+  low.data = band.map((p) => ({ x: toChartX(Date.parse(p.ts)), y: p.min }));
   const marks = page.resolution !== "raw" || points.length < 300;
   ds.pointRadius = marks ? 2 : 0;
   chart.options.scales.x.min = toChartX(state.startMs);
@@ -178,7 +187,7 @@ async function load() {
   } catch (err) {
     if (request !== state.request) return;
     state.points = [];
-    state.chart.data.datasets[0].data = [];
+    for (const ds of state.chart.data.datasets) ds.data = [];
     state.chart.update();
     $("status").textContent = "";
     $("status").dataset.points = "0";
