@@ -53,20 +53,20 @@ def db(timescale: TimescaleResource, roster: list[Participant]) -> TimescaleReso
     return timescale
 
 
+def google_resource(sim: GoogleHealthSimulator, token_key: str, **overrides: object) -> GoogleHealthResource:
+    """A Google Health resource aimed at ``sim``, with fast backoff for tests.
+
+    Build variants with this rather than ``model_copy``: Dagster re-creates resources from their
+    original config when it runs them, so a copied-and-updated resource loses the update."""
+    settings = dict(backoff_s=0.05, timeout_s=5.0, max_wait_s=10.0) | overrides
+    return GoogleHealthResource(client_id=sim.client_id, client_secret=sim.client_secret, token_key=token_key,
+                                auth_url=sim.auth_url, token_url=sim.token_url, base_url=sim.base_url,
+                                **settings)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def google(google_sim: GoogleHealthSimulator, token_key: str) -> GoogleHealthResource:
-    """The Google Health resource aimed at the simulator, with fast backoff for tests."""
-    return GoogleHealthResource(
-        client_id=google_sim.client_id,
-        client_secret=google_sim.client_secret,
-        token_key=token_key,
-        auth_url=google_sim.auth_url,
-        token_url=google_sim.token_url,
-        base_url=google_sim.base_url,
-        backoff_s=0.05,
-        timeout_s=5.0,
-        max_wait_s=10.0,
-    )
+    return google_resource(google_sim, token_key)
 
 
 @pytest.fixture

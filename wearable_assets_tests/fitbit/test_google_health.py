@@ -26,7 +26,7 @@ from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.lake import LakeResource
 from wearable_assets.storage.timescale import TimescaleResource
 
-from .conftest import DAY, NOW, enrol_directly
+from .conftest import DAY, NOW, enrol_directly, google_resource
 
 HR_PATH = "/v4/users/me/dataTypes/heart-rate/dataPoints"
 STEPS_PATH = "/v4/users/me/dataTypes/steps/dataPoints"
@@ -96,7 +96,7 @@ def test_pagination_follows_short_and_empty_pages(google: GoogleHealthResource, 
                                                   lake: LakeResource, cohort: SyntheticCohort) -> None:
     enrol_directly(google_sim, google_store, "P001")
     google_sim.state.empty_page_every = 3  # every third page is empty but carries a token
-    small = google.model_copy(update={"page_size": 700})
+    small = google_resource(google_sim, google.token_key, page_size=700)
     landed, loaded = fetch_and_load(small, db, lake, "P001", DAY)
     assert loaded.status == "ok"
     manifest = ingest.read_manifest(lake, ParticipantDay(DAY, "P001"))
@@ -117,8 +117,7 @@ def test_dst_days_have_exact_hour_counts(roster, google_store: TokenStore, db: T
     # A fixed 60 s heart-rate grid without off-wrist gaps makes the expected counts exact.
     cohort = SyntheticCohort.from_roster(roster, now=NOW, hr_interval_s=60)
     with GoogleHealthSimulator(cohort) as sim:
-        google = GoogleHealthResource(client_id=sim.client_id, client_secret=sim.client_secret, token_key=token_key,
-                                      auth_url=sim.auth_url, token_url=sim.token_url, base_url=sim.base_url)
+        google = google_resource(sim, token_key)
         enrol_directly(sim, google_store, "P001")
         _, loaded = fetch_and_load(google, db, lake, "P001", day)
     window = DayWindow.of(day, "America/New_York")
@@ -191,7 +190,7 @@ def test_5xx_and_timeouts_are_retried(google: GoogleHealthResource, google_sim: 
     enrol_directly(google_sim, google_store, "P001")
     google_sim.state.inject(Fault(HR_PATH, kind="status", status=503, count=2))
     google_sim.state.inject(Fault(STEPS_PATH, kind="timeout", delay_s=1.5))
-    quick = google.model_copy(update={"timeout_s": 0.5})
+    quick = google_resource(google_sim, google.token_key, timeout_s=0.5)
     landed, loaded = fetch_and_load(quick, db, lake, "P001", DAY)
     assert loaded.status == "ok"
     statuses = Counter((c.path, c.status) for c in google_sim.state.calls)

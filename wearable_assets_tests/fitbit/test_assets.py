@@ -1,0 +1,135 @@
+"""The three Fitbit assets through Dagster: one participant-day, a ranged run with a revoked
+participant, and no secrets in logs, events or metadata."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import dagster as dg
+import duckdb
+import pytest
+
+from wearable_assets.fitbit.assets import intraday, intraday_parquet, raw_payloads
+from wearable_assets.fitbit.checks import participants_need_reconsent
+from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
+from wearable_assets.oauth.store import TokenStore
+from wearable_assets.simulators.google_health import GoogleHealthSimulator
+from wearable_assets.storage.lake import LakeResource
+from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets_tests.conftest import add_participants
+
+from .conftest import DAY, enrol_directly, google_resource
+
+ASSETS = [raw_payloads, intraday, intraday_parquet]
+
+
+def resources(google: GoogleHealthResource, db: TimescaleResource, lake: LakeResource) -> dict[str, object]:
+    return {"timescale": db, "lake": lake, "google_health": google,
+            "fitbit_legacy": FitbitLegacyResource(client_id="", client_secret="", token_key=google.token_key)}
+
+
+def materialization(result: dg.ExecuteInProcessResult, key: list[str]) -> dict[str, object]:
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key)]
+    assert events, f"no materialization of {key}"
+    return {k: v.value for k, v in events[0].materialization.metadata.items()}
+
+
+def all_event_text(instance: dg.DagsterInstance, run_id: str) -> str:
+    return "\n".join(json.dumps(dg.serialize_value(e), default=str) for e in instance.all_logs(run_id))
+
+
+def test_materialize_one_participant_day_without_leaking_secrets(
+    google: GoogleHealthResource, google_sim: GoogleHealthSimulator, google_store: TokenStore, db: TimescaleResource,
+    lake: LakeResource, instance: dg.DagsterInstance, caplog: pytest.LogCaptureFixture,
+) -> None:
+    tokens = enrol_directly(google_sim, google_store, "P001")["P001"]
+    add_participants(instance, "P001")
+    google_sim.state.expire_access_tokens("P001")  # force a refresh inside the run: new tokens to leak
+    caplog.set_level(logging.DEBUG)
+    result = dg.materialize(ASSETS + [participants_need_reconsent], partition_key=f"{DAY}|P001",
+                            resources=resources(google, db, lake), instance=instance)
+    assert result.success
+
+    raw = materialization(result, ["fitbit", "raw_payloads"])
+    loaded = materialization(result, ["fitbit", "intraday"])
+    parquet = materialization(result, ["fitbit", "intraday_parquet"])
+    assert raw["api_calls"] == google_sim.state.count_calls("/v4/") > 10
+    assert raw["auth_state"] == {"P001/google_health": "active"}
+    per_metric = loaded["rows_per_metric"]
+    assert isinstance(per_metric, dict) and per_metric["heart_rate"] > 10000
+    assert loaded["rows"] == sum(per_metric.values())
+    assert parquet["rows_per_metric"] == per_metric
+    assert 90 < loaded["hr_completeness_pct_min"] <= 100
+    assert loaded["time_range_start"] < loaded["time_range_end"]
+    (db_rows,), = db.fetch("SELECT count(*) FROM wearables.fitbit_intraday")
+    (lake_rows,) = duckdb.sql(f"SELECT count(*) FROM read_parquet('{lake.table_glob('fitbit_intraday')}')").fetchone()
+    assert db_rows == lake_rows == loaded["rows"]
+    assert [e.passed for e in result.get_asset_check_evaluations()] == [True]
+
+    # Secrets: the client secret, the token key, the enrolled tokens and the refreshed ones.
+    assert google_sim.state.token_calls["refresh_token"] == 1
+    secrets = [google.client_secret, google.token_key, tokens["access_token"], tokens["refresh_token"],
+               *google_sim.state.access_tokens]
+    haystacks = {
+        "python logs": caplog.text,
+        "dagster events": all_event_text(instance, result.run_id),
+        "metadata": json.dumps([raw, loaded, parquet], default=str),
+        "ingest_status": json.dumps(db.fetch("SELECT * FROM wearables.ingest_status"), default=str),
+    }
+    assert "heart-rate" in haystacks["python logs"] or "P001" in haystacks["dagster events"]  # we did look at logs
+    for where, text in haystacks.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret leaked into {where}"
+
+
+def test_ranged_run_records_reconsent_and_carries_on(
+    google: GoogleHealthResource, google_sim: GoogleHealthSimulator, google_store: TokenStore, db: TimescaleResource,
+    lake: LakeResource, instance: dg.DagsterInstance,
+) -> None:
+    enrol_directly(google_sim, google_store, "P001", "P002")
+    google_sim.state.revoke_refresh_tokens("P002")
+    google_sim.state.expire_access_tokens("P002")
+    add_participants(instance, "P001", "P002")
+    result = dg.materialize(
+        ASSETS + [participants_need_reconsent], resources=resources(google, db, lake), instance=instance,
+        tags={"dagster/asset_partition_range_start": f"{DAY}|P001", "dagster/asset_partition_range_end": f"{DAY}|P002"},
+    )
+    assert result.success  # a dead grant is a person's job, not a pipeline failure
+    raw = materialization(result, ["fitbit", "raw_payloads"])
+    assert raw["participant_days"] == 2
+    assert raw["status_counts"] == {"ok": 1, "needs_reconsent": 1}
+    assert raw["auth_state"] == {"P001/google_health": "active", "P002/google_health": "needs_reconsent (invalid_grant)"}
+    assert "P002" in str(raw["needs_reconsent"]) and "wearable-assets enroll --participant P002" in str(raw["needs_reconsent"])
+    statuses = dict(db.fetch("SELECT participant_id, status FROM wearables.ingest_status"))
+    assert statuses == {"P001": "ok", "P002": "needs_reconsent"}
+    assert db.fetch("SELECT DISTINCT participant_id FROM wearables.fitbit_intraday") == [("P001",)]
+    check = result.get_asset_check_evaluations()[0]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "P002" in str(check.metadata["who"].value)
+
+
+def test_api_failure_fails_the_run_after_the_others_are_landed(
+    google: GoogleHealthResource, google_sim: GoogleHealthSimulator, google_store: TokenStore, db: TimescaleResource,
+    lake: LakeResource, instance: dg.DagsterInstance,
+) -> None:
+    from wearable_assets.simulators.common import Fault
+
+    enrol_directly(google_sim, google_store, "P001", "P002")
+    add_participants(instance, "P001", "P002")
+    quick = google_resource(google_sim, google.token_key, max_retries=1)
+    # P001 is fetched first; its heart-rate call fails for good (two 503s = the retry budget).
+    google_sim.state.inject(Fault("/v4/users/me/dataTypes/heart-rate/dataPoints", kind="status", status=503, count=2))
+    result = dg.materialize(
+        [raw_payloads], resources=resources(quick, db, lake), instance=instance, raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": f"{DAY}|P001", "dagster/asset_partition_range_end": f"{DAY}|P002"},
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.error.message  # type: ignore[union-attr]
+    assert f"1 of 2 participant-days failed: {DAY}|P001" in message and "503" in message
+    from wearable_assets.fitbit import ingest
+    from wearable_assets.partitions import ParticipantDay
+
+    assert ingest.read_manifest(lake, ParticipantDay(DAY, "P002"))["status"] == "ok"  # type: ignore[index]
+    assert dict(db.fetch("SELECT participant_id, status FROM wearables.ingest_status")) == {"P001": "api_error"}
