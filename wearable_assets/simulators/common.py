@@ -10,18 +10,20 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import secrets
 import socket
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 
@@ -307,6 +309,106 @@ class SimulatorServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass
+class AuthCode:
+    """An authorization code waiting to be exchanged: once, within 10 minutes."""
+
+    user_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    challenge: str | None = None
+    method: str = "plain"
+    offline: bool = True
+    expires: float = field(default_factory=lambda: time.time() + 600)
+    used: bool = False
+
+
+def redirect_back(redirect_uri: str, state: str | None, **params: str) -> RedirectResponse:
+    """The consent page's 302 to the client's callback, carrying ``state`` back unchanged."""
+    if state is not None:
+        params["state"] = state
+    sep = "&" if "?" in redirect_uri else "?"
+    return RedirectResponse(redirect_uri + sep + urlencode(params), status_code=302)
+
+
+class OAuthSimulatorState(SimulatorState):
+    """What both Fitbit simulators' OAuth servers track besides faults and calls: token-endpoint
+    calls by grant type, partial consent per user, and per-user rate budgets."""
+
+    def __init__(self, rate_limit: int, window_s: float, aligned: bool = False) -> None:
+        super().__init__()
+        self.token_calls: Counter[str] = Counter()
+        self.codes: dict[str, AuthCode] = {}
+        self.granted_scopes: dict[str, tuple[str, ...]] = {}
+        self.rate_limits = PerKeyLimits(rate_limit, window_s, aligned)
+
+    def set_granted_scopes(self, user_id: str, scopes: Iterable[str] | None) -> None:
+        """Partial consent: the user's next grants carry only these scopes (None = all asked)."""
+        if scopes is None:
+            self.granted_scopes.pop(user_id, None)
+        else:
+            self.granted_scopes[user_id] = tuple(scopes)
+
+    def set_rate_limit(self, user_id: str, limit: int | None) -> None:
+        """A per-user budget for the simulator's window (None = the default budget)."""
+        self.rate_limits.set(user_id, limit)
+
+    def new_code(self, code: AuthCode) -> str:
+        key = secrets.token_urlsafe(32)
+        self.codes[key] = code
+        return key
+
+    def redeem_code(self, form: dict[str, str]) -> tuple[AuthCode | None, str]:
+        """Check an authorization_code grant. Returns ``(code, "")`` when good, else ``(None,
+        problem)`` with problem ``code`` (unknown, used or expired), ``redirect_uri`` (not the
+        one sent to the consent page) or ``code_verifier`` (PKCE mismatch). A code is spent by
+        its first exchange, good or bad."""
+        code = self.codes.get(form.get("code", ""))
+        if code is None or code.used or code.expires < time.time():
+            return None, "code"
+        code.used = True
+        if form.get("redirect_uri") != code.redirect_uri:
+            return None, "redirect_uri"
+        if code.challenge and not pkce_matches(code.challenge, code.method, form.get("code_verifier", "")):
+            return None, "code_verifier"
+        return code, ""
+
+    def consent(self, login_hint: str | None, requested: Sequence[str],
+                users: Sequence[str]) -> tuple[str | None, tuple[str, ...]]:
+        """The auto-approving consent page's decision: which simulated account signs in
+        (``login_hint``; implied when there is one user) and which scopes it grants."""
+        if login_hint is None and len(users) == 1:
+            login_hint = users[0]
+        if login_hint not in users:
+            return None, ()
+        allowed = self.granted_scopes.get(login_hint, tuple(requested))
+        return login_hint, tuple(s for s in requested if s in allowed)
+
+
+class LoopbackSimulator:
+    """Start/stop/context-manager plumbing for a simulator that serves ``self.app``."""
+
+    app: FastAPI
+    _server: SimulatorServer
+
+    def start(self) -> Any:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url
 
 
 def make_app(title: str, state: SimulatorState) -> FastAPI:

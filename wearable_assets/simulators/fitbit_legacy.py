@@ -27,16 +27,14 @@ import re
 import secrets
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import numpy as np
 from fastapi import Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from wearable_assets.simulators.cohort import (
     UTC,
@@ -50,14 +48,15 @@ from wearable_assets.simulators.cohort import (
     to_epoch,
 )
 from wearable_assets.simulators.common import (
-    PerKeyLimits,
+    AuthCode,
+    LoopbackSimulator,
+    OAuthSimulatorState,
     SimulatorServer,
-    SimulatorState,
     add_clock_routes,
     basic_credentials,
     form_fields,
     make_app,
-    pkce_matches,
+    redirect_back,
 )
 
 MODES = ("working", "gone")
@@ -113,33 +112,19 @@ class _Grant:
     used: bool = False  # its access or refresh token has been used (ends the retry grace)
 
 
-@dataclass
-class _Code:
-    user_id: str
-    redirect_uri: str | None
-    scopes: tuple[str, ...]
-    challenge: str | None
-    method: str
-    expires: float
-    used: bool = False
-
-
-class FitbitLegacyState(SimulatorState):
-    """Faults and call log plus the legacy OAuth server's bookkeeping and switches."""
+class FitbitLegacyState(OAuthSimulatorState):
+    """Faults, call log, token calls, partial consent and hourly budgets (``OAuthSimulatorState``)
+    plus the legacy OAuth server's rotating tokens."""
 
     def __init__(self, rate_limit_per_hour: int = 150, refresh_grace_s: float = 0.0) -> None:
-        super().__init__()
+        super().__init__(rate_limit_per_hour, 3600, aligned=True)
         self.fault_body = fitbit_error_body
-        self.token_calls: Counter[str] = Counter()
-        self.codes: dict[str, _Code] = {}
         self.grants: dict[str, _Grant] = {}  # by access token
         self.by_refresh: dict[str, _Grant] = {}  # every refresh token ever issued
         self.active_refresh: dict[str, str] = {}  # user -> the one valid refresh token
         self.spent_refresh: dict[str, tuple[_Grant, float]] = {}  # old refresh -> (grant it produced, when)
-        self.granted_scopes: dict[str, tuple[str, ...]] = {}
         #: Seconds during which re-sending a just-spent refresh token returns the same reply (0 = never).
         self.refresh_grace_s = refresh_grace_s
-        self.rate_limits = PerKeyLimits(rate_limit_per_hour, 3600, aligned=True)
         self._lock = threading.Lock()
 
     def issue_tokens(self, user_id: str, legacy_id: str, scopes: Iterable[str] = SCOPES) -> dict[str, Any]:
@@ -175,15 +160,6 @@ class FitbitLegacyState(SimulatorState):
                 if user_id is None or grant.user_id == user_id:
                     grant.expires = 0.0
 
-    def set_granted_scopes(self, user_id: str, scopes: Iterable[str] | None) -> None:
-        """Partial consent for the user's next authorisations (None = everything asked for)."""
-        if scopes is None:
-            self.granted_scopes.pop(user_id, None)
-        else:
-            self.granted_scopes[user_id] = tuple(scopes)
-
-    def set_rate_limit(self, user_id: str, per_hour: int | None) -> None:
-        self.rate_limits.set(user_id, per_hour)
 
 
 def _local(epoch: int, millis: bool = True) -> str:
@@ -195,7 +171,7 @@ def _clock(epoch: int) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(epoch))
 
 
-class FitbitLegacySimulator:
+class FitbitLegacySimulator(LoopbackSimulator):
     """The legacy Fitbit Web API (+ OAuth) over loopback HTTP, serving ``cohort``."""
 
     def __init__(
@@ -224,23 +200,6 @@ class FitbitLegacySimulator:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.mode = mode
-
-    def start(self) -> "FitbitLegacySimulator":
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> "FitbitLegacySimulator":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
 
     @property
     def base_url(self) -> str:
@@ -334,21 +293,11 @@ class FitbitLegacySimulator:
         requested = tuple(s for s in (q.get("scope") or "").split() if s)
         if not requested:
             raise FitbitError(400, "invalid_request", "Missing parameters: scope")
-        hint = q.get("login_hint")
-        if hint is None and len(self.cohort.users) == 1:
-            hint = next(iter(self.cohort.users))
-        params: dict[str, str] = {}
-        if hint not in self.cohort.users:
-            params["error"] = "access_denied"
-        else:
-            granted = tuple(s for s in requested if s in self.state.granted_scopes.get(hint, requested))
-            code = secrets.token_hex(20)
-            self.state.codes[code] = _Code(hint, redirect_uri, granted, challenge, method, time.time() + 600)
-            params["code"] = code
-        if q.get("state") is not None:
-            params["state"] = q["state"]
-        sep = "&" if "?" in redirect_uri else "?"
-        return RedirectResponse(redirect_uri + sep + urlencode(params), status_code=302)
+        hint, granted = self.state.consent(q.get("login_hint"), requested, list(self.cohort.users))
+        if hint is None:
+            return redirect_back(redirect_uri, q.get("state"), error="access_denied")
+        code = self.state.new_code(AuthCode(hint, redirect_uri, granted, challenge, method))
+        return redirect_back(redirect_uri, q.get("state"), code=code)
 
     async def _token(self, request: Request) -> JSONResponse:
         form = await form_fields(request)
@@ -366,14 +315,13 @@ class FitbitLegacySimulator:
         raise FitbitError(400, "unsupported_grant_type", f"Unsupported grant_type: {grant_type}. {DOCS_HINT}")
 
     def _exchange_code(self, form: dict[str, str]) -> dict[str, Any]:
-        code = self.state.codes.get(form.get("code", ""))
-        if code is None or code.used or code.expires < time.time():
-            raise FitbitError(400, "invalid_grant", f"Authorization code invalid: {form.get('code', '')} {DOCS_HINT}")
-        code.used = True
-        if code.redirect_uri and form.get("redirect_uri") != code.redirect_uri:
-            raise FitbitError(400, "invalid_request", f"Invalid redirect_uri parameter value. {DOCS_HINT}")
-        if code.challenge and not pkce_matches(code.challenge, code.method, form.get("code_verifier", "")):
-            raise FitbitError(400, "invalid_grant", f"Invalid code_verifier. {DOCS_HINT}")
+        code, problem = self.state.redeem_code(form)
+        if code is None:
+            raise {
+                "code": FitbitError(400, "invalid_grant", f"Authorization code invalid: {form.get('code', '')} {DOCS_HINT}"),
+                "redirect_uri": FitbitError(400, "invalid_request", f"Invalid redirect_uri parameter value. {DOCS_HINT}"),
+                "code_verifier": FitbitError(400, "invalid_grant", f"Invalid code_verifier. {DOCS_HINT}"),
+            }[problem]
         user = self.cohort.user(code.user_id)
         return self.state.issue_tokens(user.user_id, user.legacy_user_id or user.user_id, code.scopes)
 

@@ -27,12 +27,10 @@ import re
 import secrets
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import numpy as np
 from fastapi import Request
@@ -50,14 +48,15 @@ from wearable_assets.simulators.cohort import (
     to_epoch,
 )
 from wearable_assets.simulators.common import (
-    PerKeyLimits,
+    AuthCode,
+    LoopbackSimulator,
+    OAuthSimulatorState,
     SimulatorServer,
-    SimulatorState,
     add_clock_routes,
     basic_credentials,
     form_fields,
     make_app,
-    pkce_matches,
+    redirect_back,
 )
 
 SCOPE_PREFIX = "https://www.googleapis.com/auth/googlehealth."
@@ -583,19 +582,6 @@ def rollup_value(dtype: DataType, conc, m_idx: np.ndarray, h_idx: np.ndarray, da
 
 
 @dataclass
-class _Code:
-    user_id: str
-    client_id: str
-    redirect_uri: str
-    scopes: tuple[str, ...]
-    offline: bool
-    challenge: str | None
-    method: str
-    expires: float
-    used: bool = False
-
-
-@dataclass
 class _Token:
     user_id: str
     scopes: tuple[str, ...]
@@ -603,19 +589,16 @@ class _Token:
     refresh_token: str | None = None
 
 
-class GoogleHealthState(SimulatorState):
-    """Faults and call log (``SimulatorState``) plus the OAuth server's and users' switches."""
+class GoogleHealthState(OAuthSimulatorState):
+    """Faults, call log, token calls, partial consent and rate budgets (``OAuthSimulatorState``)
+    plus Google's tokens and the per-user account switches."""
 
     def __init__(self, rate_limit_per_minute: int = 300) -> None:
-        super().__init__()
-        self.token_calls: Counter[str] = Counter()
-        self.codes: dict[str, _Code] = {}
+        super().__init__(rate_limit_per_minute, 60)
         self.access_tokens: dict[str, _Token] = {}
         self.refresh_tokens: dict[str, _Token] = {}
         self.account_not_linked: set[str] = set()
         self.permission_denied: set[str] = set()
-        self.granted_scopes: dict[str, tuple[str, ...]] = {}
-        self.rate_limits = PerKeyLimits(rate_limit_per_minute, 60)
         #: Serve pages shorter than pageSize (as the real service does); off = exactly pageSize.
         self.short_pages = True
         #: Every N-th page comes back empty but with a nextPageToken (0 = never).
@@ -663,22 +646,12 @@ class GoogleHealthState(SimulatorState):
         """Data calls for the user answer 403 PERMISSION_DENIED (needs re-consent)."""
         (self.permission_denied.add if denied else self.permission_denied.discard)(user_id)
 
-    def set_granted_scopes(self, user_id: str, scopes: Iterable[str] | None) -> None:
-        """Partial consent: the next grants for the user carry only these scopes (None = all asked)."""
-        if scopes is None:
-            self.granted_scopes.pop(user_id, None)
-        else:
-            self.granted_scopes[user_id] = tuple(scopes)
-
-    def set_rate_limit(self, user_id: str, per_minute: int | None) -> None:
-        """A per-user budget of requests per minute (None = the simulator default)."""
-        self.rate_limits.set(user_id, per_minute)
 
 
 # --- the simulator --------------------------------------------------------------------------
 
 
-class GoogleHealthSimulator:
+class GoogleHealthSimulator(LoopbackSimulator):
     """Google OAuth + Google Health API v4 over loopback HTTP, serving ``cohort``."""
 
     def __init__(
@@ -697,24 +670,7 @@ class GoogleHealthSimulator:
         self._server = SimulatorServer(self.app, port=port)
         self._routes()
 
-    # lifecycle ----------------------------------------------------------------------------
-    def start(self) -> "GoogleHealthSimulator":
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> "GoogleHealthSimulator":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
+    # endpoints ----------------------------------------------------------------------------
     @property
     def auth_url(self) -> str:
         return self.url + "/o/oauth2/v2/auth"
@@ -800,7 +756,7 @@ class GoogleHealthSimulator:
         app.post("/token")(self._token)
         app.post("/revoke")(self._revoke)
         app.get("/v4/users/{user}/dataTypes/{dtype}/dataPoints")(self._list)
-        app.get("/v4/users/{user}/dataTypes/{dtype}/dataPoints:reconcile")(self._reconcile)
+        app.get("/v4/users/{user}/dataTypes/{dtype}/dataPoints:reconcile")(self._list)
         app.post("/v4/users/{user}/dataTypes/{dtype}/dataPoints:dailyRollUp")(self._daily_rollup)
         app.post("/v4/users/{user}/dataTypes/{dtype}/dataPoints:rollUp")(self._rollup)
         app.get("/v4/users/{user}/identity")(self._identity)
@@ -839,28 +795,22 @@ class GoogleHealthSimulator:
                                      status_code=400)
 
         def back(**params: str) -> RedirectResponse:
-            if q.get("state") is not None:
-                params["state"] = q["state"]
-            sep = "&" if "?" in redirect_uri else "?"
-            return RedirectResponse(redirect_uri + sep + urlencode(params), status_code=302)
+            return redirect_back(redirect_uri, q.get("state"), **params)
 
         if q.get("response_type") != "code":
             return back(error="unsupported_response_type")
         requested = tuple(s for s in (q.get("scope") or "").split() if s)
         if not requested:
             return PlainTextResponse("Error 400: invalid_request. Missing required parameter: scope", status_code=400)
-        hint = q.get("login_hint")
-        if hint is None and len(self.cohort.users) == 1:
-            hint = next(iter(self.cohort.users))
-        if hint not in self.cohort.users:
-            return back(error="access_denied", error_description=f"no simulated account for login_hint={hint!r}")
-        granted = tuple(s for s in requested if s in self.state.granted_scopes.get(hint, requested))
+        hint, granted = self.state.consent(q.get("login_hint"), requested, list(self.cohort.users))
+        if hint is None:
+            return back(error="access_denied",
+                        error_description=f"no simulated account for login_hint={q.get('login_hint')!r}")
         method = q.get("code_challenge_method") or "plain"
         if q.get("code_challenge") and method not in ("S256", "plain"):
             return back(error="invalid_request", error_description="Invalid code_challenge_method")
-        code = "4/sim-" + secrets.token_urlsafe(32)
-        self.state.codes[code] = _Code(hint, self.client_id, redirect_uri, granted, q.get("access_type") == "offline",
-                                       q.get("code_challenge"), method, time.time() + 600)
+        code = self.state.new_code(AuthCode(hint, redirect_uri, granted, q.get("code_challenge"), method,
+                                            offline=q.get("access_type") == "offline"))
         return back(code=code, scope=" ".join(granted))
 
     def _client_ok(self, request: Request, form: dict[str, str]) -> bool:
@@ -875,17 +825,12 @@ class GoogleHealthSimulator:
         if not self._client_ok(request, form):
             return JSONResponse({"error": "invalid_client", "error_description": "Unauthorized"}, status_code=401)
         if grant == "authorization_code":
-            code = self.state.codes.get(form.get("code", ""))
-            if code is None or code.used or code.expires < time.time():
-                return JSONResponse({"error": "invalid_grant", "error_description": "Bad Request"}, status_code=400)
-            code.used = True
-            if form.get("redirect_uri") != code.redirect_uri:
-                return JSONResponse({"error": "redirect_uri_mismatch", "error_description": "Bad Request"},
-                                    status_code=400)
-            if code.challenge:
-                if not pkce_matches(code.challenge, code.method, form.get("code_verifier", "")):
-                    return JSONResponse({"error": "invalid_grant", "error_description": "Invalid code verifier."},
-                                        status_code=400)
+            code, problem = self.state.redeem_code(form)
+            if code is None:
+                error, description = {"code": ("invalid_grant", "Bad Request"),
+                                      "redirect_uri": ("redirect_uri_mismatch", "Bad Request"),
+                                      "code_verifier": ("invalid_grant", "Invalid code verifier.")}[problem]
+                return JSONResponse({"error": error, "error_description": description}, status_code=400)
             return JSONResponse(self.state.issue_tokens(code.user_id, code.scopes, offline=code.offline))
         if grant == "refresh_token":
             refresh = self.state.refresh_tokens.get(form.get("refresh_token", ""))
@@ -971,24 +916,17 @@ class GoogleHealthSimulator:
         return body
 
     async def _list(self, request: Request, user: str, dtype: str) -> JSONResponse:
+        """``dataPoints`` (list) and ``dataPoints:reconcile``: same query, different envelope."""
+        reconciled = request.url.path.endswith(":reconcile")
         data_type = self._dtype(dtype)
         sim_user = self._authorize(request, user, data_type.scope)
         if not data_type.listable:
             raise invalid(
-                f"List is not supported for data type {data_type.path}; it supports rollUp and dailyRollUp.",
+                f"{'Reconcile' if reconciled else 'List'} is not supported for data type {data_type.path}; "
+                "it supports rollUp and dailyRollUp.",
                 "INVALID_PARENT_DATA_TYPE_COLLECTION",
             )
-        return JSONResponse(self._page(request, sim_user, data_type, reconciled=False))
-
-    async def _reconcile(self, request: Request, user: str, dtype: str) -> JSONResponse:
-        data_type = self._dtype(dtype)
-        sim_user = self._authorize(request, user, data_type.scope)
-        if not data_type.listable:
-            raise invalid(
-                f"Reconcile is not supported for data type {data_type.path}; it supports rollUp and dailyRollUp.",
-                "INVALID_PARENT_DATA_TYPE_COLLECTION",
-            )
-        return JSONResponse(self._page(request, sim_user, data_type, reconciled=True))
+        return JSONResponse(self._page(request, sim_user, data_type, reconciled=reconciled))
 
     async def _json_body(self, request: Request) -> dict[str, Any]:
         try:
