@@ -414,6 +414,13 @@ def _make_sleep(user: SimUser, day: date) -> SleepSession:
     return SleepSession(log_id, day, start, end, tuple(out), tuple(shorts))
 
 
+#: Deliberately awkward wearers in the demo roster: P004 syncs about a day and a half late and
+#: now and then leaves the tracker off all day, so the demo shows late data and empty days.
+DEMO_TRAITS: dict[str, dict[str, object]] = {
+    "P004": {"sync_lag": timedelta(hours=36), "long_off_wrist_rate": 0.15},
+}
+
+
 def _gaps(rng: np.random.Generator, size: int) -> np.ndarray:
     return rng.choice(_REST_GAPS, size=size, p=_REST_WEIGHTS)
 
@@ -447,10 +454,19 @@ class SyntheticCohort:
 
     # --- construction -------------------------------------------------------------------
     @classmethod
-    def from_roster(cls, participants: Sequence["Participant"], **kwargs: object) -> "SyntheticCohort":
-        """One user per participant with a Fitbit account (``fitbit_user_id``), in their zone."""
+    def from_roster(
+        cls,
+        participants: Sequence["Participant"],
+        traits: dict[str, dict[str, object]] | None = None,
+        **kwargs: object,
+    ) -> "SyntheticCohort":
+        """One user per participant with a Fitbit account (``fitbit_user_id``), in their zone.
+
+        ``traits`` maps a user id to ``SimUser`` fields to override (e.g. ``DEMO_TRAITS``).
+        """
+        traits = traits or {}
         users = [
-            SimUser(user_id=p.fitbit_user_id, time_zone=p.time_zone)
+            SimUser(user_id=p.fitbit_user_id, time_zone=p.time_zone, **traits.get(p.fitbit_user_id, {}))  # type: ignore[arg-type]
             for p in participants
             if p.fitbit_user_id
         ]
@@ -458,21 +474,12 @@ class SyntheticCohort:
 
     @classmethod
     def demo(cls, roster_path: Path | str | None = None, **kwargs: object) -> "SyntheticCohort":
-        """The demo roster's Fitbit users, with a few deliberately awkward traits.
-
-        P004 syncs about a day and a half late and leaves the tracker off now and then, so the
-        demo shows late data and long off-wrist days; everyone else syncs within minutes.
-        """
+        """The demo roster's Fitbit users with ``DEMO_TRAITS`` (late syncs, long off-wrist days)."""
         from wearable_assets import settings
         from wearable_assets.roster import load_roster
 
         participants = load_roster(roster_path or settings.roster_path())
-        cohort = cls.from_roster(participants, **kwargs)
-        if "P004" in cohort.users:
-            cohort.users["P004"] = replace(
-                cohort.users["P004"], sync_lag=timedelta(hours=36), long_off_wrist_rate=0.15
-            )
-        return cohort
+        return cls.from_roster(participants, traits=DEMO_TRAITS, **kwargs)
 
     # --- clock and sync -------------------------------------------------------------------
     @property

@@ -88,3 +88,6 @@ def test_long_off_wrist_days_and_the_demo_roster() -> None:
     roster = {p.fitbit_user_id: p for p in load_roster(settings.roster_path()) if p.fitbit_user_id}
     assert set(demo.users) == set(roster)
     assert all(demo.user(uid).time_zone == p.time_zone for uid, p in roster.items())
+    assert demo.user("P004").sync_lag == timedelta(hours=36) and demo.user("P001").sync_lag == timedelta(minutes=20)
+    november = [demo.day("P004", date(2026, 11, 1) + timedelta(days=i)) for i in range(30)]
+    assert 0 < sum(d.long_off_wrist for d in november) < 15
