@@ -60,7 +60,8 @@ def actigraph_trailing_window(
     context: dg.ScheduleEvaluationContext, timescale: TimescaleResource
 ) -> dg.SkipReason | list[dg.RunRequest]:
     now = context.scheduled_execution_time or datetime.now(timezone.utc)
-    last_key = daily_partitions.get_last_partition_key(current_time=now)
+    with dg.partition_loading_context(effective_dt=now):
+        last_key = daily_partitions.get_last_partition_key()
     if last_key is None:
         return dg.SkipReason("no daily partition exists yet")
     known = set(context.instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME))

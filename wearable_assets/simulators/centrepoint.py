@@ -209,8 +209,8 @@ class CentrePointSimulator:
         tz = ZoneInfo(subject.time_zone)
         midnight = datetime.combine(day, dtime(0), tz)
 
-        def u(name: str) -> float:
-            return _unit(subject_id, day, setting_index, revision, name)
+        def u(name: str) -> float:  # not seeded by revision: a recomputation adds to the day
+            return _unit(subject_id, day, setting_index, name)
 
         wear = float(round(420 + 560 * u("wear") + 40 * revision + 25 * setting_index))
         wear = min(wear, 1380.0)

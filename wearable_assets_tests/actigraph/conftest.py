@@ -11,6 +11,7 @@ from datetime import date
 import boto3
 import dagster as dg
 import pytest
+import requests
 from moto.server import ThreadedMotoServer
 
 from wearable_assets import settings
@@ -78,6 +79,8 @@ def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
     try:
+        # moto keeps its backends per process, not per server: start every test empty.
+        requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
         s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
         s3.create_bucket(Bucket="lake")
         s3.create_bucket(Bucket="athena-results")

@@ -1,0 +1,204 @@
+"""The ActiGraph assets end to end: simulator -> dlt -> parquet lake -> TimescaleDB."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pytest
+
+from wearable_assets.actigraph.assets import LAKE_TABLE, daily_statistics, daily_statistics_parquet
+from wearable_assets.actigraph.resources import CentrePointResource
+from wearable_assets.actigraph.schedules import actigraph_trailing_window
+from wearable_assets.simulators.centrepoint import CentrePointSimulator
+from wearable_assets.storage.lake import LakeResource
+from wearable_assets.storage.timescale import TimescaleResource
+
+ASSETS = [daily_statistics_parquet, daily_statistics]
+DAY = date(2026, 11, 2)
+TYPED = ("participant_id", "local_date", "setting_id", "study_id", "subject_id", "wear_minutes", "non_wear_minutes",
+         "sleep_minutes", "total_counts", "steps", "mets", "mvpa_minutes", "is_valid_day")
+
+
+def materialize(
+    instance: dg.DagsterInstance, centrepoint: CentrePointResource, lake: LakeResource, timescale: TimescaleResource,
+    partition_key: str | None = None, tags: dict[str, str] | None = None, raise_on_error: bool = True,
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        ASSETS, partition_key=partition_key, tags=tags, instance=instance, raise_on_error=raise_on_error,
+        resources={"centrepoint": centrepoint, "lake": lake, "timescale": timescale},
+    )
+
+
+def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
+    """The run's metadata (a ranged run records the same result for every partition)."""
+    event = result.asset_materializations_for_node(asset)[0]
+    return {k: v.value for k, v in event.metadata.items()}
+
+
+def db_rows(timescale: TimescaleResource, participant_id: str) -> list[tuple[Any, ...]]:
+    return timescale.fetch(
+        f"SELECT {', '.join(TYPED)}, daily_statistic_id, record->>'date' FROM wearables.actigraph_daily_statistics "
+        "WHERE participant_id = %s ORDER BY local_date, setting_id", (participant_id,),
+    )
+
+
+def lake_files(lake: LakeResource, participant_id: str, day: date) -> list[Path]:
+    return sorted(Path(lake.partition_prefix(LAKE_TABLE, participant_id, day)).glob("*.parquet"))
+
+
+def lake_rows(lake: LakeResource, participant_id: str) -> list[tuple[Any, ...]]:
+    return duckdb.sql(
+        f"SELECT {', '.join(TYPED)} FROM read_parquet('{lake.table_glob(LAKE_TABLE)}', hive_partitioning=true) "
+        f"WHERE participant_id = '{participant_id}' ORDER BY local_date, setting_id"
+    ).fetchall()
+
+
+def status(timescale: TimescaleResource, participant_id: str) -> list[tuple[Any, ...]]:
+    return timescale.fetch(
+        "SELECT local_date, status, rows_loaded, api_calls, detail FROM wearables.ingest_status "
+        "WHERE participant_id = %s AND source = 'centrepoint' ORDER BY local_date", (participant_id,),
+    )
+
+
+@pytest.fixture
+def env(enrolled: TimescaleResource, instance: dg.DagsterInstance, centrepoint: CentrePointResource,
+        lake: LakeResource) -> dict[str, Any]:
+    return {"instance": instance, "centrepoint": centrepoint, "lake": lake, "timescale": enrolled}
+
+
+def test_materialize_a_participant_day(env: dict[str, Any], sim: CentrePointSimulator) -> None:
+    result = materialize(**env, partition_key=f"{DAY}|P002")
+    assert result.success
+    expected = sim.daily_statistic(50002, DAY, 0)  # what the API holds for Brisbane's 2 November
+    wear = int(expected["epochAggregation"]["wearMinutes"])
+    parquet = metadata(result, "actigraph__daily_statistics_parquet")
+    assert parquet["rows"] == 1 and parquet["pages_fetched"] == 1 and parquet["api_calls"] == 1
+    assert parquet["wear_minutes"] == wear and parquet["valid_day"] == (wear >= 600)
+    db = metadata(result, "actigraph__daily_statistics")
+    assert db["rows"] == 1 and db["wear_minutes"] == wear
+
+    (row,) = db_rows(env["timescale"], "P002")
+    assert row[:3] == ("P002", DAY, row[2]) and row[5] == wear and row[-2] == expected["id"]
+    assert status(env["timescale"], "P002") == [(DAY, "ok", 1, 1, "1 daily statistic(s)")]
+    assert len(lake_files(env["lake"], "P002", DAY)) == 1
+    raw = env["lake"].read_raw("centrepoint", "P002", DAY, "daily_statistics")
+    assert expected["date"].encode() in raw  # the API's record kept as received
+
+
+def test_local_date_for_subjects_east_and_west_of_utc(env: dict[str, Any]) -> None:
+    # One run over both participants (Brisbane UTC+10, New York UTC-5) for the same day.
+    tags = {"dagster/asset_partition_range_start": f"{DAY}|P001", "dagster/asset_partition_range_end": f"{DAY}|P002"}
+    assert materialize(**env, tags=tags).success
+    brisbane = db_rows(env["timescale"], "P002")
+    new_york = db_rows(env["timescale"], "P001")
+    # Brisbane's 2 November starts on 1 November in UTC; New York's starts on 2 November.
+    assert [(r[1], r[-1]) for r in brisbane] == [(DAY, "2026-11-01T14:00:00+00:00")]
+    assert [(r[1], r[-1]) for r in new_york] == [(DAY, "2026-11-02T05:00:00+00:00")] * 2  # two settings
+    assert len({r[2] for r in new_york}) == 2
+
+
+def test_reruns_and_recomputed_days_never_duplicate(env: dict[str, Any], sim: CentrePointSimulator) -> None:
+    key = f"{DAY}|P001"
+    assert materialize(**env, partition_key=key).success
+    first = db_rows(env["timescale"], "P001")
+    assert materialize(**env, partition_key=key).success
+    assert db_rows(env["timescale"], "P001") == first and len(first) == 2
+    assert len(lake_files(env["lake"], "P001", DAY)) == 1
+
+    sim.recompute(50001, DAY)  # a later upload changed the day: new numbers, new record id
+    result = materialize(**env, partition_key=key)
+    after = db_rows(env["timescale"], "P001")
+    assert len(after) == 2 and metadata(result, "actigraph__daily_statistics")["rows_replaced"] == 2
+    assert [r[5] for r in after] == [r[5] + 40 for r in first]
+    assert {r[-2] for r in after}.isdisjoint({r[-2] for r in first})
+    assert len(lake_files(env["lake"], "P001", DAY)) == 1
+    # The lake read with DuckDB holds exactly what TimescaleDB holds.
+    assert lake_rows(env["lake"], "P001") == [r[: len(TYPED)] for r in after]
+
+
+def test_a_day_without_data_is_no_data_and_clears_old_rows(env: dict[str, Any], sim: CentrePointSimulator) -> None:
+    key = f"{DAY}|P005"
+    assert materialize(**env, partition_key=key).success
+    assert len(db_rows(env["timescale"], "P005")) == 1
+    sim.remove_day(50005, DAY)
+    result = materialize(**env, partition_key=key)
+    assert metadata(result, "actigraph__daily_statistics_parquet")["rows"] == 0
+    assert db_rows(env["timescale"], "P005") == [] and lake_files(env["lake"], "P005", DAY) == []
+    assert [s[:3] for s in status(env["timescale"], "P005")] == [(DAY, "no_data", 0)]
+
+
+def test_a_subject_unknown_to_centrepoint_is_no_data(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    env["timescale"].execute(
+        "UPDATE wearables.participants SET centrepoint_subject_id = '59999' WHERE participant_id = 'P005'")
+    assert materialize(**env, partition_key=f"{DAY}|P005").success
+    (row,) = status(env["timescale"], "P005")
+    assert row[1] == "no_data" and "404" in row[4]
+
+
+def test_api_error_is_recorded_and_fails_the_run(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CENTREPOINT_CLIENT_SECRET", "not-the-secret")
+    result = materialize(**env, partition_key=f"{DAY}|P005", raise_on_error=False)
+    assert not result.success
+    (row,) = status(env["timescale"], "P005")
+    assert row[1] == "api_error" and "invalid_client" in row[4] and "not-the-secret" not in row[4]
+    assert db_rows(env["timescale"], "P005") == []
+
+
+def test_participant_without_centrepoint_is_skipped(env: dict[str, Any], sim: CentrePointSimulator) -> None:
+    result = materialize(**env, partition_key=f"{DAY}|P004")
+    assert result.success
+    assert "P004: no CentrePoint subject" in metadata(result, "actigraph__daily_statistics_parquet")["skipped"]
+    assert sim.state.count_calls("/analytics") == 0 and status(env["timescale"], "P004") == []
+
+
+def test_a_ranged_run_fetches_the_window_once(env: dict[str, Any], sim: CentrePointSimulator) -> None:
+    tags = {"dagster/asset_partition_range_start": "2026-11-01|P005",
+            "dagster/asset_partition_range_end": "2026-11-03|P005"}
+    result = materialize(**env, tags=tags)
+    assert result.success
+    assert sorted(e.partition for e in result.asset_materializations_for_node("actigraph__daily_statistics")) == [
+        f"2026-11-0{d}|P005" for d in (1, 2, 3)]
+    parquet = metadata(result, "actigraph__daily_statistics_parquet")
+    assert parquet["rows"] == 3 and parquet["api_calls"] == 1
+    assert sorted(parquet["wear_minutes_by_day"]) == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    assert [s[:3] for s in status(env["timescale"], "P005")] == [
+        (date(2026, 11, d), "ok", 1) for d in (1, 2, 3)]
+
+
+def test_schedule_requests_each_participants_local_trailing_window(
+    enrolled: TimescaleResource, instance: dg.DagsterInstance
+) -> None:
+    # 03:00 UTC on 21 November: still 20 November in New York, already 21st in Brisbane/Tokyo.
+    at = datetime(2026, 11, 21, 3, 0, tzinfo=timezone.utc)
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at,
+                                        resources={"timescale": enrolled})
+    requests = actigraph_trailing_window(context)
+    ranges = {r.tags["dagster/asset_partition_range_start"]: r.tags["dagster/asset_partition_range_end"]
+              for r in requests}
+    assert ranges == {
+        "2026-11-17|P001": "2026-11-19|P001",
+        "2026-11-18|P002": "2026-11-20|P002",
+        "2026-11-18|P005": "2026-11-20|P005",
+    }
+
+
+def test_concurrent_participant_days_do_not_share_dlt_state(env: dict[str, Any]) -> None:
+    keys = [f"{DAY}|P001", f"{DAY}|P002", f"{DAY}|P005", f"{date(2026, 11, 3)}|P001"]
+
+    def run(key: str) -> int:
+        resources = {"centrepoint": env["centrepoint"], "lake": env["lake"], "timescale": env["timescale"]}
+        with dg.build_asset_context(partition_key=key, instance=env["instance"], resources=resources) as ctx:
+            return daily_statistics_parquet(ctx).metadata["rows"]  # type: ignore[index]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        rows = list(pool.map(run, keys))
+    assert rows == [2, 1, 1, 2]
+    for key in keys:
+        day, pid = key.split("|")
+        assert len(lake_files(env["lake"], pid, date.fromisoformat(day))) == 1
+    assert len(lake_rows(env["lake"], "P001")) == 4
