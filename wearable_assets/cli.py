@@ -131,6 +131,37 @@ def _enrol_all(participants: list) -> None:
         click.echo(f"enrolled through the simulator: {', '.join(done)}", err=True)
 
 
+@cli.command()
+@click.option("--participants", "participant_count", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="Demo cohort size (beyond the 5 shipped participants a roster is generated).")
+@click.option("--days", type=click.IntRange(1, 366), default=3, show_default=True, help="Days ending yesterday.")
+@click.option("--last-day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Last day (default yesterday).")
+def demo(participant_count: int, days: int, last_day: object) -> None:
+    """Run the main job on the demo cohort against the simulators and print a summary."""
+    from wearable_assets.demo import lake_counts, run_demo, table_counts
+
+    result = run_demo(participant_count, days, last_day.date() if last_day else None)  # type: ignore[attr-defined]
+    pdays = len(result.participants) * days
+    click.echo("")
+    click.echo("== wearable_assets demo ==")
+    click.echo(f"participant_day_job run {result.run_id}: {'SUCCESS' if result.success else 'FAILED'} "
+               f"in {result.seconds:.0f} s")
+    click.echo(f"materialised {pdays} participant-days: {', '.join(result.participants)} x "
+               f"{result.first_day}..{result.last_day}; cohort_week: {', '.join(result.weeks) or '-'}")
+    click.echo("TimescaleDB rows:")
+    for table, n in table_counts().items():
+        click.echo(f"  wearables.{table:<28} {n:>10,}")
+    click.echo("lake rows (parquet, read with DuckDB):")
+    for table, n in lake_counts().items():
+        click.echo(f"  {table:<38} {n:>10,}")
+    click.echo(f"TimescaleDB DSN: {settings.mask_dsn(settings.timescale_dsn())}")
+    click.echo(f"lake folder:     {settings.lake_url()}")
+    click.echo(f"Dagster UI:      make dev, then open http://127.0.0.1:3000 (DAGSTER_HOME={settings.dagster_home()})")
+    click.echo("read API:        make serve, then open http://127.0.0.1:8000")
+    if not result.success:
+        raise click.ClickException("the demo run failed: open the run in the Dagster UI (make dev) for the step logs")
+
+
 def _register_domain_commands() -> None:
     """Commands that live with their domain: enrolment (Fitbit) and the read API (serving)."""
     from wearable_assets.fitbit.cli import enroll, token_key

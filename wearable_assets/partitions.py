@@ -23,8 +23,10 @@ participant_partitions = dg.DynamicPartitionsDefinition(name=PARTICIPANTS_PARTIT
 participant_day_partitions = dg.MultiPartitionsDefinition(
     {"date": daily_partitions, "participant": participant_partitions}
 )
+# ISO weeks (Monday start). end_offset=1 makes the week in progress a partition too, so the
+# cohort view is current (and is refreshed as the week's days arrive).
 weekly_partitions = dg.WeeklyPartitionsDefinition(
-    start_date=settings.partition_start(), day_offset=1, end_offset=0
+    start_date=settings.partition_start(), day_offset=1, end_offset=1
 )
 
 
