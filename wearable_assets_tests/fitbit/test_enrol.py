@@ -76,13 +76,16 @@ def test_refused_consent_is_reported_and_nothing_stored(google_sim: GoogleHealth
                                                         google: GoogleHealthResource,
                                                         google_store: TokenStore) -> None:
     pages: list[requests.Response] = []
+    browsers: list[threading.Thread] = []
 
     def open_in_browser(url: str) -> None:  # what the operator's browser would do, from another thread
-        threading.Thread(target=lambda: pages.append(requests.get(url, timeout=10)), daemon=True).start()
+        browsers.append(threading.Thread(target=lambda: pages.append(requests.get(url, timeout=10)), daemon=True))
+        browsers[0].start()
 
     with pytest.raises(EnrolmentError, match="consent was not given: access_denied"):
         enrol(participant_id="P001", app=google.oauth_app(), store=google_store, announce=open_in_browser, port=0,
               timeout_s=10, auth_params={"access_type": "offline", "login_hint": "someone-else"})
+    browsers[0].join(10)
     assert pages and pages[0].status_code == 400
     assert google_store.status("P001", "google_health").auth_state == "not_enrolled"
     assert google_sim.state.token_calls["authorization_code"] == 0
