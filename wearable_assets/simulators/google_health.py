@@ -193,6 +193,27 @@ def civil_json(local_epoch: int) -> dict[str, Any]:
     return {"date": {"year": t.tm_year, "month": t.tm_mon, "day": t.tm_mday}, "time": clock}
 
 
+def rfc3339_many(t: np.ndarray) -> list[str]:
+    """``rfc3339`` for a whole array at once (pages hold thousands of points)."""
+    return [x + "Z" for x in np.datetime_as_string(t.astype("datetime64[s]"), unit="s").tolist()]
+
+
+def civil_many(local: np.ndarray) -> list[dict[str, Any]]:
+    """``civil_json`` for a whole array of naive-local epoch seconds."""
+    days = local.astype("datetime64[s]").astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    years = (months.astype(int) // 12 + 1970).tolist()
+    month = (months.astype(int) % 12 + 1).tolist()
+    day = ((days - months).astype(int) + 1).tolist()
+    sod = local - days.astype("datetime64[s]").astype(np.int64)
+    hours, minutes, seconds = (sod // 3600).tolist(), (sod // 60 % 60).tolist(), (sod % 60).tolist()
+    return [
+        {"date": {"year": y, "month": mo, "day": d},
+         "time": {k: v for k, v in (("hours", h), ("minutes", mi), ("seconds", se)) if v}}
+        for y, mo, d, h, mi, se in zip(years, month, day, hours, minutes, seconds)
+    ]
+
+
 def sample_time(t: int, off: int) -> dict[str, Any]:
     return {"physicalTime": rfc3339(t), "utcOffset": duration(off), "civilTime": civil_json(t + off)}
 
@@ -333,12 +354,17 @@ class PointSet:
     physical: np.ndarray  # the member physical filters compare (sample time, start, or sleep end)
     civil: np.ndarray  # the same instant as naive local time
     dates: np.ndarray  # date ordinal (daily types)
-    render: Callable[[int, bool], dict[str, Any]]  # (index, reconciled) -> JSON
+    render: Callable[[np.ndarray, bool], list[dict[str, Any]]]  # (indices, reconciled) -> JSON points
+
+
+def one_by_one(render: Callable[[int, bool], dict[str, Any]]) -> Callable[[np.ndarray, bool], list[dict[str, Any]]]:
+    """Adapt a per-point renderer (few points: sleep, daily values) to ``PointSet.render``."""
+    return lambda indices, reconciled: [render(int(i), reconciled) for i in indices]
 
 
 def _empty_points() -> PointSet:
     z = np.zeros(0, dtype=np.int64)
-    return PointSet(z, z, z, z, lambda i, r: {})
+    return PointSet(z, z, z, z, lambda indices, r: [])
 
 
 def build_points(dtype: DataType, user: SimUser, days: list[SimDay], lo: int, hi: int) -> PointSet:
@@ -391,7 +417,7 @@ def build_points(dtype: DataType, user: SimUser, days: list[SimDay], lo: int, hi
                 payload["breathsPerMinute"] = d.breathing.full if d.breathing else 0.0
             return wrap(payload, reconciled, derived)
 
-        return PointSet(order, order, order, ords, render_daily)
+        return PointSet(order, order, order, ords, one_by_one(render_daily))
 
     if dtype.record == "session" or dtype.path in ("oxygen-saturation", "heart-rate-variability",
                                                    "respiratory-rate-sleep-summary"):
@@ -405,15 +431,20 @@ def build_points(dtype: DataType, user: SimUser, days: list[SimDay], lo: int, hi
         active = conc.intensity[minute] >= 2 if t.size else np.zeros(0, dtype=bool)
         bpm = conc.hr_bpm
 
-        def render_hr(i: int, reconciled: bool) -> dict[str, Any]:
-            return wrap(
-                {
-                    "beatsPerMinute": str(int(bpm[i])),
-                    "sampleTime": sample_time(int(t[i]), int(off[i])),
-                    "metadata": {"motionContext": "ACTIVE" if active[i] else "SEDENTARY", "sensorLocation": "WRIST"},
-                },
-                reconciled,
-            )
+        def render_hr(sel: np.ndarray, reconciled: bool) -> list[dict[str, Any]]:
+            rows = zip(bpm[sel].tolist(), rfc3339_many(t[sel]), off[sel].tolist(), civil_many(t[sel] + off[sel]),
+                       active[sel].tolist())
+            return [
+                wrap(
+                    {
+                        "beatsPerMinute": str(b),
+                        "sampleTime": {"physicalTime": phys, "utcOffset": f"{o}s", "civilTime": civil},
+                        "metadata": {"motionContext": "ACTIVE" if act else "SEDENTARY", "sensorLocation": "WRIST"},
+                    },
+                    reconciled,
+                )
+                for b, phys, o, civil, act in rows
+            ]
 
         return PointSet(t, t, t + off, np.zeros(t.size, dtype=np.int64), render_hr)
 
@@ -443,10 +474,17 @@ def build_points(dtype: DataType, user: SimUser, days: list[SimDay], lo: int, hi
             return {"activeZoneMinutes": str(int(conc.azm[j])), "heartRateZone": HR_ZONE_NAMES[int(conc.hr_zone[j])]}
         raise invalid(f"list is not supported for data type {dtype.path}")
 
-    def render_minute(i: int, reconciled: bool) -> dict[str, Any]:
-        payload = value(i)
-        payload["interval"] = interval_json(int(start[i]), int(start[i]) + 60, int(off_s[i]), int(off_e[i]))
-        return wrap(payload, reconciled)
+    def render_minute(sel: np.ndarray, reconciled: bool) -> list[dict[str, Any]]:
+        a, b = start[sel], start[sel] + 60
+        rows = zip(sel.tolist(), rfc3339_many(a), rfc3339_many(b), off_s[sel].tolist(), off_e[sel].tolist(),
+                   civil_many(a + off_s[sel]), civil_many(b + off_e[sel]))
+        out = []
+        for i, a_txt, b_txt, oa, ob, ca, cb in rows:
+            payload = value(i)
+            payload["interval"] = {"startTime": a_txt, "startUtcOffset": f"{oa}s", "endTime": b_txt,
+                                   "endUtcOffset": f"{ob}s", "civilStartTime": ca, "civilEndTime": cb}
+            out.append(wrap(payload, reconciled))
+        return out
 
     return PointSet(start, start, start + off_s, np.zeros(start.size, dtype=np.int64), render_minute)
 
@@ -494,7 +532,8 @@ def _night_points(dtype: DataType, user: SimUser, days: list[SimDay], offsets: O
     physical = np.array([e[1] for e in entries], dtype=np.int64)
     civil = physical + offsets.at(physical) if physical.size else physical
     renders = [e[2] for e in entries]
-    return PointSet(order, physical, civil, np.zeros(order.size, dtype=np.int64), lambda i, r: renders[i](r))
+    return PointSet(order, physical, civil, np.zeros(order.size, dtype=np.int64),
+                    one_by_one(lambda i, r: renders[i](r)))
 
 
 def _sleep_renderer(user: SimUser, d: SimDay, offsets: OffsetTable, processed: bool, wrap):
@@ -908,7 +947,7 @@ class GoogleHealthSimulator(LoopbackSimulator):
         more = idx.size > chosen.size
         body: dict[str, Any] = {}
         if chosen.size:
-            body["dataPoints"] = [points.render(int(i), reconciled) for i in chosen]
+            body["dataPoints"] = points.render(chosen, reconciled)
         if more:
             last = int(points.order[chosen[-1]]) if chosen.size else (cursor if cursor is not None else 2**62)
             token = json.dumps({"k": last, "p": page_no + 1, "f": fingerprint}, separators=(",", ":"))
