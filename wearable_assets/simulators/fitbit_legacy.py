@@ -261,8 +261,10 @@ class FitbitLegacySimulator(LoopbackSimulator):
             return {"status": "ok"}
 
         @self.app.exception_handler(FitbitError)
-        async def _fitbit_error(_request: Request, exc: FitbitError) -> JSONResponse:
-            return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        async def _fitbit_error(request: Request, exc: FitbitError) -> JSONResponse:
+            # Errors raised after the budget was charged still carry the rate-limit headers.
+            headers = {**getattr(request.state, "rate_headers", {}), **exc.headers}
+            return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
         @self.app.api_route("/{path:path}", methods=["GET", "POST", "DELETE", "PUT"])
         async def _dispatch(request: Request, path: str) -> Response:
@@ -367,6 +369,7 @@ class FitbitLegacySimulator(LoopbackSimulator):
         allowed, remaining, reset, limit = self.state.rate_limits.hit(key)
         headers = {"Fitbit-Rate-Limit-Limit": str(limit), "Fitbit-Rate-Limit-Remaining": str(remaining),
                    "Fitbit-Rate-Limit-Reset": str(reset)}
+        request.state.rate_headers = headers
         if token is None:
             raise FitbitError(401, "invalid_request", "Authorization header required.", headers=headers)
         if grant is None:

@@ -186,6 +186,10 @@ def test_token_errors_scopes_and_faults(fitbit: FitbitLegacySimulator) -> None:
     assert bogus.json()["errors"][0]["errorType"] == "invalid_token"
 
     session = login(fitbit, "LA1")
+    bad_date = session.get(fitbit.base_url + "/1/user/-/activities/steps/date/2026-13-01/1d/1min.json", timeout=10)
+    assert bad_date.status_code == 400 and bad_date.json()["errors"][0]["errorType"] == "validation"
+    assert all(h in bad_date.headers for h in RATE_HEADERS)
+
     fitbit.state.inject(Fault("/1/user/-/activities", "status", status=500))
     failed = session.get(fitbit.base_url + "/1/user/-/activities/steps/date/2026-11-02/1d/1min.json", timeout=10)
     assert failed.status_code == 500 and failed.json()["errors"][0]["errorType"] == "request"
