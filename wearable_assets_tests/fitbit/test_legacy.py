@@ -1,0 +1,190 @@
+"""Legacy Fitbit Web API adapter: 410 Gone as today, and archived data while "working"."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import pytest
+
+from wearable_assets.fitbit import ingest
+from wearable_assets.fitbit.canonical import DayWindow
+from wearable_assets.fitbit.http import RateLimited
+from wearable_assets.fitbit.resources import FitbitLegacyResource
+from wearable_assets.oauth.errors import NeedsReconsent
+from wearable_assets.oauth.store import TokenStore
+from wearable_assets.partitions import ParticipantDay
+from wearable_assets.simulators.cohort import SyntheticCohort
+from wearable_assets.simulators.common import PerKeyLimits
+from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
+from wearable_assets.storage.lake import LakeResource
+from wearable_assets.storage.timescale import TimescaleResource
+
+from .conftest import NOW
+
+ARCHIVED_DAY = date(2026, 10, 20)  # P003 (Europe/London) was enrolled until 2026-11-01
+LONDON_DST_END = date(2026, 10, 25)
+
+
+@pytest.fixture
+def legacy_sim(cohort: SyntheticCohort) -> Iterator[FitbitLegacySimulator]:
+    with FitbitLegacySimulator(cohort, mode="working") as sim:
+        yield sim
+
+
+def legacy_resource(sim: FitbitLegacySimulator, token_key: str, **overrides: object) -> FitbitLegacyResource:
+    settings = dict(backoff_s=0.05, timeout_s=5.0, max_wait_s=10.0) | overrides
+    return FitbitLegacyResource(client_id=sim.client_id, client_secret=sim.client_secret, token_key=token_key,
+                                base_url=sim.base_url, **settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def legacy(legacy_sim: FitbitLegacySimulator, token_key: str) -> FitbitLegacyResource:
+    return legacy_resource(legacy_sim, token_key)
+
+
+@pytest.fixture
+def legacy_store(legacy: FitbitLegacyResource, db: TimescaleResource) -> TokenStore:
+    return legacy.token_store(db)
+
+
+def enrol_legacy(sim: FitbitLegacySimulator, store: TokenStore, pid: str = "P003") -> dict:
+    user = sim.cohort.user(pid)
+    token = sim.state.issue_tokens(pid, user.legacy_user_id or pid)
+    store.save(pid, "fitbit_legacy", token)
+    return token
+
+
+def land_and_load(legacy: FitbitLegacyResource, db: TimescaleResource, lake: LakeResource,
+                  day: date, pid: str = "P003") -> tuple[ingest.DayOutcome, ingest.DayOutcome]:
+    pday = ParticipantDay(day, pid)
+    participant = ingest.load_participants(db, [pid])[pid]
+    landed = ingest.land_day(pday, participant, legacy.client(pid, db), lake)
+    return landed, ingest.load_timescale(db, lake, pday)
+
+
+@pytest.mark.parametrize("expired", [False, True], ids=["data-call", "token-refresh"])
+def test_gone_means_reconsent_via_google_health(legacy_sim: FitbitLegacySimulator, legacy: FitbitLegacyResource,
+                                               legacy_store: TokenStore, db: TimescaleResource, lake: LakeResource,
+                                               expired: bool) -> None:
+    token = enrol_legacy(legacy_sim, legacy_store)
+    if expired:
+        token["expires_in"] = 10  # the store refreshes first: the token endpoint answers 410 too
+        legacy_store.save("P003", "fitbit_legacy", token)
+    legacy_sim.set_mode("gone")
+    landed, loaded = land_and_load(legacy, db, lake, ARCHIVED_DAY)
+    assert landed.status == loaded.status == "needs_reconsent"
+    assert "gone_410" in landed.detail
+    assert "re-consent P003 via Google Health" in landed.detail
+    assert "wearable-assets enroll --participant P003 --provider google_health" in landed.detail
+    assert len(legacy_sim.state.calls) == 1  # one answer of 410 is enough: no retry loop
+    status = legacy_store.status("P003", "fitbit_legacy")
+    assert (status.auth_state, status.reason) == ("needs_reconsent", "gone_410")
+    assert db.fetch("SELECT status, source FROM wearables.ingest_status") == []  # the asset records fetch failures
+    ingest.record_fetch_failure(db, ParticipantDay(ARCHIVED_DAY, "P003"), landed)
+    assert db.fetch("SELECT status, source FROM wearables.ingest_status") == [("needs_reconsent", "fitbit_legacy")]
+
+
+def test_working_archive_loads_the_same_canonical_rows(legacy_sim: FitbitLegacySimulator,
+                                                       legacy: FitbitLegacyResource, legacy_store: TokenStore,
+                                                       db: TimescaleResource, lake: LakeResource,
+                                                       cohort: SyntheticCohort) -> None:
+    enrol_legacy(legacy_sim, legacy_store)
+    landed, loaded = land_and_load(legacy, db, lake, ARCHIVED_DAY)
+    assert landed.status == "ok" and loaded.status == "ok", loaded.detail
+    truth = cohort.synced_day("P003", ARCHIVED_DAY)
+    counts = dict(db.fetch("SELECT metric, count(*) FROM wearables.fitbit_intraday GROUP BY 1"))
+    assert counts["heart_rate"] == truth.hr_times.size
+    # The legacy API zero-fills minutes (off-wrist included), so every minute of the day is there.
+    assert counts["steps"] == counts["calories"] == counts["distance"] == counts["floors"] == truth.minute_starts.size
+    nights = truth.spo2 + cohort.synced_day("P003", ARCHIVED_DAY + timedelta(days=1)).spo2
+    assert counts["spo2"] == sum(1 for s in nights if truth.start <= s.at < truth.end)
+    assert counts["resting_heart_rate"] == counts["breathing_rate"] == 1
+    (steps, metres), = db.fetch("SELECT sum(value) FILTER (WHERE metric = 'steps'), "
+                                "sum(value) FILTER (WHERE metric = 'distance') FROM wearables.fitbit_intraday")
+    assert steps == int(truth.steps.sum())
+    assert metres == pytest.approx(float(truth.distance_m.sum()), abs=0.05)  # km with 5 decimals -> m
+    (first_hr,), = db.fetch("SELECT min(ts) FROM wearables.fitbit_intraday WHERE metric = 'heart_rate'")
+    assert first_hr == truth.heart_rate[0][0]  # local wall-clock times converted back to the exact instant
+
+    sleep = truth.sleep
+    assert sleep is not None
+    rows = db.fetch("SELECT is_short, count(*), min(start_ts), max(end_ts), min(sleep_date) "
+                    "FROM wearables.fitbit_sleep_stages GROUP BY 1 ORDER BY 1")
+    assert rows == [(False, len(sleep.stages), sleep.start, sleep.end, ARCHIVED_DAY),
+                    (True, len(sleep.short_wakes), min(w.start for w in sleep.short_wakes),
+                     max(w.end for w in sleep.short_wakes), ARCHIVED_DAY)]
+    assert db.fetch("SELECT status, source, last_device_sync FROM wearables.ingest_status") == [
+        ("ok", "fitbit_legacy", cohort.last_sync("P003").replace(microsecond=0))]
+
+
+def test_fall_back_day_in_local_wall_clock_time(roster, db: TimescaleResource, lake: LakeResource,
+                                               token_key: str) -> None:
+    cohort = SyntheticCohort.from_roster(roster, now=NOW, hr_interval_s=60)
+    with FitbitLegacySimulator(cohort, mode="working") as sim:
+        resource = legacy_resource(sim, token_key)
+        enrol_legacy(sim, resource.token_store(db))
+        _, loaded = land_and_load(resource, db, lake, LONDON_DST_END)
+    window = DayWindow.of(LONDON_DST_END, "Europe/London")
+    per_hour = db.fetch("SELECT date_trunc('hour', ts), count(*) FROM wearables.fitbit_intraday "
+                        "WHERE metric = 'heart_rate' GROUP BY 1 ORDER BY 1")
+    # 01:00-01:59 happens twice (BST, then GMT): both passes kept, each in its own UTC hour.
+    assert len(per_hour) == 25 and {n for _, n in per_hour} == {60}
+    assert per_hour[0][0] == window.start and loaded.hr_completeness_pct == 100.0
+    (steps_rows,), = db.fetch("SELECT count(*) FROM wearables.fitbit_intraday WHERE metric = 'steps'")
+    assert steps_rows == 25 * 60
+    assert {r[0] for r in db.fetch("SELECT DISTINCT utc_offset_min FROM wearables.fitbit_intraday")} == {0, 60}
+
+
+def test_single_use_refresh_token_is_spent_once(legacy_sim: FitbitLegacySimulator, legacy: FitbitLegacyResource,
+                                                legacy_store: TokenStore, db: TimescaleResource) -> None:
+    token = enrol_legacy(legacy_sim, legacy_store)
+    token["expires_in"] = 10
+    legacy_store.save("P003", "fitbit_legacy", token)
+    barrier = threading.Barrier(3)
+    results: list[str] = []
+
+    def run() -> None:
+        client = legacy.client("P003", db)
+        barrier.wait()
+        client.call("1/user/-/profile.json", what="profile")
+        results.append(client._access_token or "")
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert len(results) == 3 and len(set(results)) == 1  # all three use the one new token
+    assert legacy_sim.state.token_calls["refresh_token"] == 1
+    assert legacy_store.status("P003", "fitbit_legacy").auth_state == "active"
+
+
+def test_hourly_budget_stops_cleanly(legacy_sim: FitbitLegacySimulator, legacy: FitbitLegacyResource,
+                                     legacy_store: TokenStore, db: TimescaleResource) -> None:
+    enrol_legacy(legacy_sim, legacy_store)
+    legacy_sim.state.rate_limits = PerKeyLimits(150, 3600)  # an hour from the first call, not the clock hour
+    legacy_sim.state.rate_limits.set("P003", 3)
+    client = legacy.client("P003", db)
+    for _ in range(3):
+        client.call("1/user/-/devices.json", what="devices")
+    # Fitbit-Rate-Limit-Remaining: 0 was seen: the next call is not even sent.
+    with pytest.raises(RateLimited, match=r"resets in \d+ s"):
+        client.call("1/user/-/devices.json", what="devices")
+    assert legacy_sim.state.count_calls("/1/") == 3
+    # A fresh client (a new run) that does not know the headers gets a 429 and stops the same way.
+    with pytest.raises(RateLimited, match="429"):
+        legacy.client("P003", db).call("1/user/-/devices.json", what="devices")
+    assert [c.status for c in legacy_sim.state.calls][-1] == 429
+
+
+def test_revoked_legacy_grant_needs_reconsent(legacy_sim: FitbitLegacySimulator, legacy: FitbitLegacyResource,
+                                              legacy_store: TokenStore, db: TimescaleResource) -> None:
+    token = enrol_legacy(legacy_sim, legacy_store)
+    legacy_sim.state.revoke("P003")
+    with pytest.raises(NeedsReconsent, match="invalid_grant") as err:
+        legacy.client("P003", db).call("1/user/-/profile.json", what="profile")
+    # Fitbit echoes the refresh token in its error message: it must not reach our messages.
+    assert token["refresh_token"] not in str(err.value) and token["access_token"] not in str(err.value)
+    assert legacy_store.status("P003", "fitbit_legacy").reason == "invalid_grant"
