@@ -79,7 +79,8 @@ def _duplicates_in(path_prefix: str, lake: LakeResource) -> tuple[int, int, list
     files = sorted(fs.glob(f"{root}/*.parquet")) if fs.exists(root) else []
     if not files:
         return 0, 0, []
-    table = pq.read_table(files, filesystem=fs, columns=SAMPLE_KEY)
+    # partitioning=None: the hive folders (participant_id=...) repeat a column the files already hold.
+    table = pq.read_table(files, filesystem=fs, columns=SAMPLE_KEY, partitioning=None)
     counts = table.group_by(SAMPLE_KEY).aggregate([("participant_id", "count")])
     dupes = counts.filter(pc.greater(counts["participant_id_count"], 1))
     examples = [
