@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet
 from wearable_assets import settings
 from wearable_assets.roster import Participant, load_roster
 from wearable_assets.simulators.centrepoint import CentrePointSimulator
-from wearable_assets.simulators.cohort import SyntheticCohort
+from wearable_assets.simulators.cohort import DEMO_TRAITS, SyntheticCohort
 from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
 
@@ -33,7 +33,9 @@ class SimulatorStack:
     centrepoint: CentrePointSimulator = field(init=False)
 
     def __post_init__(self) -> None:
-        cohort = SyntheticCohort.from_roster(list(self.participants))
+        # DEMO_TRAITS: one participant syncs late and sometimes leaves the tracker off, so the
+        # completeness reasons and checks have something real to report.
+        cohort = SyntheticCohort.from_roster(list(self.participants), traits=DEMO_TRAITS)
         self.cohort = cohort
         self.google = GoogleHealthSimulator(cohort)
         self.fitbit = FitbitLegacySimulator(cohort, mode=self.fitbit_mode)
