@@ -27,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
+from contextlib import redirect_stderr
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -35,6 +37,7 @@ import requests
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+warnings.filterwarnings("ignore")  # Dagster beta/preview notices, one per asset definition
 
 from wearable_assets import settings  # noqa: E402
 from wearable_assets.serving.api import create_app  # noqa: E402
@@ -95,9 +98,10 @@ def main() -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
         print(f"loading {PARTICIPANT} x {args.days} days through the Fitbit and rollup assets ...", flush=True)
         started = time.perf_counter()
-        with tempfile.TemporaryDirectory() as lake:
+        # Dagster's per-run console log (a dozen DEBUG lines per partition) would bury the result.
+        with tempfile.TemporaryDirectory() as lake, open(os.devnull, "w") as quiet, redirect_stderr(quiet):
             load(dsn, Path(lake), participants=(PARTICIPANT,), days=days, hr_interval_s=args.hr_interval,
-                 progress=lambda s: print(f"  loaded {s}", end="\r", flush=True))
+                 progress=lambda s: print(f"  loaded {s}", end="\r", file=sys.stdout, flush=True))
         print(f"\nloaded in {time.perf_counter() - started:.0f} s")
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")

@@ -29,7 +29,7 @@ from wearable_assets.fitbit.metrics import METRICS
 from wearable_assets.serving import queries
 from wearable_assets.serving.config import ServingConfig
 from wearable_assets.serving.db import DatabaseUnavailable, ReadOnlyPool
-from wearable_assets.serving.routing import BadRequest, Resolution, choose_route, parse_time
+from wearable_assets.serving.routing import BadRequest, Resolution, choose_route, iso_utc, parse_time
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -96,6 +96,15 @@ class ParticipantOverview(BaseModel):
 class Health(BaseModel):
     status: str
     database: str
+
+
+def _json_point(point: dict[str, Any]) -> dict[str, Any]:
+    """A ``Point`` as JSON types: UTC times with ``Z``, ISO dates; absent fields stay absent."""
+    out = dict(point)
+    out["ts"] = iso_utc(point["ts"])
+    if point.get("local_date") is not None:
+        out["local_date"] = point["local_date"].isoformat()
+    return out
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -180,7 +189,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         from_raw: bool = Query(False, description="Compute 1h/1d buckets from raw samples instead of the rollups"),
         limit: int = Query(config.default_limit, ge=1, le=config.max_limit),
         offset: int = Query(0, ge=0),
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         """Points of one participant's metric in ``[start, end)``, a page at a time, oldest first."""
         if metric not in METRICS:
             raise BadRequest(f"unknown metric {metric!r}; GET /metrics lists the valid ones")
@@ -199,20 +208,22 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
                 "metric": metric,
                 "unit": METRICS[metric].unit,
                 "time_zone": participant.time_zone,
-                "start": window_start,
-                "end": window_end,
-                "resolution_requested": resolution,
-                "resolution": route.resolution,
+                "start": iso_utc(window_start),
+                "end": iso_utc(window_end),
+                "resolution_requested": resolution.value,
+                "resolution": route.resolution.value,
                 "source_table": route.table,
                 "from_raw": route.from_raw,
                 "total_count": page.total_count,
                 "limit": limit,
                 "offset": offset,
                 "next_offset": following if following < page.total_count else None,
-                "points": page.points,
+                "points": [_json_point(p) for p in page.points],
             }
 
-        return pool.run(work)
+        # Serialised here rather than through the response model (which still documents it):
+        # validating thousands of points through pydantic cost more than the rollup query itself.
+        return JSONResponse(pool.run(work))
 
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:

@@ -110,6 +110,7 @@ _HOURLY = sql.SQL(
               sum(n_samples)::bigint AS count
          FROM wearables.intraday_hourly
         WHERE participant_id = %(pid)s AND metric = %(metric)s AND bucket >= %(lo)s AND bucket < %(hi)s
+          AND local_date BETWEEN %(first)s AND %(last)s  -- redundant, but lets the primary key narrow the scan
         GROUP BY bucket"""
 )
 _HOURLY_SUM = sql.SQL("sum(sum_value)")
@@ -164,6 +165,7 @@ def fetch_points(
         params.update(lo=start, hi=end)
     elif route.resolution is Resolution.HOURLY:
         params.update(lo=_floor_hour(start), hi=_ceil_hour(end))
+        params.update(zip(("first", "last"), local_days(params["lo"], params["hi"], participant.tz)))
         if route.from_raw:
             query = _RAW_HOURLY.format(agg=sql.SQL("sum" if summed else "avg"))
         else:

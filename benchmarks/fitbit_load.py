@@ -1,0 +1,211 @@
+"""Loading one Fitbit participant-day into TimescaleDB: the project's loader vs the alternatives.
+
+One participant-day with 1-s heart rate (86,400 samples) plus the per-minute activity metrics
+(~92K rows), fetched once from the Google Health simulator and landed in a temporary lake
+exactly as ``fitbit/raw_payloads`` does (untimed). Then, each in a fresh process so peak RSS is
+its own, and interleaved over several rounds, the same landed payloads are parsed AND loaded by:
+
+* ``project``      ``ingest.load_timescale``: parse + DELETE participant-day + binary COPY + status row,
+                   one transaction (what the ``fitbit/intraday`` asset runs);
+* ``executemany``  the same parse, then DELETE + psycopg ``executemany`` INSERTs in one transaction;
+* ``dlt``          the same parse, then dlt's postgres destination (Arrow table, ``replace``; dlt
+                   writes its own plain table in schema ``bench_dlt``, not the hypertable).
+
+Timing starts before parsing (gzip JSON from the lake) and ends after COMMIT. Peak RSS is the
+process's VmHWM after the import baseline (reported too). A benchmark, not a test: it prints what
+it measured and asserts nothing. Target: project loader >= 200K rows/s, < 150 MB peak RSS.
+
+    .venv/bin/python benchmarks/fitbit_load.py [--rounds 3] [--keep]
+
+Uses the project-local TimescaleDB (started if needed) or $WEARABLES_TIMESCALE_DSN, in a scratch
+database of its own (``wearables_bench_fitbit``), dropped at the end unless --keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+DB_NAME = "wearables_bench_fitbit"
+DAY = date(2026, 11, 10)
+PARTICIPANT = "P001"
+METHODS = ("project", "executemany", "dlt")
+
+
+def rss_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --- child: one measured load -------------------------------------------------------------
+def child(method: str, dsn: str, lake_dir: str) -> None:
+    import psycopg
+
+    from wearable_assets.fitbit import ingest
+    from wearable_assets.fitbit.canonical import INTRADAY_COLUMNS, INTRADAY_TABLE
+    from wearable_assets.partitions import ParticipantDay
+    from wearable_assets.storage.lake import LakeResource
+    from wearable_assets.storage.timescale import TimescaleResource
+
+    if method == "dlt":
+        import dlt  # noqa: F401  (import cost is baseline, not load)
+    timescale = TimescaleResource(dsn=dsn, apply_migrations=False)
+    lake = LakeResource(url=lake_dir)
+    pday = ParticipantDay(DAY, PARTICIPANT)
+    timescale.fetch("SELECT 1")  # connection set-up outside the timing
+    baseline = rss_mb("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+
+    started = time.perf_counter()
+    if method == "project":
+        rows = ingest.load_timescale(timescale, lake, pday).rows
+    else:
+        manifest = ingest.read_manifest(lake, pday)
+        parsed = ingest.parse_landed(lake, pday, manifest)  # type: ignore[arg-type]
+        rows = len(parsed.intraday)
+        window = parsed.window
+        if method == "executemany":
+            insert = (f"INSERT INTO {INTRADAY_TABLE} ({', '.join(INTRADAY_COLUMNS)}) "
+                      f"VALUES ({', '.join(['%s'] * len(INTRADAY_COLUMNS))})")
+            with psycopg.connect(dsn) as conn:
+                conn.execute(f"DELETE FROM {INTRADAY_TABLE} WHERE participant_id = %s AND ts >= %s AND ts < %s",
+                             (PARTICIPANT, window.start, window.end))
+                with conn.cursor() as cur:
+                    cur.executemany(insert, parsed.intraday)
+        else:
+            import dlt
+
+            table = ingest._arrow(parsed.intraday, ingest.INTRADAY_SCHEMA)
+            c = psycopg.conninfo.conninfo_to_dict(dsn)
+            # dlt insists on a password; the local server trusts loopback, so any value does.
+            url = (f"postgresql://{c.get('user', '')}:{c.get('password') or 'unused'}"
+                   f"@{c.get('host', '127.0.0.1')}:{c.get('port', 5432)}/{c['dbname']}")
+            with tempfile.TemporaryDirectory() as pipelines_dir:
+                pipeline = dlt.pipeline(pipeline_name="bench_fitbit", pipelines_dir=pipelines_dir,
+                                        destination=dlt.destinations.postgres(credentials=url),
+                                        dataset_name="bench_dlt")
+                info = pipeline.run(dlt.resource(table, name="fitbit_intraday", write_disposition="replace"))
+                info.raise_on_failed_jobs()
+    seconds = time.perf_counter() - started
+    print(json.dumps({"method": method, "rows": rows, "seconds": seconds, "baseline_mb": baseline,
+                      "peak_mb": rss_mb("VmHWM")}))
+
+
+# --- parent: prepare, run, report -----------------------------------------------------------
+def server_dsn() -> str:
+    from wearable_assets import settings
+
+    if os.environ.get(settings.TIMESCALE_DSN_ENV):
+        return os.environ[settings.TIMESCALE_DSN_ENV]
+    out = subprocess.run(["bash", str(settings.REPO_ROOT / "scripts" / "timescaledb.sh"), "start"],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def prepare(dsn: str, lake_dir: str) -> int:
+    """Scratch schema, one participant, and the landed payloads of one 1-s participant-day."""
+    from wearable_assets.fitbit import ingest
+    from wearable_assets.fitbit.resources import GoogleHealthResource
+    from wearable_assets.oauth.crypto import generate_key
+    from wearable_assets.participants.sync import upsert_participants
+    from wearable_assets.partitions import ParticipantDay
+    from wearable_assets.roster import Participant
+    from wearable_assets.simulators.cohort import SyntheticCohort
+    from wearable_assets.simulators.google_health import GoogleHealthSimulator
+    from wearable_assets.storage.lake import LakeResource
+    from wearable_assets.storage.timescale import TimescaleResource
+
+    timescale = TimescaleResource(dsn=dsn)
+    timescale.migrate()
+    participant = Participant(PARTICIPANT, "BENCH", "America/New_York", date(2026, 1, 1),
+                              fitbit_provider="google_health", fitbit_user_id=PARTICIPANT)
+    upsert_participants(timescale, [participant])
+    cohort = SyntheticCohort.from_roster([participant], now=datetime(2026, 11, 25, tzinfo=timezone.utc),
+                                         hr_interval_s=1)
+    with GoogleHealthSimulator(cohort) as sim:
+        google = GoogleHealthResource(client_id=sim.client_id, client_secret=sim.client_secret,
+                                      token_key=generate_key(), auth_url=sim.auth_url, token_url=sim.token_url,
+                                      base_url=sim.base_url)
+        google.token_store(timescale).save(PARTICIPANT, "google_health", sim.state.issue_tokens(PARTICIPANT))
+        found = ingest.load_participants(timescale, [PARTICIPANT])[PARTICIPANT]
+        outcome = ingest.land_day(ParticipantDay(DAY, PARTICIPANT), found, google.client(PARTICIPANT, timescale),
+                                  LakeResource(url=lake_dir))
+    if outcome.status != "ok":
+        raise SystemExit(f"could not land the benchmark day: {outcome.detail}")
+    return sum(p.stat().st_size for p in Path(lake_dir).rglob("*.json.gz"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
+    parser.add_argument("--dsn", help=argparse.SUPPRESS)
+    parser.add_argument("--lake", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.dsn, args.lake)
+        return
+
+    import psycopg
+    from psycopg import sql
+
+    server = server_dsn()
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
+    dsn = psycopg.conninfo.make_conninfo(server, dbname=DB_NAME)
+    try:
+        with tempfile.TemporaryDirectory(prefix="fitbit-bench-") as lake_dir:
+            print("preparing: fetching one 1-s participant-day from the Google Health simulator ...", flush=True)
+            landed = prepare(dsn, lake_dir)
+            print(f"landed {landed / 1e6:.1f} MB of gzip JSON; {args.rounds} rounds x {len(METHODS)} methods",
+                  flush=True)
+            results: dict[str, list[dict]] = {m: [] for m in METHODS}
+            for _ in range(args.rounds):
+                for method in METHODS:
+                    out = subprocess.run([sys.executable, __file__, "--child", method, "--dsn", dsn, "--lake",
+                                          lake_dir], capture_output=True, text=True)
+                    if out.returncode != 0:
+                        raise SystemExit(f"{method} failed:\n{out.stderr[-3000:]}")
+                    results[method].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        report(results)
+    finally:
+        if not args.keep:
+            with psycopg.connect(server, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
+
+
+def report(results: dict[str, list[dict]]) -> None:
+    def median(method: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[method])
+
+    project_rate = results["project"][0]["rows"] / median("project", "seconds")
+    print()
+    print(f"{'method':<12} {'rows':>7} {'median s':>9} {'rows/s':>9} {'vs project':>11} "
+          f"{'peak RSS MB':>12} {'over imports':>13}")
+    for method in METHODS:
+        rows = results[method][0]["rows"]
+        seconds = median(method, "seconds")
+        rate = rows / seconds
+        peak, base = median(method, "peak_mb"), median(method, "baseline_mb")
+        print(f"{method:<12} {rows:>7} {seconds:>9.3f} {rate:>9,.0f} {rate / project_rate:>10.2f}x "
+              f"{peak:>12.0f} {peak - base:>13.0f}")
+    print("\n(each row: median of the rounds; parse of the landed gzip JSON included; "
+          "'over imports' = peak RSS minus the RSS after imports and connecting)")
+
+
+if __name__ == "__main__":
+    main()
