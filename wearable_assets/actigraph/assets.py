@@ -22,6 +22,7 @@ from itertools import groupby
 from typing import Any
 
 import dagster as dg
+import requests
 
 from wearable_assets.actigraph import records
 from wearable_assets.actigraph.resources import CentrePointResource
@@ -73,21 +74,22 @@ def _write_status(
                           columns=list(_STATUS_COLUMNS), rows=rows, conn=conn)
 
 
-def _summary(day_rows: dict[date, list[dict[str, Any]]], days: list[date]) -> dict[str, Any]:
-    """Per-day wear metadata; a day's wear is its best setting's (settings differ in algorithm)."""
+def _summary(day_rows: dict[ParticipantDay, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Wear metadata per participant-day; a day's wear is its best setting's (a subject's
+    settings differ in wear algorithm). ``valid_day`` for a single participant-day run."""
     per_day = {}
-    for day in days:
-        wear = [r["wear_minutes"] for r in day_rows.get(day, []) if r["wear_minutes"] is not None]
-        per_day[day.isoformat()] = max(wear) if wear else None
+    for pday, rows in sorted(day_rows.items()):
+        wear = [r["wear_minutes"] for r in rows if r["wear_minutes"] is not None]
+        per_day[pday.key] = max(wear) if wear else None
     worn = [w for w in per_day.values() if w is not None]
     out: dict[str, Any] = {
         "wear_minutes": sum(worn),
         "valid_days": sum(w >= records.VALID_DAY_WEAR_MINUTES for w in worn),
     }
-    if len(days) == 1:
-        only = per_day[days[0].isoformat()]
+    if len(per_day) == 1:
+        (only,) = per_day.values()
         out["valid_day"] = only is not None and only >= records.VALID_DAY_WEAR_MINUTES
-    else:
+    elif per_day:
         out["wear_minutes_by_day"] = per_day
     return out
 
@@ -110,9 +112,9 @@ def daily_statistics_parquet(
     ``actigraph_daily_statistics``), with each day's API records kept under ``raw/centrepoint``."""
     fetched_at = datetime.now(timezone.utc)
     meta: dict[str, Any] = {"rows": 0, "pages_fetched": 0, "api_calls": 0, "token_requests": 0}
-    all_rows: dict[date, list[dict[str, Any]]] = {}
+    day_rows: dict[ParticipantDay, list[dict[str, Any]]] = {}
     skipped: list[str] = []
-    lake_files: list[str] = []
+    lake_files = 0
     for participant_id, days in _by_participant(partition_days(context)):
         participant = load_participant(timescale, participant_id)
         if not (participant.centrepoint_study_id and participant.centrepoint_subject_id):
@@ -129,17 +131,14 @@ def daily_statistics_parquet(
                 int(participant.centrepoint_study_id), int(participant.centrepoint_subject_id),
                 min(days) - timedelta(days=1), max(days) + timedelta(days=1),
             )
-        except CentrePointError as exc:
+        except requests.RequestException as exc:  # CentrePointError included: the API's own words
             now = datetime.now(timezone.utc)
             _write_status(timescale, [(participant_id, d, SOURCE, "api_error", str(exc)[:500], 0, 0, None, now)
                                       for d in days])
             raise
-        by_day = records.rows_by_day(fetch.records, participant_id, participant.tz, fetched_at)
-        raw_by_day: dict[date, list[dict[str, Any]]] = {}
-        for record in fetch.records:
-            raw_by_day.setdefault(records.local_date(record["date"], participant.tz), []).append(record)
+        # Keep what the API sent before interpreting it, so a record we cannot read is not lost.
+        raw_by_day, unattributed = records.split_by_local_day(fetch.records, participant.tz)
         for day in days:
-            rows = by_day.get(day, [])
             lake.land_raw(SOURCE, participant_id, day, RAW_NAME, {
                 "participant_id": participant_id,
                 "study_id": participant.centrepoint_study_id,
@@ -150,26 +149,34 @@ def daily_statistics_parquet(
                 "fetch": {"pages": fetch.stats.pages, "api_calls": fetch.stats.api_calls,
                           "not_found": fetch.stats.not_found},
                 "items": raw_by_day.get(day, []),
+                **({"unattributed": unattributed} if unattributed else {}),
             })
+        if unattributed:
+            raise records.RecordError(
+                f"{len(unattributed)} CentrePoint record(s) of {participant_id} have no readable 'date' "
+                f"(ids {[r.get('id') for r in unattributed][:5]}); kept under raw/{SOURCE}/ in the lake"
+            )
+        by_day = records.rows_by_day(fetch.records, participant_id, participant.tz, fetched_at)
+        for day in days:
+            rows = by_day.get(day, [])
             if rows:
-                written = lake.write_partition(LAKE_TABLE, participant_id, day, records.as_arrow(rows),
-                                               primary_key=records.LAKE_MERGE_KEY)
-                lake_files.extend(written.files_written)
+                lake.write_partition(LAKE_TABLE, participant_id, day, records.as_arrow(rows),
+                                     primary_key=records.LAKE_MERGE_KEY)
+                lake_files += 1
             else:
                 lake.remove_partition(LAKE_TABLE, participant_id, day)
-            all_rows[day] = all_rows.get(day, []) + rows
-        meta["rows"] += sum(len(by_day.get(d, [])) for d in days)
+            day_rows[ParticipantDay(day, participant_id)] = rows
+            meta["rows"] += len(rows)
         meta["pages_fetched"] += fetch.stats.pages
         meta["api_calls"] += fetch.stats.api_calls
         meta["token_requests"] += fetch.stats.token_requests
         context.log.info(
             f"{participant_id}: {fetch.stats.pages} page(s), {len(fetch.records)} record(s) for "
-            f"{min(days)}..{max(days)} (+/-1 day), {meta['rows']} row(s) kept"
+            f"{min(days)}..{max(days)} (+/-1 day), {sum(len(by_day.get(d, [])) for d in days)} row(s) kept"
         )
-    requested = sorted({d.day for d in partition_days(context)})
-    meta.update(_summary(all_rows, requested))
+    meta.update(_summary(day_rows))
     meta["lake_table"] = LAKE_TABLE
-    meta["lake_files"] = len(lake_files)
+    meta["lake_partitions_written"] = lake_files
     if skipped:
         meta["skipped"] = "; ".join(skipped)
     return dg.MaterializeResult(metadata=meta)
@@ -190,7 +197,7 @@ def daily_statistics(
     participant, local day and setting), loaded from the records landed upstream."""
     loaded_at = datetime.now(timezone.utc)
     meta: dict[str, Any] = {"rows": 0, "rows_replaced": 0}
-    all_rows: dict[date, list[dict[str, Any]]] = {}
+    day_rows: dict[ParticipantDay, list[dict[str, Any]]] = {}
     for participant_id, days in _by_participant(partition_days(context)):
         participant = load_participant(timescale, participant_id)
         if not participant.centrepoint_subject_id:
@@ -222,7 +229,7 @@ def daily_statistics(
                 conn.commit()
             meta["rows"] += inserted
             meta["rows_replaced"] += deleted
-            all_rows[day] = all_rows.get(day, []) + rows
-    meta.update(_summary(all_rows, sorted({d.day for d in partition_days(context)})))
+            day_rows[ParticipantDay(day, participant_id)] = rows
+    meta.update(_summary(day_rows))
     meta["table"] = DB_TABLE
     return dg.MaterializeResult(metadata=meta)

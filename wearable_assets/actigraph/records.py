@@ -243,6 +243,21 @@ def to_row(
     }
 
 
+def split_by_local_day(
+    records: Iterable[dict[str, Any]], tz: ZoneInfo
+) -> tuple[dict[date, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Raw records by local day, plus those whose ``date`` is missing or unreadable (kept
+    aside so they can be stored before anything fails)."""
+    by_day: dict[date, list[dict[str, Any]]] = {}
+    unattributed: list[dict[str, Any]] = []
+    for record in records:
+        try:
+            by_day.setdefault(local_date(str(record["date"]), tz), []).append(record)
+        except (KeyError, ValueError, TypeError):
+            unattributed.append(record)
+    return by_day, unattributed
+
+
 def rows_by_day(
     records: Iterable[dict[str, Any]], participant_id: str, tz: ZoneInfo, loaded_at: datetime
 ) -> dict[date, list[dict[str, Any]]]:
@@ -250,7 +265,12 @@ def rows_by_day(
     last record wins, so a day never holds two rows for one key."""
     grouped: dict[date, dict[int, dict[str, Any]]] = {}
     for record in records:
-        row = to_row(record, participant_id, tz, loaded_at)
+        try:
+            row = to_row(record, participant_id, tz, loaded_at)
+        except (ValueError, TypeError, AttributeError) as exc:
+            if isinstance(exc, RecordError):
+                raise
+            raise RecordError(f"daily statistic {record.get('id')!r} of {participant_id} is malformed: {exc}") from exc
         grouped.setdefault(row["local_date"], {})[row["setting_id"]] = row
     return {day: [by_setting[k] for k in sorted(by_setting)] for day, by_setting in grouped.items()}
 

@@ -40,7 +40,7 @@ from dlt.sources.helpers.requests.retry import Client
 from dlt.sources.helpers.rest_client.auth import OAuth2ClientCredentials
 from dlt.sources.helpers.rest_client.exceptions import IgnoreResponseException
 from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
-from requests import HTTPError, PreparedRequest, Response
+from requests import HTTPError, PreparedRequest, RequestException, Response
 
 DEFAULT_BASE_URL = "https://api.actigraphcorp.com"
 DEFAULT_TOKEN_URL = "https://auth.actigraphcorp.com/connect/token"
@@ -257,8 +257,9 @@ def fetch_daily_statistics(
     try:
         records = list(source.resources["daily_statistics"])
     except ResourceExtractionError as exc:
-        # dlt wraps whatever the generator raised; hand callers the CentrePoint error itself.
-        if isinstance(exc.__cause__, CentrePointError):
+        # dlt wraps whatever the generator raised; hand callers the HTTP error itself
+        # (CentrePointError with the API's words, or a connection error after the retries).
+        if isinstance(exc.__cause__, RequestException):
             raise exc.__cause__ from exc
         raise
     return Fetch(records=records, stats=stats)

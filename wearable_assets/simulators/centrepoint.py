@@ -293,17 +293,15 @@ class CentrePointSimulator:
         """Records filtered as the simulated API filters them: on the UTC date of ``date``."""
         out = []
         with self._lock:
-            days = self.local_days(subject_id)
+            tz = ZoneInfo(self.subjects[subject_id].time_zone)
             settings_ = self.settings_for(subject_id)
-            for day in days:
+            for day in self.local_days(subject_id):
+                utc_day = datetime.combine(day, dtime(0), tz).astimezone(timezone.utc).date()
+                if (from_date and utc_day < from_date) or (to_date and utc_day > to_date):
+                    continue
                 for index, guid in enumerate(settings_):
-                    if setting is not None and guid.lower() != setting.lower():
-                        continue
-                    record = self.daily_statistic(subject_id, day, index)
-                    utc_day = datetime.fromisoformat(record["date"]).date()
-                    if (from_date and utc_day < from_date) or (to_date and utc_day > to_date):
-                        continue
-                    out.append(record)
+                    if setting is None or guid.lower() == setting.lower():
+                        out.append(self.daily_statistic(subject_id, day, index))
         return out
 
     # --- HTTP -----------------------------------------------------------------------------

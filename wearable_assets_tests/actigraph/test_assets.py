@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,7 @@ def test_a_ranged_run_fetches_the_window_once(env: dict[str, Any], sim: CentrePo
         f"2026-11-0{d}|P005" for d in (1, 2, 3)]
     parquet = metadata(result, "actigraph__daily_statistics_parquet")
     assert parquet["rows"] == 3 and parquet["api_calls"] == 1
-    assert sorted(parquet["wear_minutes_by_day"]) == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    assert sorted(parquet["wear_minutes_by_day"]) == [f"2026-11-0{d}|P005" for d in (1, 2, 3)]
     assert [s[:3] for s in status(env["timescale"], "P005")] == [
         (date(2026, 11, d), "ok", 1) for d in (1, 2, 3)]
 
@@ -187,18 +188,41 @@ def test_schedule_requests_each_participants_local_trailing_window(
     }
 
 
+def _materialize_in_own_process(key: str, instance_ref: Any, dsn: str, lake_url: str) -> int:
+    """One participant-day run in a fresh process, as Dagster's multiprocess executor does."""
+    with dg.DagsterInstance.from_ref(instance_ref) as instance:
+        result = dg.materialize(
+            [daily_statistics_parquet], partition_key=key, instance=instance,
+            resources={"centrepoint": CentrePointResource(), "lake": LakeResource(url=lake_url),
+                       "timescale": TimescaleResource(dsn=dsn)},
+        )
+        return metadata(result, "actigraph__daily_statistics_parquet")["rows"]
+
+
 def test_concurrent_participant_days_do_not_share_dlt_state(env: dict[str, Any]) -> None:
     keys = [f"{DAY}|P001", f"{DAY}|P002", f"{DAY}|P005", f"{date(2026, 11, 3)}|P001"]
-
-    def run(key: str) -> int:
-        resources = {"centrepoint": env["centrepoint"], "lake": env["lake"], "timescale": env["timescale"]}
-        with dg.build_asset_context(partition_key=key, instance=env["instance"], resources=resources) as ctx:
-            return daily_statistics_parquet(ctx).metadata["rows"]  # type: ignore[index]
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        rows = list(pool.map(run, keys))
+    args = (env["instance"].get_ref(), env["timescale"].dsn, env["lake"].url)
+    context = multiprocessing.get_context("forkserver")  # clean processes, imports paid once
+    context.set_forkserver_preload(["wearable_assets_tests.actigraph.test_assets"])
+    with ProcessPoolExecutor(max_workers=4, mp_context=context) as pool:
+        rows = list(pool.map(_materialize_in_own_process, keys, *[[a] * len(keys) for a in args]))
     assert rows == [2, 1, 1, 2]
     for key in keys:
         day, pid = key.split("|")
         assert len(lake_files(env["lake"], pid, date.fromisoformat(day))) == 1
     assert len(lake_rows(env["lake"], "P001")) == 4
+
+
+def test_records_without_a_readable_date_are_kept_and_named(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with CentrePointSimulator(extra_fields={"date": "sometime"}, data_end=date(2026, 11, 20)) as odd:
+        monkeypatch.setenv("CENTREPOINT_BASE_URL", odd.url)
+        monkeypatch.setenv("CENTREPOINT_TOKEN_URL", odd.token_url)
+        result = materialize(**env, partition_key=f"{DAY}|P005", raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "have no readable 'date'" in failure.event_specific_data.error.to_string()  # type: ignore[union-attr]
+    landed = env["lake"].read_raw("centrepoint", "P005", DAY, "daily_statistics")
+    assert landed.count(b'"sometime"') == 3  # the window's records, as received
+    assert db_rows(env["timescale"], "P005") == []
