@@ -152,7 +152,8 @@ def plan_daily_runs(
     participants: Sequence[ScheduledParticipant], order: Sequence[str], now: datetime, *,
     repull_days: int, max_partitions_per_run: int,
 ) -> list[KeyRange]:
-    last_key = daily_partitions.get_last_partition_key(current_time=now)
+    with dg.partition_loading_context(effective_dt=now):
+        last_key = daily_partitions.get_last_partition_key()
     if last_key is None:
         return []
     first_partition = date.fromisoformat(settings.partition_start())

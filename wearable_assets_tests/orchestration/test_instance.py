@@ -1,0 +1,104 @@
+"""dagster.yaml as shipped: queued runs, concurrency, pools, and the documented Postgres storage."""
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+from psycopg import sql
+
+from wearable_assets import settings
+from wearable_assets.orchestration.pools import POOL_LIMITS, apply_pool_limits
+from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
+
+TEMPLATE = settings.REPO_ROOT / "dagster.yaml"
+
+
+def home_with(tmp_path: Path, text: str) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(text)
+    return home
+
+
+def test_template_configures_the_run_queue_and_pools(tmp_path: Path) -> None:
+    home = home_with(tmp_path, TEMPLATE.read_text())
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        concurrency = instance.get_concurrency_config()
+        assert concurrency.run_queue_config is not None
+        assert concurrency.run_queue_config.max_concurrent_runs == 3
+        assert concurrency.run_queue_config.tag_concurrency_limits == [{"key": "dagster/backfill", "limit": 2}]
+        assert concurrency.pool_config.default_pool_limit == 2
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+        assert not instance.run_retries_retry_on_asset_or_op_failure
+        assert type(instance.run_storage).__name__ == "SqliteRunStorage"  # the default: nothing to set up
+
+
+def test_pool_limits_are_applied_once_and_operator_changes_kept(instance: dg.DagsterInstance) -> None:
+    assert apply_pool_limits(instance) == POOL_LIMITS
+    storage = instance.event_log_storage
+    assert storage.get_concurrency_info("google_health_api").slot_count == 4
+    assert storage.get_concurrency_info("centrepoint_api").slot_count == 1
+
+    storage.set_concurrency_slots("google_health_api", 6)  # an operator raised it in the UI
+    assert apply_pool_limits(instance) == {}
+    assert storage.get_concurrency_info("google_health_api").slot_count == 6
+    assert apply_pool_limits(instance, overwrite=True) == POOL_LIMITS
+    assert storage.get_concurrency_info("google_health_api").slot_count == 4
+
+
+def documented_postgres_block(text: str) -> str:
+    """The commented storage block between the markers, uncommented exactly as a user would."""
+    match = re.search(r"# >>> postgres storage\n(.*?)# <<< postgres storage", text, re.S)
+    assert match, "dagster.yaml lost its postgres storage markers"
+    return "\n".join(line.removeprefix("# ") for line in match.group(1).splitlines()) + "\n"
+
+
+@pytest.fixture
+def dagster_database(timescale_dsn: str) -> Iterator[str]:
+    """A fresh ``dagster_test_<pid>`` database on the project's TimescaleDB server, as a
+    SQLAlchemy URL with the psycopg2 driver (what the template asks for)."""
+    name = f"dagster_test_{os.getpid()}"
+    with psycopg.connect(timescale_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    info = psycopg.conninfo.conninfo_to_dict(timescale_dsn)
+    password = f":{info['password']}" if info.get("password") else ""
+    url = f"postgresql+psycopg2://{info['user']}{password}@{info['host']}:{info.get('port', 5432)}/{name}"
+    try:
+        yield url
+    finally:
+        with psycopg.connect(timescale_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@dg.asset(partitions_def=dg.DynamicPartitionsDefinition(name=PARTICIPANTS_PARTITION_NAME))
+def storage_probe() -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"ok": True})
+
+
+def test_documented_postgres_storage_works(
+    tmp_path: Path, dagster_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = TEMPLATE.read_text()
+    home = home_with(tmp_path, text + "\n" + documented_postgres_block(text))
+    monkeypatch.setenv("DAGSTER_PG_URL", dagster_database)
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        instance.add_dynamic_partitions(PARTICIPANTS_PARTITION_NAME, ["P001", "P002"])
+        result = dg.materialize([storage_probe], partition_key="P002", instance=instance)
+        assert result.success
+        apply_pool_limits(instance)
+
+    with psycopg.connect(dagster_database.replace("postgresql+psycopg2://", "postgresql://")) as conn:
+        assert conn.execute("SELECT count(*) FROM runs WHERE status = 'SUCCESS'").fetchone() == (1,)
+        assert conn.execute("SELECT partition FROM dynamic_partitions ORDER BY id").fetchall() == [("P001",), ("P002",)]
+        assert conn.execute("SELECT \"limit\" FROM concurrency_limits WHERE concurrency_key = 'centrepoint_api'"
+                            ).fetchone() == (1,)
+    assert not list(home.glob("**/*.db")), "sqlite files written although Postgres storage is configured"

@@ -1,0 +1,153 @@
+"""The daily schedule: which participant-days it asks for, and how it packs them into runs."""
+
+from datetime import date, datetime, timedelta, timezone
+from itertools import product
+
+import dagster as dg
+import pytest
+
+from wearable_assets import settings
+from wearable_assets.definitions import defs
+from wearable_assets.orchestration import schedules
+from wearable_assets.orchestration.schedules import KeyRange, ScheduledParticipant, due_days, plan_ranges
+from wearable_assets.participants.sync import upsert_participants
+from wearable_assets.roster import load_roster
+from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets_tests.conftest import add_participants
+
+D = [date(2026, 11, 1) + timedelta(days=i) for i in range(10)]
+TICK = datetime(2026, 11, 5, 3, 0, tzinfo=timezone.utc)
+
+
+def keys(ranges: list[KeyRange], order: list[str]) -> list[tuple[date, str]]:
+    """Every participant-day the ranges cover, as Dagster expands a rectangle (with repeats, if any)."""
+    out = []
+    for r in ranges:
+        first, last = order.index(r.participants[0]), order.index(r.participants[-1])
+        assert list(r.participants) == order[first:last + 1], "a range must be contiguous in partition order"
+        days = [r.first_day + timedelta(days=i) for i in range((r.last_day - r.first_day).days + 1)]
+        out += list(product(days, r.participants))
+    return sorted(out)
+
+
+def wanted_keys(wanted: dict[str, list[date]]) -> list[tuple[date, str]]:
+    return sorted((d, p) for p, days in wanted.items() for d in days)
+
+
+ORDER = ["P1", "P2", "P3", "P4", "P5"]
+
+
+def test_everyone_due_on_the_same_days_is_one_rectangle() -> None:
+    wanted = {p: D[0:4] for p in ORDER}
+    ranges = plan_ranges(wanted, ORDER, max_partitions_per_run=40)
+    assert ranges == [KeyRange(D[0], D[3], tuple(ORDER))]
+    assert ranges[0].tags() == {schedules.RANGE_START: "2026-11-01|P1", schedules.RANGE_END: "2026-11-04|P5"}
+
+
+def test_rectangles_are_cut_to_the_batch_size() -> None:
+    wanted = {p: D[0:4] for p in ORDER}
+    ranges = plan_ranges(wanted, ORDER, max_partitions_per_run=8)
+    assert [r.participants for r in ranges] == [("P1", "P2"), ("P3", "P4"), ("P5",)]
+    assert all(r.size <= 8 for r in ranges) and keys(ranges, ORDER) == wanted_keys(wanted)
+    # One participant with more days than a batch holds is cut along the days.
+    long = {"P2": D[0:10]}
+    ranges = plan_ranges(long, ORDER, max_partitions_per_run=4)
+    assert [(r.first_day, r.last_day) for r in ranges] == [(D[0], D[3]), (D[4], D[7]), (D[8], D[9])]
+
+
+def test_gaps_and_time_zones_split_rectangles_but_cover_exactly_the_wanted_days() -> None:
+    wanted = {
+        "P1": D[0:4],  # west of UTC: one day behind
+        "P2": D[1:5],
+        "P4": D[1:5],  # P3 is not due (not enrolled): P2 and P4 cannot share a range
+        "P5": D[1:5],
+        "P9": D[1:5],  # not in the partitions yet: ignored
+    }
+    ranges = plan_ranges(wanted, ORDER, max_partitions_per_run=40)
+    assert keys(ranges, ORDER) == wanted_keys({p: d for p, d in wanted.items() if p != "P9"})
+    assert ranges == [
+        KeyRange(D[0], D[0], ("P1",)),
+        KeyRange(D[1], D[3], ("P1", "P2")),
+        KeyRange(D[1], D[4], ("P4", "P5")),
+        KeyRange(D[4], D[4], ("P2",)),
+    ]
+
+
+def test_yesterday_is_each_participants_own() -> None:
+    la = ScheduledParticipant("LA", "America/Los_Angeles", date(2026, 1, 1), None)
+    brisbane = ScheduledParticipant("BNE", "Australia/Brisbane", date(2026, 1, 1), None)
+    # 03:00 UTC: 19:00 on the 4th in Los Angeles, 13:00 on the 5th in Brisbane.
+    assert due_days(la, TICK, 3, date(2025, 1, 1), date(2026, 11, 4)) == [D[0] - timedelta(days=1), D[0], D[1], D[2]]
+    assert due_days(brisbane, TICK, 3, date(2025, 1, 1), date(2026, 11, 4)) == [D[0], D[1], D[2], D[3]]
+    # Enrolment and the partitions' first day clip the window.
+    ended = ScheduledParticipant("X", "Australia/Brisbane", date(2026, 1, 1), D[1])
+    assert due_days(ended, TICK, 3, date(2025, 1, 1), D[3]) == [D[0], D[1]]
+    starting = ScheduledParticipant("Y", "Australia/Brisbane", D[3], None)
+    assert due_days(starting, TICK, 3, date(2025, 1, 1), D[3]) == [D[3]]
+    assert due_days(starting, TICK, 3, date(2025, 1, 1), D[2]) == []
+
+
+@pytest.fixture
+def demo(timescale: TimescaleResource, instance: dg.DagsterInstance) -> TimescaleResource:
+    upsert_participants(timescale, load_roster(settings.REPO_ROOT / "roster" / "demo_roster.csv"))
+    add_participants(instance, "P001", "P002", "P003", "P004", "P005")
+    return timescale
+
+
+def evaluate(instance: dg.DagsterInstance, timescale: TimescaleResource, when: datetime) -> list[dg.RunRequest]:
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
+                                        resources={"timescale": timescale})
+    return list(defs.get_schedule_def("daily_participant_days").evaluate_tick(context).run_requests or [])
+
+
+def test_schedule_asks_for_the_demo_cohorts_due_days(demo: TimescaleResource, instance: dg.DagsterInstance) -> None:
+    requests = evaluate(instance, demo, TICK)
+
+    order = ["P001", "P002", "P003", "P004", "P005"]
+    covered = []
+    for request in requests:
+        start, end = request.tags[schedules.RANGE_START], request.tags[schedules.RANGE_END]
+        (d0, p0), (d1, p1) = start.split("|"), end.split("|")
+        first, last = date.fromisoformat(d0), date.fromisoformat(d1)
+        span = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        covered += [(d.isoformat(), p) for d in span for p in order[order.index(p0):order.index(p1) + 1]]
+        assert request.run_key and request.run_key.startswith("2026-11-05T03:00:")
+    expected = (
+        [(d, "P001") for d in ("2026-10-31", "2026-11-01", "2026-11-02", "2026-11-03")]  # New York: 22:00 on the 4th
+        + [(d, "P002") for d in ("2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04")]  # Brisbane
+        + [("2026-11-01", "P003")]  # London, enrolment ended on 1 November
+        + [(d, "P004") for d in ("2026-10-31", "2026-11-01", "2026-11-02", "2026-11-03")]  # Los Angeles
+        + [(d, "P005") for d in ("2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04")]  # Tokyo
+    )
+    assert sorted(covered) == sorted(expected)
+    # Per day, contiguous due participants form a range: 31 Oct P001 | P004; 1 Nov P001-P005;
+    # 2-3 Nov P001-P002 | P004-P005; 4 Nov P002 | P005.
+    assert len(requests) == 7
+    assert len({r.run_key for r in requests}) == len(requests)
+
+
+def test_schedule_is_on_by_default_at_three_and_configurable(demo: TimescaleResource,
+                                                             instance: dg.DagsterInstance,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    schedule = defs.get_schedule_def("daily_participant_days")
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 3 * * *", "UTC")
+    assert schedule.job_name == "participant_day_job"
+
+    monkeypatch.setenv(schedules.REPULL_ENV, "0")
+    monkeypatch.setenv(schedules.BATCH_ENV, "2")
+    requests = evaluate(instance, demo, TICK)
+    sizes = []
+    for r in requests:
+        (d0, p0), (d1, p1) = (t.split("|") for t in (r.tags[schedules.RANGE_START], r.tags[schedules.RANGE_END]))
+        assert d0 == d1  # yesterday only
+        sizes.append(int(p1[1:]) - int(p0[1:]) + 1)
+    # Yesterday: 3 Nov for New York and Los Angeles, 4 Nov for Brisbane and Tokyo; P003's enrolment ended.
+    assert sum(sizes) == 4 and max(sizes) <= 2
+
+
+def test_schedule_skips_without_participants(timescale: TimescaleResource, instance: dg.DagsterInstance) -> None:
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=TICK,
+                                        resources={"timescale": timescale})
+    result = defs.get_schedule_def("daily_participant_days").evaluate_tick(context)
+    assert not result.run_requests and "roster sensor" in (result.skip_message or "")
