@@ -13,6 +13,8 @@ to the server log, never to the client.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -122,14 +124,20 @@ def _validation_message(exc: RequestValidationError) -> str:
 def create_app(config: ServingConfig | None = None) -> FastAPI:
     config = config or ServingConfig.from_env()
     pool = ReadOnlyPool(config)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        pool.close()
+
     app = FastAPI(
         title="wearable_assets data API",
         version="1",
         description="Read-only access to participants' wearable data: raw samples, hourly and daily rollups.",
+        lifespan=lifespan,
     )
     app.state.config = config
     app.state.pool = pool
-    app.router.add_event_handler("shutdown", pool.close)
 
     if config.cors_origins:
         app.add_middleware(

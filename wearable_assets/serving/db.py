@@ -38,10 +38,7 @@ class ReadOnlyPool:
         self._slots = threading.BoundedSemaphore(config.pool_size)
 
     def _open(self) -> psycopg.Connection:
-        options = (
-            "-c default_transaction_read_only=on -c timezone=UTC "
-            f"-c statement_timeout={int(self._config.statement_timeout_ms)}"
-        )
+        options = "-c default_transaction_read_only=on -c timezone=UTC"
         conn = psycopg.connect(
             self._config.dsn,
             autocommit=True,
@@ -59,6 +56,8 @@ class ReadOnlyPool:
                     f"the API cannot switch to the read-only role {self._config.role!r}: apply the migrations "
                     "(wearable-assets db migrate) or set WEARABLES_API_ROLE to a role the login user may use"
                 ) from None
+        # Set last, so that it limits the API's queries and not the connection set-up.
+        conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(int(self._config.statement_timeout_ms)),))
         return conn
 
     def _take(self) -> psycopg.Connection | None:

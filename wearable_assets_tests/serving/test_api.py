@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import os
 import socket
+import subprocess
+import sys
 from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from time import monotonic, sleep
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -318,8 +324,76 @@ def test_openapi_describes_the_endpoints(api: RunningApi) -> None:
 
 # --- helpers ----------------------------------------------------------------------------------------
 
+def listening_addresses(port: int) -> list[str]:
+    """IPv4/IPv6 addresses with a socket listening on ``port`` (from /proc, no tools needed)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A = LISTEN
+                raw = bytes.fromhex(address)
+                # /proc prints each 32-bit word in host (little-endian) order
+                words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                found.append(str(ipaddress.ip_address(words)))
+    return found
+
+
 def closed_port() -> int:
     """A loopback port with nothing listening on it."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_a_query_over_the_statement_timeout_is_a_503(serving_data: LoadedData) -> None:
+    server, running = start_api(ServingConfig(dsn=serving_data.dsn, statement_timeout_ms=1))
+    try:
+        status, body = get(running, "/data", participant_id=serving_data.participants[0], metric="heart_rate",
+                           start=serving_data.days[0].isoformat(), end=serving_data.days[-1].isoformat(),
+                           resolution="1h", from_raw="true")
+        assert status == 503
+        assert "took longer than 1 ms" in body["detail"] and "coarser resolution" in body["detail"]
+    finally:
+        server.stop()
+        running.app.state.pool.close()  # type: ignore[attr-defined]
+
+
+def test_serve_command_binds_loopback_and_serves(serving_data: LoadedData) -> None:
+    """The real entry point (`wearable-assets serve` / `python -m wearable_assets.serving`)."""
+    port = closed_port()
+    env = {**os.environ, "WEARABLES_API_DSN": serving_data.dsn, "WEARABLES_API_PORT": str(port)}
+    env.pop("WEARABLES_API_HOST", None)
+    process = subprocess.Popen([sys.executable, "-m", "wearable_assets.serving", "--no-migrate"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = monotonic() + 30
+        while True:
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                assert monotonic() < deadline, "the server did not start"
+                sleep(0.2)
+        assert response.json() == {"status": "ok", "database": "ok"}
+        assert "text/html" in requests.get(f"http://127.0.0.1:{port}/", timeout=5).headers["content-type"]
+        assert listening_addresses(port) == ["127.0.0.1"]
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_an_unexpected_error_is_a_500_without_a_traceback(api: RunningApi, serving_data: LoadedData) -> None:
+    """A bug (here: a participant row with a time zone nobody validated) must not leak internals."""
+    with psycopg.connect(serving_data.dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO wearables.participants (participant_id, study_id, time_zone, enrolled_from) "
+                     "VALUES ('BROKEN', 'X', 'Mars/Olympus_Mons', '2026-01-01')")
+    try:
+        response = requests.get(f"{api.url}/data", timeout=30, params={
+            "participant_id": "BROKEN", "metric": "steps", "start": "2026-11-01", "end": "2026-11-02"})
+        assert response.status_code == 500
+        assert response.json() == {"detail": "internal error; the server log has the details"}
+    finally:
+        with psycopg.connect(serving_data.dsn, autocommit=True) as conn:
+            conn.execute("DELETE FROM wearables.participants WHERE participant_id = 'BROKEN'")
