@@ -9,9 +9,9 @@ configured), so re-materialising a day never duplicates it.
 ``actigraph/daily_statistics`` loads the same rows into TimescaleDB from the landed records,
 replacing the participant-day in one transaction together with its ``ingest_status`` row.
 
-Recomputed days are picked up by re-materialising the trailing partitions (``schedules.py``),
-not by writing other days from this run: Dagster then knows those days changed, and the
-rollups that depend on them run again.
+Recomputed days are picked up by re-materialising the trailing partitions (the project's daily
+schedule re-pulls a window of days), not by writing other days from this run: Dagster then
+knows those days changed, and the rollups that depend on them run again.
 """
 
 

@@ -1,14 +1,16 @@
-"""Dagster objects of the ActiGraph CentrePoint domain."""
+"""Dagster objects of the ActiGraph CentrePoint domain.
+
+Scheduling is not here: the project-wide ``participant_day_job`` and its daily schedule
+(``wearable_assets/orchestration``) run these assets for every participant's local yesterday
+plus a trailing re-pull window, which is what picks up days CentrePoint recomputes.
+"""
 
 import dagster as dg
 
 from wearable_assets.actigraph.assets import daily_statistics, daily_statistics_parquet
 from wearable_assets.actigraph.resources import CentrePointResource
-from wearable_assets.actigraph.schedules import actigraph_job, actigraph_trailing_window
 
 defs = dg.Definitions(
     assets=[daily_statistics_parquet, daily_statistics],
-    jobs=[actigraph_job],
-    schedules=[actigraph_trailing_window],
     resources={"centrepoint": CentrePointResource()},
 )

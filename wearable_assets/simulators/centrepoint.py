@@ -464,3 +464,31 @@ class CentrePointSimulator:
             return page(request, items, *paged)
 
         return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m wearable_assets.simulators.centrepoint``: serve until Ctrl-C (for demos)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--roster", default=None, help="roster CSV (default: the demo roster)")
+    parser.add_argument("--data-end", type=date.fromisoformat, default=None, help="last day with data")
+    parser.add_argument("--token-expires-in", type=int, default=3600)
+    args = parser.parse_args(argv)
+    sim = CentrePointSimulator(args.roster, port=args.port, data_end=args.data_end,
+                               token_expires_in=args.token_expires_in).start()
+    print("CentrePoint simulator running; point the pipeline at it with:")
+    print(f"  export CENTREPOINT_BASE_URL={sim.url} CENTREPOINT_TOKEN_URL={sim.token_url}")
+    print(f"  export CENTREPOINT_CLIENT_ID={sim.client_id} CENTREPOINT_CLIENT_SECRET={sim.client_secret}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ import pytest
 
 from wearable_assets.actigraph.assets import LAKE_TABLE, daily_statistics, daily_statistics_parquet
 from wearable_assets.actigraph.resources import CentrePointResource
-from wearable_assets.actigraph.schedules import actigraph_trailing_window
 from wearable_assets.simulators.centrepoint import CentrePointSimulator
 from wearable_assets.storage.lake import LakeResource
 from wearable_assets.storage.timescale import TimescaleResource
@@ -169,23 +168,6 @@ def test_a_ranged_run_fetches_the_window_once(env: dict[str, Any], sim: CentrePo
     assert sorted(parquet["wear_minutes_by_day"]) == [f"2026-11-0{d}|P005" for d in (1, 2, 3)]
     assert [s[:3] for s in status(env["timescale"], "P005")] == [
         (date(2026, 11, d), "ok", 1) for d in (1, 2, 3)]
-
-
-def test_schedule_requests_each_participants_local_trailing_window(
-    enrolled: TimescaleResource, instance: dg.DagsterInstance
-) -> None:
-    # 03:00 UTC on 21 November: still 20 November in New York, already 21st in Brisbane/Tokyo.
-    at = datetime(2026, 11, 21, 3, 0, tzinfo=timezone.utc)
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at,
-                                        resources={"timescale": enrolled})
-    requests = actigraph_trailing_window(context)
-    ranges = {r.tags["dagster/asset_partition_range_start"]: r.tags["dagster/asset_partition_range_end"]
-              for r in requests}
-    assert ranges == {
-        "2026-11-17|P001": "2026-11-19|P001",
-        "2026-11-18|P002": "2026-11-20|P002",
-        "2026-11-18|P005": "2026-11-20|P005",
-    }
 
 
 def _materialize_in_own_process(key: str, instance_ref: Any, dsn: str, lake_url: str) -> int:
