@@ -1,0 +1,91 @@
+"""Simulators -> Fitbit and ActiGraph assets -> TimescaleDB and the lake -> checks -> rollups,
+in the ranged runs the daily schedule sends, through the project's real definitions."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from wearable_assets.orchestration.jobs import PARTICIPANT_DAY_SELECTION
+from wearable_assets.simulators.stack import SimulatorStack
+from wearable_assets.storage.lake import LakeResource
+from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets_tests.orchestration.conftest import synced_day
+from wearable_assets_tests.rollups.runs import execute, failure_messages, materialized_keys
+
+COUNTS = {
+    "fitbit_intraday": "SELECT count(*) FROM wearables.fitbit_intraday",
+    "actigraph_daily_statistics": "SELECT count(*) FROM wearables.actigraph_daily_statistics",
+    "intraday_hourly": "SELECT count(*) FROM wearables.intraday_hourly",
+    "participant_day_summary": "SELECT count(*) FROM wearables.participant_day_summary",
+    "ingest_status": "SELECT count(*) FROM wearables.ingest_status",
+}
+
+
+def lake_files(lake: LakeResource) -> list[Path]:
+    return sorted(Path(lake.url).glob("wearables/fitbit_intraday/participant_id=*/date=*/*.parquet"))
+
+
+def counts(timescale: TimescaleResource) -> dict[str, int]:
+    return {name: timescale.fetch(query)[0][0] for name, query in COUNTS.items()}
+
+
+def test_a_ranged_run_carries_participant_days_from_the_apis_to_the_rollups(
+    stack: SimulatorStack, timescale: TimescaleResource, lake: LakeResource, demo_instance: dg.DagsterInstance
+) -> None:
+    day = synced_day()
+    keys = [f"{day}|P001", f"{day}|P002"]  # one day x a participant range: a rectangle, as the schedule sends
+
+    result = execute(PARTICIPANT_DAY_SELECTION, demo_instance, partition_range=(keys[0], keys[1]))
+
+    assert result.success, failure_messages(result)
+    for asset in ("fitbit/intraday", "actigraph/daily_statistics", "intraday_hourly", "participant_day_summary"):
+        assert materialized_keys(result, asset) == keys
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["heart_rate_within_bounds"] and checks["no_duplicate_samples_in_lake"] and checks["actigraph_local_date"]
+    summaries = timescale.fetch(
+        "SELECT participant_id, local_date, valid_day, completeness_reason, fitbit_wear_minutes, "
+        "actigraph_wear_minutes, steps, hr_mean FROM wearables.participant_day_summary ORDER BY 1, 2")
+    assert [(r[0], r[1]) for r in summaries] == [("P001", day), ("P002", day)]
+    for pid, d, valid, reason, fitbit_wear, actigraph_wear, steps, hr_mean in summaries:
+        assert fitbit_wear > 0 and actigraph_wear is not None and steps > 0 and 30 < hr_mean < 200, (pid, d)
+        assert valid == (reason in ("complete", "true_zero")), (pid, d, reason)
+    # The hourly rollup adds up to the raw samples it came from.
+    raw_steps, hourly_steps, summary_steps = timescale.fetch(
+        """SELECT (SELECT sum(value) FROM wearables.fitbit_intraday WHERE metric = 'steps'),
+                  (SELECT sum(sum_value) FROM wearables.intraday_hourly WHERE metric = 'steps'),
+                  (SELECT sum(steps) FROM wearables.participant_day_summary)""")[0]
+    assert raw_steps > 0 and raw_steps == hourly_steps == summary_steps
+    assert len(lake_files(lake)) == 2
+
+    # The schedule re-pulls these days tomorrow: a re-run replaces, never duplicates.
+    before = counts(timescale)
+    again = execute(PARTICIPANT_DAY_SELECTION, demo_instance, partition_range=(keys[0], keys[1]))
+    assert again.success, failure_messages(again)
+    assert counts(timescale) == before
+    assert len(lake_files(lake)) == 2
+
+
+def test_a_failed_heart_rate_check_stops_the_rollups_in_the_same_run(
+    stack: SimulatorStack, timescale: TimescaleResource, lake: LakeResource, demo_instance: dg.DagsterInstance
+) -> None:
+    day = synced_day()
+    key = f"{day}|P001"
+    landed = execute(dg.AssetSelection.assets(dg.AssetKey(["fitbit", "raw_payloads"])), demo_instance,
+                     partition_key=key)
+    assert landed.success, failure_messages(landed)
+    # A device glitch: one sample of 300 bpm in the payload exactly as the API returned it.
+    name = "google_health.heart-rate.list.p000"
+    payload = json.loads(lake.read_raw("fitbit", "P001", day, name))
+    payload["dataPoints"][0]["heartRate"]["beatsPerMinute"] = "300"
+    lake.land_raw("fitbit", "P001", day, name, payload)
+
+    result = execute(dg.AssetSelection.assets(dg.AssetKey(["fitbit", "intraday"]), "intraday_hourly",
+                                              "participant_day_summary"), demo_instance, partition_key=key)
+
+    assert not result.success
+    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "heart_rate_within_bounds")
+    assert not check.passed and check.metadata["samples_out_of_bounds"].value == 1
+    assert materialized_keys(result, "fitbit/intraday") == [key]  # loaded, and flagged
+    assert materialized_keys(result, "intraday_hourly") == [] and materialized_keys(result, "participant_day_summary") == []
+    assert timescale.fetch("SELECT count(*) FROM wearables.intraday_hourly")[0][0] == 0
