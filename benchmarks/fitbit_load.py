@@ -24,6 +24,7 @@ database of its own (``wearables_bench_fitbit``), dropped at the end unless --ke
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import statistics
@@ -73,8 +74,9 @@ def child(method: str, dsn: str, lake_dir: str) -> None:
         rows = ingest.load_timescale(timescale, lake, pday).rows
     else:
         manifest = ingest.read_manifest(lake, pday)
-        parsed = ingest.parse_landed(lake, pday, manifest)  # type: ignore[arg-type]
-        rows = len(parsed.intraday)
+        parsed, stream = ingest.open_landed(lake, pday, manifest)  # type: ignore[arg-type]
+        intraday = list(stream)
+        rows = len(intraday)
         window = parsed.window
         if method == "executemany":
             insert = (f"INSERT INTO {INTRADAY_TABLE} ({', '.join(INTRADAY_COLUMNS)}) "
@@ -83,11 +85,11 @@ def child(method: str, dsn: str, lake_dir: str) -> None:
                 conn.execute(f"DELETE FROM {INTRADAY_TABLE} WHERE participant_id = %s AND ts >= %s AND ts < %s",
                              (PARTICIPANT, window.start, window.end))
                 with conn.cursor() as cur:
-                    cur.executemany(insert, parsed.intraday)
+                    cur.executemany(insert, intraday)
         else:
             import dlt
 
-            table = ingest._arrow(parsed.intraday, ingest.INTRADAY_SCHEMA)
+            table = ingest._arrow(intraday, ingest.INTRADAY_SCHEMA)
             c = psycopg.conninfo.conninfo_to_dict(dsn)
             # dlt insists on a password; the local server trusts loopback, so any value does.
             url = (f"postgresql://{c.get('user', '')}:{c.get('password') or 'unused'}"
@@ -114,15 +116,17 @@ def server_dsn() -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def prepare(dsn: str, lake_dir: str) -> int:
-    """Scratch schema, one participant, and the landed payloads of one 1-s participant-day."""
+def prepare(dsn: str, lake_dir: str, provider: str) -> int:
+    """Scratch schema, one participant, and the landed payloads of one 1-s participant-day,
+    fetched from the ``provider``'s simulator exactly as the raw asset does."""
     from wearable_assets.fitbit import ingest
-    from wearable_assets.fitbit.resources import GoogleHealthResource
+    from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
     from wearable_assets.oauth.crypto import generate_key
     from wearable_assets.participants.sync import upsert_participants
     from wearable_assets.partitions import ParticipantDay
     from wearable_assets.roster import Participant
     from wearable_assets.simulators.cohort import SyntheticCohort
+    from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
     from wearable_assets.simulators.google_health import GoogleHealthSimulator
     from wearable_assets.storage.lake import LakeResource
     from wearable_assets.storage.timescale import TimescaleResource
@@ -130,18 +134,25 @@ def prepare(dsn: str, lake_dir: str) -> int:
     timescale = TimescaleResource(dsn=dsn)
     timescale.migrate()
     participant = Participant(PARTICIPANT, "BENCH", "America/New_York", date(2026, 1, 1),
-                              fitbit_provider="google_health", fitbit_user_id=PARTICIPANT)
+                              fitbit_provider=provider, fitbit_user_id=PARTICIPANT)
     upsert_participants(timescale, [participant])
     cohort = SyntheticCohort.from_roster([participant], now=datetime(2026, 11, 25, tzinfo=timezone.utc),
                                          hr_interval_s=1)
-    with GoogleHealthSimulator(cohort) as sim:
-        google = GoogleHealthResource(client_id=sim.client_id, client_secret=sim.client_secret,
-                                      token_key=generate_key(), auth_url=sim.auth_url, token_url=sim.token_url,
-                                      base_url=sim.base_url)
-        google.token_store(timescale).save(PARTICIPANT, "google_health", sim.state.issue_tokens(PARTICIPANT))
-        found = ingest.load_participants(timescale, [PARTICIPANT])[PARTICIPANT]
-        outcome = ingest.land_day(ParticipantDay(DAY, PARTICIPANT), found, google.client(PARTICIPANT, timescale),
-                                  LakeResource(url=lake_dir))
+    found = ingest.load_participants(timescale, [PARTICIPANT])[PARTICIPANT]
+    pday, lake = ParticipantDay(DAY, PARTICIPANT), LakeResource(url=lake_dir)
+    if provider == "google_health":
+        with GoogleHealthSimulator(cohort) as sim:
+            google = GoogleHealthResource(client_id=sim.client_id, client_secret=sim.client_secret,
+                                          token_key=generate_key(), auth_url=sim.auth_url, token_url=sim.token_url,
+                                          base_url=sim.base_url)
+            google.token_store(timescale).save(PARTICIPANT, provider, sim.state.issue_tokens(PARTICIPANT))
+            outcome = ingest.land_day(pday, found, google.client(PARTICIPANT, timescale), lake)
+    else:
+        with FitbitLegacySimulator(cohort, mode="working") as sim:
+            legacy = FitbitLegacyResource(client_id=sim.client_id, client_secret=sim.client_secret,
+                                          token_key=generate_key(), base_url=sim.base_url)
+            legacy.token_store(timescale).save(PARTICIPANT, provider, sim.state.issue_tokens(PARTICIPANT, "BENCH1"))
+            outcome = ingest.land_day(pday, found, legacy.client(PARTICIPANT, timescale), lake)
     if outcome.status != "ok":
         raise SystemExit(f"could not land the benchmark day: {outcome.detail}")
     return sum(p.stat().st_size for p in Path(lake_dir).rglob("*.json.gz"))
@@ -151,6 +162,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--providers", nargs="+", default=["google_health", "fitbit_legacy"],
+                        choices=["google_health", "fitbit_legacy"], help="payload formats to load")
     parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--dsn", help=argparse.SUPPRESS)
     parser.add_argument("--lake", help=argparse.SUPPRESS)
@@ -168,20 +181,22 @@ def main() -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
     dsn = psycopg.conninfo.make_conninfo(server, dbname=DB_NAME)
     try:
-        with tempfile.TemporaryDirectory(prefix="fitbit-bench-") as lake_dir:
-            print("preparing: fetching one 1-s participant-day from the Google Health simulator ...", flush=True)
-            landed = prepare(dsn, lake_dir)
-            print(f"landed {landed / 1e6:.1f} MB of gzip JSON; {args.rounds} rounds x {len(METHODS)} methods",
-                  flush=True)
-            results: dict[str, list[dict]] = {m: [] for m in METHODS}
-            for _ in range(args.rounds):
-                for method in METHODS:
-                    out = subprocess.run([sys.executable, __file__, "--child", method, "--dsn", dsn, "--lake",
-                                          lake_dir], capture_output=True, text=True)
-                    if out.returncode != 0:
-                        raise SystemExit(f"{method} failed:\n{out.stderr[-3000:]}")
-                    results[method].append(json.loads(out.stdout.strip().splitlines()[-1]))
-        report(results)
+        for provider in args.providers:
+            with tempfile.TemporaryDirectory(prefix="fitbit-bench-") as lake_dir:
+                print(f"\n== {provider}: fetching one 1-s participant-day from its simulator ...", flush=True)
+                landed = prepare(dsn, lake_dir, provider)
+                raw = sum(len(gzip.decompress(p.read_bytes())) for p in Path(lake_dir).rglob("*.json.gz"))
+                print(f"landed {raw / 1e6:.1f} MB of JSON ({landed / 1e6:.1f} MB gzip); "
+                      f"{args.rounds} rounds x {len(METHODS)} methods", flush=True)
+                results: dict[str, list[dict]] = {m: [] for m in METHODS}
+                for _ in range(args.rounds):
+                    for method in METHODS:
+                        out = subprocess.run([sys.executable, __file__, "--child", method, "--dsn", dsn, "--lake",
+                                              lake_dir], capture_output=True, text=True)
+                        if out.returncode != 0:
+                            raise SystemExit(f"{method} failed:\n{out.stderr[-3000:]}")
+                        results[method].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            report(results)
     finally:
         if not args.keep:
             with psycopg.connect(server, autocommit=True) as conn:

@@ -9,17 +9,21 @@ the data type picks the mapping below. What the mapping has to know about the AP
 * distance is in millimetres (canonical: metres);
 * ``dataSource`` (platform + device) is kept as provenance in ``device``;
 * sleep arrives as sessions with explicit stage intervals and belongs to the wake date.
+
+The per-point loop is the hot path of a load (a 1-s heart-rate day is 86,400 points), so it
+reads fields directly and caches the few distinct offsets and devices a day has.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
-from wearable_assets.fitbit.canonical import DayWindow, ParsedDay, parse_duration_s, parse_rfc3339
+from wearable_assets.fitbit.canonical import ParsedDay, Sample, parse_duration_s, parse_rfc3339
 
 SOURCE = "google_health"
+UTC = timezone.utc
 
 
 class PayloadError(ValueError):
@@ -32,47 +36,24 @@ def _camel(data_type: str) -> str:
 
 
 def _number(value: Any) -> float:
-    """int64-as-string or a JSON number -> float."""
+    """int64-as-string or a JSON number -> float (``True`` is not a number here)."""
     if isinstance(value, bool) or value is None:
         raise TypeError(f"expected a number, got {value!r}")
     return float(value)
 
 
-def _device(point: dict[str, Any]) -> str | None:
-    source = point.get("dataSource") or {}
-    device = (source.get("device") or {}).get("displayName")
-    platform = source.get("platform")
-    parts = [p for p in (platform, device) if p]
-    return ":".join(parts) if parts else None
-
-
-def _sample_time(body: dict[str, Any]) -> tuple[datetime, int | None]:
-    sample = body["sampleTime"]
-    offset = parse_duration_s(sample.get("utcOffset"))
-    return parse_rfc3339(sample["physicalTime"]), None if offset is None else offset // 60
-
-
-def _interval_start(body: dict[str, Any]) -> tuple[datetime, int | None]:
-    interval = body["interval"]
-    offset = parse_duration_s(interval.get("startUtcOffset"))
-    return parse_rfc3339(interval["startTime"]), None if offset is None else offset // 60
-
-
-# data type -> (canonical metric, how to read the time, how to read the value)
-TimeOf = Callable[[dict[str, Any]], tuple[datetime, int | None]]
-ValueOf = Callable[[dict[str, Any]], float | None]
-POINT_MAPPINGS: dict[str, tuple[str, TimeOf, ValueOf]] = {
-    "heart-rate": ("heart_rate", _sample_time, lambda b: _number(b["beatsPerMinute"])),
-    "steps": ("steps", _interval_start, lambda b: _number(b["count"])),
-    "distance": ("distance", _interval_start, lambda b: _number(b["millimeters"]) / 1000.0),
-    "floors": ("floors", _interval_start, lambda b: _number(b["count"])),
-    "active-zone-minutes": ("active_zone_minutes", _interval_start, lambda b: _number(b["activeZoneMinutes"])),
-    "oxygen-saturation": ("spo2", _sample_time, lambda b: _number(b["percentage"])),
-    "heart-rate-variability": (
-        "hrv_rmssd", _sample_time, lambda b: _number(b["rootMeanSquareOfSuccessiveDifferencesMilliseconds"])),
-    "respiratory-rate-sleep-summary": (
-        "breathing_rate", _sample_time, lambda b: _number(b["fullSleepStats"]["breathsPerMinute"])),
+#: data type -> (canonical metric, time field: "sampleTime" | "interval", value path, scale)
+POINT_MAPPINGS: dict[str, tuple[str, str, tuple[str, ...], float]] = {
+    "heart-rate": ("heart_rate", "sampleTime", ("beatsPerMinute",), 1.0),
+    "steps": ("steps", "interval", ("count",), 1.0),
+    "distance": ("distance", "interval", ("millimeters",), 0.001),
+    "floors": ("floors", "interval", ("count",), 1.0),
+    "active-zone-minutes": ("active_zone_minutes", "interval", ("activeZoneMinutes",), 1.0),
+    "oxygen-saturation": ("spo2", "sampleTime", ("percentage",), 1.0),
+    "heart-rate-variability": ("hrv_rmssd", "sampleTime", ("rootMeanSquareOfSuccessiveDifferencesMilliseconds",), 1.0),
+    "respiratory-rate-sleep-summary": ("breathing_rate", "sampleTime", ("fullSleepStats", "breathsPerMinute"), 1.0),
 }
+_TIME_KEYS = {"sampleTime": ("physicalTime", "utcOffset"), "interval": ("startTime", "startUtcOffset")}
 
 # Sleep stage names: STAGES sessions use wake/light/deep/rem, CLASSIC ones asleep/restless/awake
 # (the same vocabulary as the legacy API's levels, so both adapters agree).
@@ -88,29 +69,56 @@ _ROLLUP_FIELDS = {
     "floors": ("floors", "countSum", 1.0),
     "total-calories": ("calories", "kcalSum", 1.0),
 }
+# rollUp (60 s physical windows) -> per-minute rows
+_MINUTE_ROLLUPS = {"total-calories": ("calories", "kcalSum", 1.0)}
 
 
 def parse_points(day: ParsedDay, data_type: str, document: dict[str, Any], name: str) -> None:
-    metric, time_of, value_of = POINT_MAPPINGS[data_type]
+    metric, time_field, path, scale = POINT_MAPPINGS[data_type]
+    time_key, offset_key = _TIME_KEYS[time_field]
     union = _camel(data_type)
     points = document.get("dataPoints", [])
     if not isinstance(points, list):
         raise PayloadError(f"{SOURCE} payload {name}: 'dataPoints' is not a list")
-    for index, point in enumerate(points):
-        try:
-            body = point[union]
-            ts, offset = time_of(body)
-            value = value_of(body)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PayloadError(
-                f"{SOURCE} payload {name}: data point {index} does not have the documented {union!r} shape "
-                f"({exc.__class__.__name__}: {exc})"
-            ) from None
-        day.add(metric, ts, value, offset, _device(point))
+    offsets: dict[str, int] = {}
+    devices: dict[tuple[Any, Any], str | None] = {}
+
+    def samples() -> Iterator[Sample]:
+        for index, point in enumerate(points):
+            try:
+                body = point[union]
+                when = body[time_field]
+                ts = datetime.fromisoformat(when[time_key])
+                if ts.tzinfo is not UTC:
+                    ts = parse_rfc3339(when[time_key])
+                offset_text = when.get(offset_key)
+                offset = offsets.get(offset_text)
+                if offset is None and offset_text is not None:
+                    offset = offsets[offset_text] = parse_duration_s(offset_text) // 60  # type: ignore[operator]
+                value = body
+                for key in path:
+                    value = value[key]
+                value = _number(value) * scale
+            except (KeyError, TypeError, ValueError) as exc:
+                raise PayloadError(
+                    f"{SOURCE} payload {name}: data point {index} does not have the documented {union!r} shape "
+                    f"({exc.__class__.__name__}: {exc})"
+                ) from None
+            source = point.get("dataSource")
+            device = None
+            if source:
+                key = (source.get("platform"), (source.get("device") or {}).get("displayName"))
+                if key not in devices:
+                    devices[key] = ":".join(p for p in key if p) or None
+                device = devices[key]
+            yield ts, value, offset, device
+
+    day.add_series(metric, samples())
 
 
 def parse_resting_hr(day: ParsedDay, document: dict[str, Any], name: str) -> None:
     """Daily types carry a civil ``date``; the value is stamped at the start of the participant-day."""
+    wanted = (day.window.day.year, day.window.day.month, day.window.day.day)
     for index, point in enumerate(document.get("dataPoints", [])):
         try:
             body = point["dailyRestingHeartRate"]
@@ -118,11 +126,10 @@ def parse_resting_hr(day: ParsedDay, document: dict[str, Any], name: str) -> Non
             value = _number(body["beatsPerMinute"])
         except (KeyError, TypeError, ValueError) as exc:
             raise PayloadError(f"{SOURCE} payload {name}: data point {index}: {exc.__class__.__name__}: {exc}") from None
-        if (when.get("year"), when.get("month"), when.get("day")) != (day.window.day.year, day.window.day.month,
-                                                                      day.window.day.day):
+        if (when.get("year"), when.get("month"), when.get("day")) != wanted:
             day.dropped["resting_heart_rate:other_day"] += 1
             continue
-        day.add("resting_heart_rate", day.window.start, value, None, _device(point))
+        day.add("resting_heart_rate", day.window.start, value, None, None)
 
 
 def parse_sleep(day: ParsedDay, document: dict[str, Any], name: str) -> None:
@@ -157,8 +164,7 @@ def parse_sleep(day: ParsedDay, document: dict[str, Any], name: str) -> None:
 def parse_rollup(day: ParsedDay, data_type: str, document: dict[str, Any], name: str) -> None:
     label, field, scale = _ROLLUP_FIELDS[data_type]
     union = _camel(data_type)
-    items = next((v for v in document.values() if isinstance(v, list)), [])
-    for item in items:
+    for item in document.get("rollupDataPoints", []):
         body = item.get(union) if isinstance(item, dict) else None
         if isinstance(body, dict) and body.get(field) is not None:
             day.daily_totals[label] = day.daily_totals.get(label, 0.0) + _number(body[field]) * scale
@@ -166,7 +172,7 @@ def parse_rollup(day: ParsedDay, data_type: str, document: dict[str, Any], name:
 
 def parse_minute_rollup(day: ParsedDay, data_type: str, document: dict[str, Any], name: str) -> None:
     """Physical-time rollUp windows (60 s): one row per minute, stamped at the window start."""
-    metric, field, scale = {"total-calories": ("calories", "kcalSum", 1.0)}[data_type]
+    metric, field, scale = _MINUTE_ROLLUPS[data_type]
     union = _camel(data_type)
     for index, item in enumerate(document.get("rollupDataPoints", [])):
         try:
@@ -183,25 +189,24 @@ def parse_devices(day: ParsedDay, document: dict[str, Any]) -> None:
         day.last_device_sync = max(syncs)
 
 
-def parse_day(window: DayWindow, participant_id: str, payloads: Iterable[tuple[str, dict[str, Any]]]) -> ParsedDay:
-    """All landed payloads of one participant-day -> a ``ParsedDay``. Payload order matters
-    only for duplicates (the first source seen wins), and the manifest fixes that order."""
-    day = ParsedDay(window=window, participant_id=participant_id, source=SOURCE)
-    for name, document in payloads:
-        if name == "pairedDevices":
-            parse_devices(day, document)
-            continue
-        data_type, method, _page = name.rsplit(".", 2)
-        if method == "dailyRollUp":
-            parse_rollup(day, data_type, document, name)
-        elif method == "rollUp":
-            parse_minute_rollup(day, data_type, document, name)
-        elif data_type == "sleep":
-            parse_sleep(day, document, name)
-        elif data_type == "daily-resting-heart-rate":
-            parse_resting_hr(day, document, name)
-        elif data_type in POINT_MAPPINGS:
-            parse_points(day, data_type, document, name)
-        else:
-            raise PayloadError(f"{SOURCE} payload {name}: no parser for data type {data_type!r}")
-    return day
+def parse_payload(day: ParsedDay, name: str, document: Any) -> None:
+    """One landed payload into ``day``. Payload order matters only for duplicates (the first
+    source seen wins), and the manifest fixes that order."""
+    if not isinstance(document, dict):
+        raise PayloadError(f"{SOURCE} payload {name}: expected a JSON object, got {type(document).__name__}")
+    if name == "pairedDevices":
+        parse_devices(day, document)
+        return
+    data_type, method, _page = name.rsplit(".", 2)
+    if method == "dailyRollUp" and data_type in _ROLLUP_FIELDS:
+        parse_rollup(day, data_type, document, name)
+    elif method == "rollUp" and data_type in _MINUTE_ROLLUPS:
+        parse_minute_rollup(day, data_type, document, name)
+    elif data_type == "sleep":
+        parse_sleep(day, document, name)
+    elif data_type == "daily-resting-heart-rate":
+        parse_resting_hr(day, document, name)
+    elif data_type in POINT_MAPPINGS:
+        parse_points(day, data_type, document, name)
+    else:
+        raise PayloadError(f"{SOURCE} payload {name}: no parser for data type {data_type!r} ({method})")

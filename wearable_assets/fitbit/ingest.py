@@ -28,7 +28,9 @@ from wearable_assets.fitbit.canonical import (
     SLEEP_COLUMNS,
     SLEEP_TABLE,
     DayWindow,
+    IntradayRow,
     ParsedDay,
+    stream_rows,
 )
 from wearable_assets.fitbit.http import ApiError, FetchResult, Sink, decode_json
 from wearable_assets.oauth.errors import NeedsReconsent
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 
 RAW_SOURCE = "fitbit"
 MANIFEST = "_manifest"
-PARSERS = {"google_health": google_health_parse.parse_day, "fitbit_legacy": legacy_parse.parse_day}
+PARSERS = {"google_health": google_health_parse.parse_payload, "fitbit_legacy": legacy_parse.parse_payload}
 LAKE_INTRADAY = "fitbit_intraday"
 LAKE_SLEEP = "fitbit_sleep_stages"
 
@@ -173,11 +175,13 @@ def _documents(lake: LakeResource, pday: ParticipantDay, manifest: dict[str, Any
                                 lake.raw_key(RAW_SOURCE, pday.participant_id, pday.day, stored))
 
 
-def parse_landed(lake: LakeResource, pday: ParticipantDay, manifest: dict[str, Any]) -> ParsedDay:
-    """Canonical rows of an ``ok`` manifest (pure: reads the lake, writes nothing)."""
-    window = DayWindow.of(pday.day, manifest["time_zone"])
-    parse = PARSERS[manifest["provider"]]
-    return parse(window, pday.participant_id, _documents(lake, pday, manifest))
+def open_landed(lake: LakeResource, pday: ParticipantDay,
+                manifest: dict[str, Any]) -> tuple[ParsedDay, Iterator[IntradayRow]]:
+    """The canonical rows of an ``ok`` manifest, as a lazy stream (reads the lake, writes
+    nothing). ``day`` holds the sleep stages and the summary once the stream is exhausted."""
+    day = ParsedDay(window=DayWindow.of(pday.day, manifest["time_zone"]), participant_id=pday.participant_id,
+                    source=manifest["provider"])
+    return day, stream_rows(day, PARSERS[manifest["provider"]], _documents(lake, pday, manifest))
 
 
 # --- ingest_status ----------------------------------------------------------------------
@@ -206,7 +210,7 @@ def record_fetch_failure(timescale: TimescaleResource, pday: ParticipantDay, out
 
 # --- loads ------------------------------------------------------------------------------
 def _summary(pday: ParticipantDay, manifest: dict[str, Any], parsed: ParsedDay) -> DayOutcome:
-    status = "ok" if parsed.intraday or parsed.sleep else "no_data"
+    status = "ok" if parsed.rows or parsed.sleep else "no_data"
     notes = list(parsed.notes)
     if parsed.daily_totals:
         notes.append("provider daily totals: " + ", ".join(f"{k}={v:g}" for k, v in sorted(parsed.daily_totals.items())))
@@ -237,26 +241,29 @@ def unloadable(pday: ParticipantDay, manifest: dict[str, Any] | None) -> DayOutc
 def load_timescale(timescale: TimescaleResource, lake: LakeResource, pday: ParticipantDay) -> DayOutcome:
     """Replace the participant-day in TimescaleDB from its landed payloads, in ONE transaction:
     intraday rows of ``[D, D+1)`` local, sleep stages of wake date D, and the status row.
-    Parsing happens first, so a bad payload fails before anything is written."""
+
+    Rows stream from the parser straight into the binary COPY, so parsing runs while the server
+    inserts. A payload that fails to parse aborts the COPY and the transaction rolls back: the
+    participant-day keeps exactly what it had before."""
     manifest = read_manifest(lake, pday)
     nothing = unloadable(pday, manifest)
     if nothing is not None:
         return nothing
     assert manifest is not None
-    parsed = parse_landed(lake, pday, manifest)
-    outcome = _summary(pday, manifest, parsed)
+    parsed, rows = open_landed(lake, pday, manifest)
     window = parsed.window
     with timescale.connect() as conn:
         with conn.transaction():
             timescale.replace_rows(
                 INTRADAY_TABLE, where="participant_id = %s AND ts >= %s AND ts < %s",
                 params=[pday.participant_id, window.start, window.end], columns=INTRADAY_COLUMNS,
-                rows=parsed.intraday, conn=conn,
+                rows=rows, conn=conn,
             )
             timescale.replace_rows(
                 SLEEP_TABLE, where="participant_id = %s AND sleep_date = %s",
                 params=[pday.participant_id, pday.day], columns=SLEEP_COLUMNS, rows=parsed.sleep, conn=conn,
             )
+            outcome = _summary(pday, manifest, parsed)
             record_status(conn, pday.participant_id, pday.day, manifest["provider"], outcome.status,
                           detail=outcome.detail, rows_loaded=outcome.rows + outcome.sleep_stages,
                           api_calls=outcome.api_calls, last_device_sync=parsed.last_device_sync)
@@ -286,9 +293,10 @@ def load_lake(lake: LakeResource, pday: ParticipantDay) -> DayOutcome:
     if nothing is not None:
         return nothing
     assert manifest is not None
-    parsed = parse_landed(lake, pday, manifest)
+    parsed, stream = open_landed(lake, pday, manifest)
+    intraday = list(stream)
     outcome = _summary(pday, manifest, parsed)
-    for table, rows, schema in ((LAKE_INTRADAY, parsed.intraday, INTRADAY_SCHEMA),
+    for table, rows, schema in ((LAKE_INTRADAY, intraday, INTRADAY_SCHEMA),
                                 (LAKE_SLEEP, parsed.sleep, SLEEP_SCHEMA)):
         if rows:
             lake.write_partition(table, pday.participant_id, pday.day, _arrow(rows, schema))

@@ -16,31 +16,50 @@ heart summary comes in two shapes (resting HR inside ``value`` or absent); breat
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from wearable_assets.fitbit.canonical import DayWindow, ParsedDay, localize
+from wearable_assets.fitbit.canonical import ParsedDay, Sample, localize
 
 SOURCE = "fitbit_legacy"
 _METRIC_OF = {"heart": "heart_rate", "steps": "steps", "calories": "calories", "distance": "distance",
               "floors": "floors"}
 _DISTANCE_TO_M = 1000.0  # km: no Accept-Language header is sent, so the API uses metric units
+_SECONDS = {f"{i:02d}": timedelta(seconds=i) for i in range(60)}
 
 
 class PayloadError(ValueError):
     """A payload that is valid JSON but not the documented shape."""
 
 
-def _times_in_order(day: date, times: Iterable[str], tz: Any) -> Iterator[datetime]:
-    """``HH:MM:SS`` strings of one local day, in order -> UTC; the repeat of a DST hour gets fold=1."""
-    fold = 0
-    previous: datetime | None = None
-    for text in times:
-        naive = datetime.combine(day, datetime.strptime(text, "%H:%M:%S").time())
-        if previous is not None and naive < previous:
-            fold = 1
-        previous = naive
-        yield localize(naive, tz, fold=fold)
+class _LocalDay:
+    """``HH:MM:SS`` wall-clock times of one local day, in order -> (UTC instant, offset minutes).
+
+    Once a time goes backwards we are in the repeat of a fall-back hour (``fold=1``). The UTC
+    start of each local minute is computed once per (minute, fold) and the seconds are added:
+    a 1-s heart-rate day has 86,400 times but only 1,440 minutes and at most two offsets.
+    """
+
+    def __init__(self, day: date, tz: Any) -> None:
+        self.tz = tz
+        self.midnight = datetime.combine(day, time.min)
+        self.minutes: dict[tuple[str, int], tuple[datetime, int]] = {}
+        self.fold = 0
+        self.previous = ""
+
+    def utc(self, clock: str) -> tuple[datetime, int]:
+        minute = clock[:5]
+        if minute < self.previous:
+            self.fold = 1
+        self.previous = minute
+        start = self.minutes.get((minute, self.fold))
+        if start is None:
+            naive = self.midnight + timedelta(hours=int(minute[:2]), minutes=int(minute[3:5]))
+            local = naive.replace(tzinfo=self.tz, fold=self.fold)
+            offset = local.utcoffset() or timedelta(0)
+            start = self.minutes[(minute, self.fold)] = (local.astimezone(timezone.utc),
+                                                         int(offset.total_seconds()) // 60)
+        return start[0] + _SECONDS[clock[6:8]], start[1]
 
 
 def _stamps_in_order(stamps: Iterable[str], tz: Any) -> Iterator[datetime]:
@@ -69,11 +88,18 @@ def parse_intraday(day: ParsedDay, name: str, document: dict[str, Any]) -> None:
             f"({exc.__class__.__name__}: {exc}); was intraday access granted for this app?"
         ) from None
     scale = _DISTANCE_TO_M if metric == "distance" else 1.0
-    try:
-        for ts, value in zip(_times_in_order(day.window.day, times, day.window.tz), values):
-            day.add(metric, ts, float(value) * scale, None, None)
-    except (TypeError, ValueError) as exc:
-        raise PayloadError(f"{SOURCE} payload {name}: bad dataset entry ({exc})") from None
+    clock = _LocalDay(day.window.day, day.window.tz)
+
+    def samples() -> Iterator[Sample]:
+        for index, (text, value) in enumerate(zip(times, values)):
+            try:
+                ts, offset = clock.utc(text)
+                yield ts, float(value) * scale, offset, None
+            except (TypeError, ValueError, KeyError) as exc:
+                raise PayloadError(f"{SOURCE} payload {name}: dataset entry {index} "
+                                   f"({exc.__class__.__name__}: {exc})") from None
+
+    day.add_series(metric, samples())
     summary = document.get(f"activities-{resource}") or []
     if resource == "heart":
         value = summary[0].get("value") if summary and isinstance(summary[0], dict) else None
@@ -164,23 +190,21 @@ def parse_profile(day: ParsedDay, document: Any) -> None:
         day.notes.append(f"Fitbit profile time zone {zone} differs from the roster's {day.window.tz.key}")
 
 
-def parse_day(window: DayWindow, participant_id: str, payloads: Iterable[tuple[str, Any]]) -> ParsedDay:
-    day = ParsedDay(window=window, participant_id=participant_id, source=SOURCE)
-    for name, document in payloads:
-        if name in _METRIC_OF:
-            parse_intraday(day, name, document)
-        elif name == "sleep":
-            parse_sleep(day, document)
-        elif name == "spo2":
-            parse_spo2(day, document)
-        elif name == "hrv":
-            parse_hrv(day, document)
-        elif name == "br":
-            parse_breathing(day, document)
-        elif name == "devices":
-            parse_devices(day, document)
-        elif name == "profile":
-            parse_profile(day, document)
-        else:
-            raise PayloadError(f"{SOURCE} payload {name}: no parser for it")
-    return day
+def parse_payload(day: ParsedDay, name: str, document: Any) -> None:
+    """One landed payload (named as in ``legacy.day_paths``) into ``day``."""
+    if name in _METRIC_OF:
+        parse_intraday(day, name, document)
+    elif name == "sleep":
+        parse_sleep(day, document)
+    elif name == "spo2":
+        parse_spo2(day, document)
+    elif name == "hrv":
+        parse_hrv(day, document)
+    elif name == "br":
+        parse_breathing(day, document)
+    elif name == "devices":
+        parse_devices(day, document)
+    elif name == "profile":
+        parse_profile(day, document)
+    else:
+        raise PayloadError(f"{SOURCE} payload {name}: no parser for it")
