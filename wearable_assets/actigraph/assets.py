@@ -74,6 +74,14 @@ def _write_status(
                           columns=list(_STATUS_COLUMNS), rows=rows, conn=conn)
 
 
+def _data_reaches(rows: list[dict[str, Any]]) -> datetime | None:
+    """End of the latest 60 s epoch in the day's data: the device uploaded no earlier than this,
+    so it is what ``ingest_status.last_device_sync`` can honestly say (CentrePoint's daily
+    statistics carry no upload time). A whole uploaded day reaches the local midnight after it."""
+    last = max((r["last_epoch_utc"] for r in rows if r["last_epoch_utc"]), default=None)
+    return last + timedelta(minutes=1) if last else None
+
+
 def _summary(day_rows: dict[ParticipantDay, list[dict[str, Any]]]) -> dict[str, Any]:
     """Wear metadata per participant-day; a day's wear is its best setting's (a subject's
     settings differ in wear algorithm). ``valid_day`` for a single participant-day run."""
@@ -218,7 +226,7 @@ def daily_statistics(
                 status, detail = "no_data", "CentrePoint answered 404 (no data for this subject)"
             else:
                 status, detail = "no_data", "CentrePoint has no daily statistic for this local day yet"
-            last_sync = max((r["last_epoch_utc"] for r in rows if r["last_epoch_utc"]), default=None)
+            last_sync = _data_reaches(rows)
             with timescale.connect() as conn:
                 deleted, inserted = timescale.replace_rows(
                     DB_TABLE, where="participant_id = %s AND local_date = %s", params=[participant_id, day],

@@ -212,12 +212,13 @@ class CentrePointSimulator:
         def u(name: str) -> float:  # not seeded by revision: a recomputation adds to the day
             return _unit(subject_id, day, setting_index, name)
 
-        wear = float(round(420 + 560 * u("wear") + 40 * revision + 25 * setting_index))
-        wear = min(wear, 1380.0)
-        sleep = float(round(360 + 120 * u("sleep")))
-        non_wear = 1440.0 - wear
-        first = midnight + timedelta(minutes=int(5 + 60 * u("first")))
-        last = midnight + timedelta(minutes=1439 - int(30 * u("last")))
+        # Data covers the whole day once it is over; the last day (today) is still partial.
+        covered = 1440 if day < self.data_end else 480 + int(400 * u("covered"))
+        wear = float(min(round(420 + 560 * u("wear") + 40 * revision + 25 * setting_index), covered - 60))
+        sleep = float(min(round(360 + 120 * u("sleep")), covered))
+        non_wear = covered - wear
+        first = midnight  # epochs are 60 s; "last" is the start of the last one
+        last = midnight + timedelta(minutes=covered - 1)
         axis = [int(wear * (150 + 300 * u(f"axis{a}"))) for a in "XYZ"]
         vm = sum(c * c for c in axis) ** 0.5
         record: dict[str, Any] = {
@@ -232,10 +233,10 @@ class CentrePointSimulator:
                 "wearMinutes": wear,
                 "nonWearMinutes": non_wear,
                 "sleepMinutes": sleep,
-                "awakeMinutes": 1440.0 - sleep,
+                "awakeMinutes": covered - sleep,
                 "wearAwakeMinutes": max(wear - sleep, 0.0),
                 "wearSleepMinutes": min(sleep, wear),
-                "totalNonFilteredMinutes": 1440.0,
+                "totalNonFilteredMinutes": float(covered),
                 "totalNonFilteredAxisXCounts": axis[0],
                 "totalNonFilteredAxisYCounts": axis[1],
                 "totalNonFilteredAxisZCounts": axis[2],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,10 @@ def test_materialize_a_participant_day(env: dict[str, Any], sim: CentrePointSimu
     (row,) = db_rows(env["timescale"], "P002")
     assert row[:3] == ("P002", DAY, row[2]) and row[5] == wear and row[-2] == expected["id"]
     assert status(env["timescale"], "P002") == [(DAY, "ok", 1, 1, "1 daily statistic(s)")]
+    # The whole day was uploaded: the data reaches Brisbane's midnight after 2 November.
+    (last_sync,) = env["timescale"].fetch(
+        "SELECT last_device_sync FROM wearables.ingest_status WHERE participant_id = 'P002'")[0]
+    assert last_sync == datetime(2026, 11, 2, 14, 0, tzinfo=timezone.utc)
     assert len(lake_files(env["lake"], "P002", DAY)) == 1
     raw = env["lake"].read_raw("centrepoint", "P002", DAY, "daily_statistics")
     assert expected["date"].encode() in raw  # the API's record kept as received
