@@ -26,7 +26,6 @@ import requests
 
 from wearable_assets.actigraph import records
 from wearable_assets.actigraph.resources import CentrePointResource
-from wearable_assets.actigraph.source import CentrePointError
 from wearable_assets.partitions import ParticipantDay, participant_day_partitions, partition_days
 from wearable_assets.roster import Participant
 from wearable_assets.storage.lake import LakeResource
@@ -122,7 +121,7 @@ def daily_statistics_parquet(
     meta: dict[str, Any] = {"rows": 0, "pages_fetched": 0, "api_calls": 0, "token_requests": 0}
     day_rows: dict[ParticipantDay, list[dict[str, Any]]] = {}
     skipped: list[str] = []
-    lake_files = 0
+    lake_partitions = 0
     for participant_id, days in _by_participant(partition_days(context)):
         participant = load_participant(timescale, participant_id)
         if not (participant.centrepoint_study_id and participant.centrepoint_subject_id):
@@ -170,7 +169,7 @@ def daily_statistics_parquet(
             if rows:
                 lake.write_partition(LAKE_TABLE, participant_id, day, records.as_arrow(rows),
                                      primary_key=records.LAKE_MERGE_KEY)
-                lake_files += 1
+                lake_partitions += 1
             else:
                 lake.remove_partition(LAKE_TABLE, participant_id, day)
             day_rows[ParticipantDay(day, participant_id)] = rows
@@ -184,7 +183,7 @@ def daily_statistics_parquet(
         )
     meta.update(_summary(day_rows))
     meta["lake_table"] = LAKE_TABLE
-    meta["lake_partitions_written"] = lake_files
+    meta["lake_partitions_written"] = lake_partitions
     if skipped:
         meta["skipped"] = "; ".join(skipped)
     return dg.MaterializeResult(metadata=meta)

@@ -78,8 +78,12 @@ class FetchStats:
             self.pages += 1
 
 
-def _quote_error(response: Response, what: str) -> CentrePointError:
+def _quote_error(response: Response, what: str, secrets: tuple[str | None, ...] = ()) -> CentrePointError:
+    """The API's error text verbatim, except our own secrets should a body ever echo them."""
     body = response.text.strip() or response.reason or "(empty body)"
+    for secret in secrets:
+        if secret:
+            body = body.replace(secret, "[redacted]")
     return CentrePointError(f"CentrePoint {what} answered HTTP {response.status_code}: {body}", response=response)
 
 
@@ -100,7 +104,7 @@ class CentrePointAuth(OAuth2ClientCredentials):
         if not response.ok:
             # The body is an OAuth error code such as {"error":"invalid_client"}; it never
             # contains the secret, which travels only in our request.
-            raise _quote_error(response, "token endpoint")
+            raise _quote_error(response, "token endpoint", (self.client_secret,))
         response_json = response.json()
         self.parse_native_representation(self.parse_access_token(response_json))
         self.token_expiry = pendulum.now().add(seconds=self.parse_expiration_in_seconds(response_json))
@@ -195,7 +199,8 @@ def centrepoint_source(
 
     def fail_with_body(response: Response) -> None:
         if response.status_code >= 400:
-            raise _quote_error(response, f"GET {response.request.path_url if response.request else ''}")
+            path = response.request.path_url if response.request else ""
+            raise _quote_error(response, f"GET {path}", (client_secret, auth.access_token))
 
     params: dict[str, Any] = {"fromDate": str(from_date), "toDate": str(to_date)}
     if daily_statistics_setting_id:

@@ -153,6 +153,13 @@ def test_400_plain_text_body_is_quoted_verbatim(sim: CentrePointSimulator) -> No
     assert sum(1 for c in daily_calls(sim)) == 1  # a 400 is not retried
 
 
+def test_an_error_body_echoing_our_secret_is_redacted(sim: CentrePointSimulator) -> None:
+    sim.state.inject(Fault(path=DAILY, status=400, body=f"bad request from client secret {sim.client_secret}"))
+    with pytest.raises(CentrePointError) as err:
+        fetch_daily_statistics(1002, 50005, date(2026, 11, 1), date(2026, 11, 5), **opts(sim))
+    assert str(err.value).endswith("HTTP 400: bad request from client secret [redacted]")
+
+
 def test_404_means_no_data_not_failure(sim: CentrePointSimulator) -> None:
     fetch = fetch_daily_statistics(1002, 59999, date(2026, 11, 1), date(2026, 11, 5), **opts(sim))
     assert fetch.records == [] and fetch.stats.not_found and fetch.stats.pages == 0
