@@ -15,19 +15,18 @@ by ``ApiSession``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from wearable_assets.fitbit.authorized import AuthorizedClient
 from wearable_assets.fitbit.canonical import DayWindow
 from wearable_assets.fitbit.http import ApiError, ApiSession, FetchResult, MalformedPayload, Sink, decode_json
 from wearable_assets.oauth.app import OAuthApp
 from wearable_assets.oauth.errors import redact
 from wearable_assets.oauth.store import TokenStore
 
-log = logging.getLogger(__name__)
 
 PROVIDER = "google_health"
 DEFAULT_AUTH_URL = "https://accounts.google.com/o/oauth2/v2/auth"
@@ -107,7 +106,7 @@ def civil_date(day: date) -> dict[str, Any]:
     return {"date": {"year": day.year, "month": day.month, "day": day.day}}
 
 
-class GoogleHealthClient:
+class GoogleHealthClient(AuthorizedClient):
     """Reads one participant's data with their stored Google token."""
 
     provider = PROVIDER
@@ -115,47 +114,26 @@ class GoogleHealthClient:
     def __init__(self, *, participant_id: str, oauth: OAuthApp, store: TokenStore, session: ApiSession,
                  base_url: str = DEFAULT_BASE_URL, page_size: int = 10000,
                  data_source_family: str | None = "users/me/dataSourceFamilies/google-wearables") -> None:
-        self.participant_id = participant_id
-        self.oauth = oauth
-        self.store = store
-        self.session = session
-        self.base_url = base_url.rstrip("/")
+        super().__init__(participant_id=participant_id, oauth=oauth, store=store, session=session, base_url=base_url)
         self.page_size = page_size
         self.data_source_family = data_source_family
-        self._access_token: str | None = None
-
-    # --- auth-aware call ----------------------------------------------------------------
-    def _token(self, rejected: str | None = None) -> str:
-        self._access_token = self.store.access_token(self.participant_id, PROVIDER, self.oauth.refresh,
-                                                     rejected=rejected)
-        return self._access_token
 
     def call(self, method: str, path: str, *, what: str, params: dict[str, Any] | None = None,
              json_body: dict[str, Any] | None = None) -> bytes:
         """One API call with the participant's token; returns the 2xx body (bytes)."""
-        url = f"{self.base_url}/{path}"
-        token = self._access_token or self._token()
-        for attempt in (1, 2):
-            response = self.session.send(method, url, what=what, params=params, json=json_body,
-                                         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
-            if response.status_code < 400:
-                return response.content
-            if response.status_code == 401 and attempt == 1:
-                token = self._token(rejected=token)  # refresh once, under the store's lock
-                continue
-            raise self._failure(response, what)
-        raise AssertionError("unreachable")
+        return self.send(method, path, what=what, params=params, json=json_body,
+                         headers={"Accept": "application/json"})
 
-    def _failure(self, response: Any, what: str) -> Exception:
+    def failure(self, response: Any, what: str) -> Exception:
         status = response.status_code
         reason_code, message = _google_error(response)
         detail = redact(f"{what}: HTTP {status} {reason_code} {message}".strip(), self._access_token)
         if status == 401:
-            return self.store.mark_needs_reconsent(self.participant_id, PROVIDER, "second_401", detail)
+            return self.reconsent("second_401", detail)
         if reason_code == "ACCOUNT_NOT_LINKED":
-            return self.store.mark_needs_reconsent(self.participant_id, PROVIDER, "account_not_linked", detail)
+            return self.reconsent("account_not_linked", detail)
         if status == 403:
-            return self.store.mark_needs_reconsent(self.participant_id, PROVIDER, "forbidden_403", detail)
+            return self.reconsent("forbidden_403", detail)
         return ApiError(detail)
 
     # --- a participant-day ----------------------------------------------------------------

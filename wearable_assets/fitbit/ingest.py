@@ -13,7 +13,6 @@ fetched before a grant was revoked is still valid) and the status row says what 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -38,7 +37,6 @@ from wearable_assets.partitions import ParticipantDay
 from wearable_assets.storage.lake import LakeResource
 from wearable_assets.storage.timescale import TimescaleResource
 
-log = logging.getLogger(__name__)
 
 RAW_SOURCE = "fitbit"
 MANIFEST = "_manifest"
@@ -228,14 +226,19 @@ def _summary(pday: ParticipantDay, manifest: dict[str, Any], parsed: ParsedDay) 
     )
 
 
-def unloadable(pday: ParticipantDay, manifest: dict[str, Any] | None) -> DayOutcome | None:
-    """The outcome for a participant-day whose raw landing has nothing to load, else None."""
+Landed = tuple[dict[str, Any], ParsedDay, Iterator[IntradayRow]]
+
+
+def open_loadable(lake: LakeResource, pday: ParticipantDay) -> Landed | DayOutcome:
+    """(manifest, day, row stream) of a participant-day whose landing is ``ok``; otherwise the
+    outcome that says why there is nothing to load (not landed, or the fetch failed)."""
+    manifest = read_manifest(lake, pday)
     if manifest is None:
         return DayOutcome(pday.key, None, "skipped", "no raw payloads landed: materialize fitbit/raw_payloads first")
     if manifest["status"] != "ok":
         return DayOutcome(pday.key, manifest.get("provider"), manifest["status"],
                           manifest.get("detail") or "", api_calls=int(manifest.get("api_calls", 0)))
-    return None
+    return (manifest, *open_landed(lake, pday, manifest))
 
 
 def load_timescale(timescale: TimescaleResource, lake: LakeResource, pday: ParticipantDay) -> DayOutcome:
@@ -245,12 +248,10 @@ def load_timescale(timescale: TimescaleResource, lake: LakeResource, pday: Parti
     Rows stream from the parser straight into the binary COPY, so parsing runs while the server
     inserts. A payload that fails to parse aborts the COPY and the transaction rolls back: the
     participant-day keeps exactly what it had before."""
-    manifest = read_manifest(lake, pday)
-    nothing = unloadable(pday, manifest)
-    if nothing is not None:
-        return nothing
-    assert manifest is not None
-    parsed, rows = open_landed(lake, pday, manifest)
+    landed = open_loadable(lake, pday)
+    if isinstance(landed, DayOutcome):
+        return landed
+    manifest, parsed, rows = landed
     window = parsed.window
     with timescale.connect() as conn:
         with conn.transaction():
@@ -288,12 +289,10 @@ def _arrow(rows: list[tuple], schema: pa.Schema) -> pa.Table:
 
 def load_lake(lake: LakeResource, pday: ParticipantDay) -> DayOutcome:
     """Replace the participant-day's parquet files (intraday + sleep stages) in the lake."""
-    manifest = read_manifest(lake, pday)
-    nothing = unloadable(pday, manifest)
-    if nothing is not None:
-        return nothing
-    assert manifest is not None
-    parsed, stream = open_landed(lake, pday, manifest)
+    landed = open_loadable(lake, pday)
+    if isinstance(landed, DayOutcome):
+        return landed
+    manifest, parsed, stream = landed
     intraday = list(stream)
     outcome = _summary(pday, manifest, parsed)
     for table, rows, schema in ((LAKE_INTRADAY, intraday, INTRADAY_SCHEMA),

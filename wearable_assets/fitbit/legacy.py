@@ -16,11 +16,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from wearable_assets.fitbit.authorized import AuthorizedClient
 from wearable_assets.fitbit.canonical import DayWindow
-from wearable_assets.fitbit.http import ApiError, ApiSession, FetchResult, MalformedPayload, Sink, decode_json
-from wearable_assets.oauth.app import OAuthApp
+from wearable_assets.fitbit.http import ApiError, FetchResult, MalformedPayload, Sink, decode_json
 from wearable_assets.oauth.errors import redact
-from wearable_assets.oauth.store import TokenStore
 
 PROVIDER = "fitbit_legacy"
 DEFAULT_BASE_URL = "https://api.fitbit.com"
@@ -59,50 +58,27 @@ def _fitbit_error(response: Any) -> tuple[str, str]:
         return "", ""
 
 
-class FitbitLegacyClient:
+class FitbitLegacyClient(AuthorizedClient):
     provider = PROVIDER
 
-    def __init__(self, *, participant_id: str, oauth: OAuthApp, store: TokenStore, session: ApiSession,
-                 base_url: str = DEFAULT_BASE_URL) -> None:
-        self.participant_id = participant_id
-        self.oauth = oauth
-        self.store = store
-        self.session = session
-        self.base_url = base_url.rstrip("/")
-        self._access_token: str | None = None
-
-    def _token(self, rejected: str | None = None) -> str:
-        self._access_token = self.store.access_token(self.participant_id, PROVIDER, self.oauth.refresh,
-                                                     rejected=rejected)
-        return self._access_token
-
     def call(self, path: str, *, what: str) -> bytes:
-        token = self._access_token or self._token()
-        for attempt in (1, 2):
-            response = self.session.send("GET", f"{self.base_url}/{path}", what=what,
-                                         headers={"Authorization": f"Bearer {token}"})
-            if response.status_code < 400:
-                return response.content
-            error_type, _ = _fitbit_error(response)
-            if response.status_code == 401 and attempt == 1 and error_type in ("expired_token", "invalid_token", ""):
-                token = self._token(rejected=token)
-                continue
-            raise self._failure(response, what)
-        raise AssertionError("unreachable")
+        return self.send("GET", path, what=what)
 
-    def _failure(self, response: Any, what: str) -> Exception:
+    def refreshable(self, response: Any) -> bool:
+        # Classify on errorType, not only on the status: a 401 can also mean privacy settings.
+        return _fitbit_error(response)[0] in ("expired_token", "invalid_token", "")
+
+    def failure(self, response: Any, what: str) -> Exception:
         status = response.status_code
         error_type, message = _fitbit_error(response)
         detail = redact(f"{what}: HTTP {status} {error_type} {message}".strip(), self._access_token)
         if status == 410:
-            return self.store.mark_needs_reconsent(
-                self.participant_id, PROVIDER, "gone_410",
-                "The legacy Fitbit Web API is turned off; its data can no longer be fetched with this grant",
-            )
+            return self.reconsent(
+                "gone_410", "The legacy Fitbit Web API is turned off; its data can no longer be fetched with this grant")
         if status == 401:
-            return self.store.mark_needs_reconsent(self.participant_id, PROVIDER, "second_401", detail)
+            return self.reconsent("second_401", detail)
         if status == 403:
-            return self.store.mark_needs_reconsent(self.participant_id, PROVIDER, "forbidden_403", detail)
+            return self.reconsent("forbidden_403", detail)
         return ApiError(detail)
 
     def fetch_day(self, window: DayWindow, sink: Sink) -> FetchResult:

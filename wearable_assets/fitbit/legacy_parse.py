@@ -142,26 +142,23 @@ def _nights(document: Any, key: str) -> list[dict[str, Any]]:
     return [document] if isinstance(document, dict) and document else []
 
 
-def parse_spo2(day: ParsedDay, document: Any) -> None:
-    for night in _nights(document, "spo2"):
+def parse_night_samples(day: ParsedDay, name: str, document: Any) -> None:
+    """SpO2 / HRV minutes of the nights in a date-range answer; each sample lands on the civil
+    day it was taken on (``add_series`` drops those outside this participant-day)."""
+    metric, value_of = _NIGHT_SAMPLES[name]
+    for night in _nights(document, name):
         minutes = night.get("minutes", [])
         try:
             stamps = _stamps_in_order([m["minute"] for m in minutes], day.window.tz)
-            for ts, m in zip(stamps, minutes):
-                day.add("spo2", ts, float(m["value"]), None, None)
+            day.add_series(metric, [(ts, value_of(m["value"]), None, None) for ts, m in zip(stamps, minutes)])
         except (KeyError, TypeError, ValueError) as exc:
-            raise PayloadError(f"{SOURCE} payload spo2: bad minute entry ({exc})") from None
+            raise PayloadError(f"{SOURCE} payload {name}: bad minute entry ({exc.__class__.__name__}: {exc})") from None
 
 
-def parse_hrv(day: ParsedDay, document: Any) -> None:
-    for night in _nights(document, "hrv"):
-        minutes = night.get("minutes", [])
-        try:
-            stamps = _stamps_in_order([m["minute"] for m in minutes], day.window.tz)
-            for ts, m in zip(stamps, minutes):
-                day.add("hrv_rmssd", ts, float(m["value"]["rmssd"]), None, None)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PayloadError(f"{SOURCE} payload hrv: bad minute entry ({exc})") from None
+_NIGHT_SAMPLES: dict[str, tuple[str, Any]] = {
+    "spo2": ("spo2", float),
+    "hrv": ("hrv_rmssd", lambda value: float(value["rmssd"])),
+}
 
 
 def parse_breathing(day: ParsedDay, document: Any) -> None:
@@ -196,10 +193,8 @@ def parse_payload(day: ParsedDay, name: str, document: Any) -> None:
         parse_intraday(day, name, document)
     elif name == "sleep":
         parse_sleep(day, document)
-    elif name == "spo2":
-        parse_spo2(day, document)
-    elif name == "hrv":
-        parse_hrv(day, document)
+    elif name in _NIGHT_SAMPLES:
+        parse_night_samples(day, name, document)
     elif name == "br":
         parse_breathing(day, document)
     elif name == "devices":

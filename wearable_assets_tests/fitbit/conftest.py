@@ -9,12 +9,13 @@ from datetime import date, datetime, timezone
 import pytest
 
 from wearable_assets import settings
-from wearable_assets.fitbit.resources import GoogleHealthResource
+from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
 from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, generate_key
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participants.sync import upsert_participants
 from wearable_assets.roster import Participant, load_roster
 from wearable_assets.simulators.cohort import SyntheticCohort
+from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.timescale import TimescaleResource
 
@@ -53,15 +54,24 @@ def db(timescale: TimescaleResource, roster: list[Participant]) -> TimescaleReso
     return timescale
 
 
+#: Fast backoff and short timeouts, so retry tests take fractions of a second.
+FAST = {"backoff_s": 0.05, "timeout_s": 5.0, "max_wait_s": 10.0}
+
+
 def google_resource(sim: GoogleHealthSimulator, token_key: str, **overrides: object) -> GoogleHealthResource:
-    """A Google Health resource aimed at ``sim``, with fast backoff for tests.
+    """A Google Health resource aimed at ``sim``.
 
     Build variants with this rather than ``model_copy``: Dagster re-creates resources from their
     original config when it runs them, so a copied-and-updated resource loses the update."""
-    settings = dict(backoff_s=0.05, timeout_s=5.0, max_wait_s=10.0) | overrides
     return GoogleHealthResource(client_id=sim.client_id, client_secret=sim.client_secret, token_key=token_key,
                                 auth_url=sim.auth_url, token_url=sim.token_url, base_url=sim.base_url,
-                                **settings)  # type: ignore[arg-type]
+                                **(FAST | overrides))  # type: ignore[arg-type]
+
+
+def legacy_resource(sim: FitbitLegacySimulator, token_key: str, **overrides: object) -> FitbitLegacyResource:
+    """A legacy Fitbit resource aimed at ``sim`` (its OAuth endpoints hang off the same base URL)."""
+    return FitbitLegacyResource(client_id=sim.client_id, client_secret=sim.client_secret, token_key=token_key,
+                                base_url=sim.base_url, **(FAST | overrides))  # type: ignore[arg-type]
 
 
 @pytest.fixture

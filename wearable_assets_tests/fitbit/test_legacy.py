@@ -21,7 +21,7 @@ from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
 from wearable_assets.storage.lake import LakeResource
 from wearable_assets.storage.timescale import TimescaleResource
 
-from .conftest import NOW
+from .conftest import NOW, legacy_resource
 
 ARCHIVED_DAY = date(2026, 10, 20)  # P003 (Europe/London) was enrolled until 2026-11-01
 LONDON_DST_END = date(2026, 10, 25)
@@ -31,12 +31,6 @@ LONDON_DST_END = date(2026, 10, 25)
 def legacy_sim(cohort: SyntheticCohort) -> Iterator[FitbitLegacySimulator]:
     with FitbitLegacySimulator(cohort, mode="working") as sim:
         yield sim
-
-
-def legacy_resource(sim: FitbitLegacySimulator, token_key: str, **overrides: object) -> FitbitLegacyResource:
-    settings = dict(backoff_s=0.05, timeout_s=5.0, max_wait_s=10.0) | overrides
-    return FitbitLegacyResource(client_id=sim.client_id, client_secret=sim.client_secret, token_key=token_key,
-                                base_url=sim.base_url, **settings)  # type: ignore[arg-type]
 
 
 @pytest.fixture
