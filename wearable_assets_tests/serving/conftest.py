@@ -15,10 +15,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from wearable_assets.serving.api import create_app
 from wearable_assets.serving.config import ServingConfig
-from wearable_assets.simulators.common import SimulatorServer
 from wearable_assets_tests.serving import loading
+from wearable_assets_tests.serving.servers import RunningApi, api_in_thread
 
 
 @dataclass(frozen=True)
@@ -45,26 +44,9 @@ def serving_data(timescale_dsn: str, tmp_path_factory: pytest.TempPathFactory) -
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-@dataclass
-class RunningApi:
-    url: str
-    config: ServingConfig
-    app: object
-
-
-def start_api(config: ServingConfig) -> tuple[SimulatorServer, RunningApi]:
-    app = create_app(config)
-    server = SimulatorServer(app).start()
-    return server, RunningApi(url=server.url, config=config, app=app)
-
-
 @pytest.fixture(scope="session")
 def api(serving_data: LoadedData) -> Iterator[RunningApi]:
     """The API on 127.0.0.1 (random port) reading the loaded data through the read-only role."""
     config = ServingConfig(dsn=serving_data.dsn, cors_origins=("http://allowed.example",))
-    server, running = start_api(config)
-    try:
+    with api_in_thread(config) as running:
         yield running
-    finally:
-        server.stop()
-        running.app.state.pool.close()  # type: ignore[attr-defined]

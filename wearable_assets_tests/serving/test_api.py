@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import os
-import socket
-import subprocess
-import sys
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from time import monotonic, sleep
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +16,8 @@ import requests
 from wearable_assets.fitbit.metrics import METRICS
 from wearable_assets.serving.config import ServingConfig
 from wearable_assets.serving.routing import DAILY_TABLE, HOURLY_TABLE, RAW_TABLE
-from wearable_assets_tests.serving.conftest import LoadedData, RunningApi, start_api
+from wearable_assets_tests.serving.conftest import LoadedData
+from wearable_assets_tests.serving.servers import RunningApi, api_in_thread, api_process, free_port
 
 UTC = timezone.utc
 
@@ -242,11 +238,10 @@ def test_bad_input_is_a_400_with_a_message(
 
 
 def test_database_down_is_a_503_for_every_endpoint() -> None:
-    config = ServingConfig(dsn=f"postgresql://wearables@127.0.0.1:{closed_port()}/wearables")
-    server, running = start_api(config)
-    try:
+    config = ServingConfig(dsn=f"postgresql://wearables@127.0.0.1:{free_port()}/wearables")
+    with api_in_thread(config) as running:
         for path in ("/data?participant_id=P001&metric=heart_rate&start=2026-11-01&end=2026-11-02",
-                         "/participants", "/health"):
+                     "/participants", "/health"):
             response = requests.get(running.url + path, timeout=30)
             assert response.status_code == 503, (path, response.text)
             assert response.json() == {"detail": "the database is not reachable; try again later"}
@@ -254,21 +249,15 @@ def test_database_down_is_a_503_for_every_endpoint() -> None:
         # validation that needs no database still answers 400, not 503
         status, body = get(running, "/data", participant_id="P001", metric="nope", start="x", end="y")
         assert status == 400 and "unknown metric" in body["detail"]
-    finally:
-        server.stop()
 
 
 def test_missing_reader_role_is_a_503_that_says_what_to_do(serving_data: LoadedData) -> None:
-    server, running = start_api(ServingConfig(dsn=serving_data.dsn, role="no_such_role"))
-    try:
+    with api_in_thread(ServingConfig(dsn=serving_data.dsn, role="no_such_role")) as running:
         status, body = get(running, "/metrics")
         assert status == 200  # needs no database
         status, body = get(running, "/participants")
         assert status == 503
         assert "read-only role 'no_such_role'" in body["detail"] and "WEARABLES_API_ROLE" in body["detail"]
-    finally:
-        server.stop()
-        running.app.state.pool.close()  # type: ignore[attr-defined]
 
 
 # --- security ---------------------------------------------------------------------------------------
@@ -305,12 +294,9 @@ def test_cors_allows_only_configured_origins(api: RunningApi) -> None:
 
 
 def test_no_cors_headers_without_configured_origins() -> None:
-    server, running = start_api(ServingConfig(dsn="postgresql://unused@127.0.0.1:1/x"))
-    try:
+    with api_in_thread(ServingConfig(dsn="postgresql://unused@127.0.0.1:1/x")) as running:
         response = requests.get(f"{running.url}/metrics", headers={"Origin": "http://a.example"}, timeout=10)
         assert response.status_code == 200 and "access-control-allow-origin" not in response.headers
-    finally:
-        server.stop()
 
 
 def test_openapi_describes_the_endpoints(api: RunningApi) -> None:
@@ -320,6 +306,38 @@ def test_openapi_describes_the_endpoints(api: RunningApi) -> None:
     params = {p["name"] for p in spec["paths"]["/data"]["get"]["parameters"]}
     assert params == {"participant_id", "metric", "start", "end", "resolution", "from_raw", "limit", "offset"}
     assert requests.get(f"{api.url}/docs", timeout=10).status_code == 200
+
+
+def test_a_query_over_the_statement_timeout_is_a_503(serving_data: LoadedData) -> None:
+    with api_in_thread(ServingConfig(dsn=serving_data.dsn, statement_timeout_ms=1)) as running:
+        status, body = get(running, "/data", participant_id=serving_data.participants[0], metric="heart_rate",
+                           start=serving_data.days[0].isoformat(), end=serving_data.days[-1].isoformat(),
+                           resolution="1h", from_raw="true")
+        assert status == 503
+        assert "took longer than 1 ms" in body["detail"] and "coarser resolution" in body["detail"]
+
+
+def test_serve_command_binds_loopback_and_serves(serving_data: LoadedData) -> None:
+    """The real entry point (`wearable-assets serve` / `python -m wearable_assets.serving`)."""
+    with api_process(serving_data.dsn) as (url, port):
+        assert requests.get(f"{url}/health", timeout=5).json() == {"status": "ok", "database": "ok"}
+        assert "text/html" in requests.get(f"{url}/", timeout=5).headers["content-type"]
+        assert listening_addresses(port) == ["127.0.0.1"]
+
+
+def test_an_unexpected_error_is_a_500_without_a_traceback(api: RunningApi, serving_data: LoadedData) -> None:
+    """A bug (here: a participant row with a time zone nobody validated) must not leak internals."""
+    with psycopg.connect(serving_data.dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO wearables.participants (participant_id, study_id, time_zone, enrolled_from) "
+                     "VALUES ('BROKEN', 'X', 'Mars/Olympus_Mons', '2026-01-01')")
+    try:
+        response = requests.get(f"{api.url}/data", timeout=30, params={
+            "participant_id": "BROKEN", "metric": "steps", "start": "2026-11-01", "end": "2026-11-02"})
+        assert response.status_code == 500
+        assert response.json() == {"detail": "internal error; the server log has the details"}
+    finally:
+        with psycopg.connect(serving_data.dsn, autocommit=True) as conn:
+            conn.execute("DELETE FROM wearables.participants WHERE participant_id = 'BROKEN'")
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -337,63 +355,3 @@ def listening_addresses(port: int) -> list[str]:
                 words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
                 found.append(str(ipaddress.ip_address(words)))
     return found
-
-
-def closed_port() -> int:
-    """A loopback port with nothing listening on it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_a_query_over_the_statement_timeout_is_a_503(serving_data: LoadedData) -> None:
-    server, running = start_api(ServingConfig(dsn=serving_data.dsn, statement_timeout_ms=1))
-    try:
-        status, body = get(running, "/data", participant_id=serving_data.participants[0], metric="heart_rate",
-                           start=serving_data.days[0].isoformat(), end=serving_data.days[-1].isoformat(),
-                           resolution="1h", from_raw="true")
-        assert status == 503
-        assert "took longer than 1 ms" in body["detail"] and "coarser resolution" in body["detail"]
-    finally:
-        server.stop()
-        running.app.state.pool.close()  # type: ignore[attr-defined]
-
-
-def test_serve_command_binds_loopback_and_serves(serving_data: LoadedData) -> None:
-    """The real entry point (`wearable-assets serve` / `python -m wearable_assets.serving`)."""
-    port = closed_port()
-    env = {**os.environ, "WEARABLES_API_DSN": serving_data.dsn, "WEARABLES_API_PORT": str(port)}
-    env.pop("WEARABLES_API_HOST", None)
-    process = subprocess.Popen([sys.executable, "-m", "wearable_assets.serving", "--no-migrate"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = monotonic() + 30
-        while True:
-            try:
-                response = requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None, process.stdout.read() if process.stdout else ""
-                assert monotonic() < deadline, "the server did not start"
-                sleep(0.2)
-        assert response.json() == {"status": "ok", "database": "ok"}
-        assert "text/html" in requests.get(f"http://127.0.0.1:{port}/", timeout=5).headers["content-type"]
-        assert listening_addresses(port) == ["127.0.0.1"]
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-
-
-def test_an_unexpected_error_is_a_500_without_a_traceback(api: RunningApi, serving_data: LoadedData) -> None:
-    """A bug (here: a participant row with a time zone nobody validated) must not leak internals."""
-    with psycopg.connect(serving_data.dsn, autocommit=True) as conn:
-        conn.execute("INSERT INTO wearables.participants (participant_id, study_id, time_zone, enrolled_from) "
-                     "VALUES ('BROKEN', 'X', 'Mars/Olympus_Mons', '2026-01-01')")
-    try:
-        response = requests.get(f"{api.url}/data", timeout=30, params={
-            "participant_id": "BROKEN", "metric": "steps", "start": "2026-11-01", "end": "2026-11-02"})
-        assert response.status_code == 500
-        assert response.json() == {"detail": "internal error; the server log has the details"}
-    finally:
-        with psycopg.connect(serving_data.dsn, autocommit=True) as conn:
-            conn.execute("DELETE FROM wearables.participants WHERE participant_id = 'BROKEN'")

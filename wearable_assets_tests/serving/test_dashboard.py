@@ -16,7 +16,8 @@ import requests
 
 from wearable_assets import settings
 from wearable_assets.serving.api import STATIC_DIR
-from wearable_assets_tests.serving.conftest import LoadedData, RunningApi
+from wearable_assets_tests.serving.conftest import LoadedData
+from wearable_assets_tests.serving.servers import RunningApi
 from wearable_assets_tests.serving.webdriver import Browser, browser_available
 
 ARTIFACTS = settings.REPO_ROOT / "artifacts"
