@@ -34,13 +34,12 @@ from pathlib import Path
 
 import psycopg
 import requests
-from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 warnings.filterwarnings("ignore")  # Dagster beta/preview notices, one per asset definition
 
 from wearable_assets import settings  # noqa: E402
-from wearable_assets_tests.serving.loading import load  # noqa: E402
+from wearable_assets_tests.serving.loading import load, recreate_database  # noqa: E402
 from wearable_assets_tests.serving.servers import api_process  # noqa: E402
 
 PARTICIPANT = "P001"
@@ -92,9 +91,7 @@ def main() -> None:
     dsn = psycopg.conninfo.make_conninfo(root, dbname=db_name)
     days = [LAST_DAY - timedelta(days=i) for i in range(args.days - 1, -1, -1)]
     if not (args.reuse and has_data(dsn, args.days)):
-        with psycopg.connect(root, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db_name)))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db_name)))
+        recreate_database(root, db_name)
         print(f"loading {PARTICIPANT} x {args.days} days through the Fitbit and rollup assets ...", flush=True)
         started = time.perf_counter()
         # Dagster's per-run console log (a dozen DEBUG lines per partition) would bury the result.
@@ -127,8 +124,7 @@ def main() -> None:
                     results[mode].append(timed(session, url, p)[0])
     finally:
         if not args.reuse:
-            with psycopg.connect(root, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db_name)))
+            recreate_database(root, db_name, create=False)
 
     rolled, raw = bodies["rollup"], bodies["raw"]
     same = [p["ts"] for p in rolled["points"]] == [p["ts"] for p in raw["points"]] and all(

@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from wearable_assets.serving.config import ServingConfig
 from wearable_assets_tests.serving import loading
@@ -29,19 +27,15 @@ class LoadedData:
 
 @pytest.fixture(scope="session")
 def serving_data(timescale_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedData]:
-    """Fitbit data for two participants over three days, loaded by the Fitbit assets from the
+    """Fitbit data for two participants over two days, loaded by the Fitbit assets from the
     Google Health simulator, then rolled up by the rollup assets."""
     name = f"wearables_serving_{os.getpid()}"
-    with psycopg.connect(timescale_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = psycopg.conninfo.make_conninfo(timescale_dsn, dbname=name)
+    dsn = loading.recreate_database(timescale_dsn, name)
     try:
         loading.load(dsn, tmp_path_factory.mktemp("serving_lake"))
         yield LoadedData(dsn=dsn, participants=loading.PARTICIPANTS, days=loading.DAYS)
     finally:
-        with psycopg.connect(timescale_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        loading.recreate_database(timescale_dsn, name, create=False)
 
 
 @pytest.fixture(scope="session")
