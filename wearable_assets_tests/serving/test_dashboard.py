@@ -101,6 +101,21 @@ def test_dashboard_shows_a_participants_data(api: RunningApi, serving_data: Load
     assert browser.execute("return document.getElementById('status').dataset.resolution") == "1h"
     assert chart_points(browser) == api_total(api, browser, pid, "heart_rate")["total_count"]
 
+    # drag across the middle third of the chart: the window shrinks to that range and reloads
+    before = browser.execute("const s = window.dashboard.state; return s.endMs - s.startMs")
+    browser.execute("""
+        document.body.dataset.state = 'loading';
+        const canvas = document.getElementById('chart');
+        const box = canvas.getBoundingClientRect();
+        const at = (type, fraction, target) => target.dispatchEvent(new MouseEvent(type, {
+            bubbles: true, clientX: box.left + box.width * fraction, clientY: box.top + box.height / 2}));
+        at('mousedown', 0.35, canvas); at('mousemove', 0.65, canvas); at('mouseup', 0.65, window);
+    """)
+    assert browser.wait_for(READY) == "ready"
+    after = browser.execute("const s = window.dashboard.state; return s.endMs - s.startMs")
+    assert 0.2 * before < after < 0.4 * before
+    assert chart_points(browser) == api_total(api, browser, pid, "heart_rate")["total_count"]
+
     # an API error is shown to the user, not swallowed
     browser.execute("document.getElementById('resolution').value = 'raw';")
     first = (serving_data.days[0] - timedelta(days=10)).isoformat()
