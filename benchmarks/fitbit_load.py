@@ -11,7 +11,8 @@ its own, and interleaved over several rounds, the same landed payloads are parse
 * ``dlt``          the same parse, then dlt's postgres destination (Arrow table, ``replace``; dlt
                    writes its own plain table in schema ``bench_dlt``, not the hypertable).
 
-Timing starts before parsing (gzip JSON from the lake) and ends after COMMIT. Peak RSS is the
+Each timed load goes into an empty participant-day (tables truncated and a CHECKPOINT first,
+untimed). Timing starts before parsing (gzip JSON from the lake) and ends after COMMIT. Peak RSS is the
 process's VmHWM after the import baseline (reported too). A benchmark, not a test: it prints what
 it measured and asserts nothing. Target: project loader >= 200K rows/s, < 150 MB peak RSS.
 
@@ -65,7 +66,11 @@ def child(method: str, dsn: str, lake_dir: str) -> None:
     timescale = TimescaleResource(dsn=dsn, apply_migrations=False)
     lake = LakeResource(url=lake_dir)
     pday = ParticipantDay(DAY, PARTICIPANT)
-    timescale.fetch("SELECT 1")  # connection set-up outside the timing
+    # Every method loads into an empty participant-day (a first load), set up outside the timing.
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {INTRADAY_TABLE}, wearables.fitbit_sleep_stages, wearables.ingest_status")
+        conn.execute("DROP SCHEMA IF EXISTS bench_dlt CASCADE")
+        conn.execute("CHECKPOINT")
     baseline = rss_mb("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
 

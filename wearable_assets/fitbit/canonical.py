@@ -96,7 +96,7 @@ class ParsedDay:
     first_ts: datetime | None = None
     last_ts: datetime | None = None
     _buffer: list[IntradayRow] = field(default_factory=list, repr=False)
-    _seen: set[tuple[str, datetime]] = field(default_factory=set, repr=False)
+    _seen: dict[str, set[datetime]] = field(default_factory=dict, repr=False)  # per metric
     _hr_minutes: set[tuple[int, int, int]] = field(default_factory=set, repr=False)
 
     def add(self, metric: str, ts: datetime, value: float | None, offset_min: int | None, device: str | None) -> None:
@@ -112,7 +112,8 @@ class ParsedDay:
         """
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}: add it to wearable_assets/fitbit/metrics.py first")
-        start, end, seen, append = self.window.start, self.window.end, self._seen, self._buffer.append
+        start, end, append = self.window.start, self.window.end, self._buffer.append
+        seen = self._seen.setdefault(metric, set())
         participant_id, source = self.participant_id, self.source
         no_value = outside = duplicate = 0
         for ts, value, offset_min, device in samples:
@@ -120,10 +121,10 @@ class ParsedDay:
                 no_value += 1
             elif not (start <= ts < end):
                 outside += 1
-            elif (metric, ts) in seen:
+            elif ts in seen:
                 duplicate += 1
             else:
-                seen.add((metric, ts))
+                seen.add(ts)
                 if offset_min is None:
                     offset_min = self.window.offset_min(ts)
                 append((participant_id, metric, ts, float(value), offset_min, source, device))
