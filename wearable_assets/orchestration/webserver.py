@@ -55,6 +55,25 @@ query Backfill($id: String!) {
   }
 }"""
 
+LAUNCH_RUN = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}"""
+
+RUNS = """
+query Runs($filter: RunsFilter!) {
+  runsOrError(filter: $filter, limit: 10000) {
+    ... on Runs { results { runId status creationTime startTime endTime tags { key value } } }
+    ... on PythonError { message }
+  }
+}"""
+
 #: Backfill states after which nothing more will happen.
 FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED", "FAILING"}
 
@@ -102,6 +121,34 @@ class DagsterGraphQL:
             raise GraphQLError(f"backfill {backfill_id}: {result}")
         return result
 
+    def location_name(self) -> str:
+        data = self.query("{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
+        (entry,) = data["workspaceOrError"]["locationEntries"]
+        return entry["name"]
+
+    def launch_run(self, job_name: str, tags: Mapping[str, str]) -> str:
+        """Queue one run of ``job_name`` (the UI's Launchpad; partitions go in as tags)."""
+        params = {
+            "selector": {"repositoryLocationName": self.location_name(), "repositoryName": "__repository__",
+                         "jobName": job_name},
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+            "runConfigData": {},
+        }
+        result = self.query(LAUNCH_RUN, {"params": params})["launchRun"]
+        if result["__typename"] != "LaunchRunSuccess":
+            raise GraphQLError(f"run not launched: {result}")
+        return result["run"]["runId"]
+
+    def runs(self, tags: Mapping[str, str] | None = None, statuses: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Runs carrying all of ``tags`` (and in one of ``statuses``), with status and
+        creation/start/end times (epoch seconds)."""
+        flt: dict[str, Any] = {}
+        if tags:
+            flt["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
+        if statuses:
+            flt["statuses"] = list(statuses)
+        return self.query(RUNS, {"filter": flt})["runsOrError"]["results"]
+
     def wait_for_backfill(self, backfill_id: str, timeout_s: float, poll_s: float = 1.0) -> dict[str, Any]:
         """Poll until the backfill and all its runs are finished; returns the last status."""
         deadline = time.monotonic() + timeout_s
@@ -132,10 +179,14 @@ def _process_group_members(pgid: int) -> list[int]:
 
 
 class DagsterDev:
-    """``dagster dev -m <module>`` on 127.0.0.1 with its own DAGSTER_HOME, as a context manager."""
+    """``dagster dev -m <module>`` on 127.0.0.1 with its own DAGSTER_HOME, as a context manager.
+
+    ``daemon=False`` starts only ``dagster-webserver`` (no schedules, sensors or run queue), for
+    measuring what the UI alone costs.
+    """
 
     def __init__(self, dagster_home: Path, env: Mapping[str, str], *, module: str = "wearable_assets.definitions",
-                 port: int | None = None, log_path: Path | None = None) -> None:
+                 port: int | None = None, log_path: Path | None = None, daemon: bool = True) -> None:
         self.dagster_home = dagster_home
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -143,13 +194,15 @@ class DagsterDev:
         self.log_path = log_path or dagster_home / "dagster_dev.log"
         self._env = {**os.environ, **env, "DAGSTER_HOME": str(dagster_home)}
         self._module = module
+        self._daemon = daemon
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_timeout_s: float = 120.0) -> "DagsterDev":
-        dagster = Path(sys.executable).with_name("dagster")
+        bin_dir = Path(sys.executable).parent
+        command = [str(bin_dir / "dagster"), "dev"] if self._daemon else [str(bin_dir / "dagster-webserver")]
         log = self.log_path.open("ab")
         self._proc = subprocess.Popen(
-            [str(dagster), "dev", "-m", self._module, "-h", "127.0.0.1", "-p", str(self.port)],
+            [*command, "-m", self._module, "-h", "127.0.0.1", "-p", str(self.port)],
             env=self._env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stop() reaches every child
         )

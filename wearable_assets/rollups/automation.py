@@ -14,6 +14,10 @@ Measured on Dagster 1.13 (tests in wearable_assets_tests/rollups/test_automation
   is deliberately not used: checks in ranged runs record their result without a partition, so
   that condition would never let a ranged backfill's days through. The rollup assets re-check
   heart-rate bounds themselves before writing (see ``refresh.heart_rate_out_of_bounds``).
+* No look-back window either: bounding the condition with ``in_latest_time_window(lookback_delta=
+  30 days)`` did not make ticks cheaper (200 participants x 365 days: 4.1 s per tick after an
+  upstream change without it, 5.0 s with it; Dagster expands every date x participant key either
+  way, and idle ticks take 0.1 s), and it would stop backfilled past days from following.
 """
 
 from __future__ import annotations

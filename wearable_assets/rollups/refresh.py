@@ -113,15 +113,18 @@ class RefreshResult:
     inserted: int
 
 
-def refresh_intraday_hourly(timescale: TimescaleResource, days: Sequence[ParticipantDay]) -> RefreshResult:
-    """Recompute ``wearables.intraday_hourly`` for ``days`` from ``wearables.fitbit_intraday``."""
-    params = day_params(days)
+def _replace(timescale: TimescaleResource, delete: str, insert: str, params: dict[str, Any]) -> RefreshResult:
     with timescale.connect() as conn:
         _require_known(conn, params)
         with conn.transaction():
-            deleted = conn.execute(queries.DELETE_HOURLY, params).rowcount
-            inserted = conn.execute(queries.INSERT_HOURLY, params).rowcount
-    return RefreshResult(len(days), deleted, inserted)
+            deleted = conn.execute(delete, params).rowcount
+            inserted = conn.execute(insert, params).rowcount
+    return RefreshResult(len(params["dates"]), deleted, inserted)
+
+
+def refresh_intraday_hourly(timescale: TimescaleResource, days: Sequence[ParticipantDay]) -> RefreshResult:
+    """Recompute ``wearables.intraday_hourly`` for ``days`` from ``wearables.fitbit_intraday``."""
+    return _replace(timescale, queries.DELETE_HOURLY, queries.INSERT_HOURLY, day_params(days))
 
 
 def refresh_participant_day_summary(
@@ -133,12 +136,7 @@ def refresh_participant_day_summary(
         "rule": rule.text,
         "rule_version": rule.version,
     }
-    with timescale.connect() as conn:
-        _require_known(conn, params)
-        with conn.transaction():
-            deleted = conn.execute(queries.DELETE_SUMMARY, params).rowcount
-            inserted = conn.execute(queries.INSERT_SUMMARY, params).rowcount
-    return RefreshResult(len(days), deleted, inserted)
+    return _replace(timescale, queries.DELETE_SUMMARY, queries.INSERT_SUMMARY, params)
 
 
 def refresh_cohort_week(timescale: TimescaleResource, week_start: date) -> list[dict[str, Any]]:

@@ -1,0 +1,211 @@
+"""Backfill throughput through Dagster: participant-days per minute, batched runs vs one run each.
+
+20 participants x 7 days (140 participant-days), each with Google Health and CentrePoint, from
+the loopback simulators through every participant-day asset (raw payloads, TimescaleDB, the
+parquet lake, checks) and the rollups, on ``dagster dev`` (webserver + daemon, the repo's
+dagster.yaml: queued runs, 3 at a time, in-process steps). Modes, run one after the other on a
+clean database, printed side by side:
+
+* ``ranged``    what the daily schedule sends: ranged runs of ``participant_day_job`` planned by
+                ``plan_ranges`` (``--batch`` participant-days per run, default the schedule's);
+* ``backfill``  the UI's backfill button (``launchPartitionBackfill``) for all the assets: Dagster
+                splits the rectangle along its smaller dimension (here the 7 dates) and then by each
+                asset's BackfillPolicy;
+* ``per-partition``  one run of ``participant_day_job`` per participant-day (140 runs).
+
+Time = from the first launch to the end of the last run of the mode (the automation sensor's
+follow-up runs, e.g. ``cohort_week``, are not counted). Target: >= 60 participant-days/min on
+2 cores. A benchmark, not a test: it prints what it measured and asserts nothing.
+
+    .venv/bin/python benchmarks/backfill_throughput.py [--participants 20] [--days 7]
+        [--modes ranged,backfill,per-partition] [--batch 40]
+
+Uses the project-local TimescaleDB (database ``wearables_bench_backfill``, dropped at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+DB_NAME = "wearables_bench_backfill"
+ZONES = ["America/New_York", "Europe/London", "Australia/Brisbane", "Asia/Tokyo", "America/Los_Angeles"]
+ASSETS = [
+    "fitbit/raw_payloads", "fitbit/intraday", "fitbit/intraday_parquet",
+    "actigraph/daily_statistics_parquet", "actigraph/daily_statistics",
+    "intraday_hourly", "participant_day_summary",
+]
+DATA_TABLES = ["fitbit_intraday", "fitbit_sleep_stages", "actigraph_daily_statistics", "ingest_status",
+               "intraday_hourly", "participant_day_summary", "cohort_week"]
+ACTIVE = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
+
+
+def write_roster(path: Path, participants: int, enrolled_from: date) -> None:
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["participant_id", "study_id", "time_zone", "enrolled_from", "enrolled_to", "fitbit_provider",
+                      "fitbit_user_id", "centrepoint_study_id", "centrepoint_subject_id"])
+        for n in range(1, participants + 1):
+            pid = f"B{n:03d}"
+            out.writerow([pid, "BENCH", ZONES[n % len(ZONES)], enrolled_from.isoformat(), "", "google_health", pid,
+                          "2001", str(60000 + n)])
+
+
+def wait_quiet(client, timeout_s: float = 900) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while client.runs(statuses=ACTIVE):
+        if time.monotonic() > deadline:
+            raise TimeoutError("runs still active")
+        time.sleep(2)
+
+
+def wait_runs(client, tags: dict[str, str], expected: int | None, timeout_s: float) -> list[dict]:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        runs = client.runs(tags=tags)
+        done = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+        if runs and len(done) == len(runs) and (expected is None or len(runs) >= expected):
+            return runs
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(done)}/{len(runs)} runs finished for {tags}")
+        time.sleep(2)
+
+
+def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], batch: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    from wearable_assets.orchestration.schedules import plan_ranges
+
+    client = dev.client
+    label = f"{mode}-{uuid.uuid4().hex[:6]}"
+    start = time.time()
+    if mode == "backfill":
+        backfill_id = client.launch_backfill([f"{d}|{p}" for d, p in keys], ASSETS, title=label)
+        state = client.wait_for_backfill(backfill_id, timeout_s=7200, poll_s=2)
+        runs = client.runs(tags={"dagster/backfill": backfill_id})
+        status = state["status"]
+    else:
+        if mode == "ranged":
+            wanted: dict[str, list[date]] = {}
+            for d, p in keys:
+                wanted.setdefault(p, []).append(d)
+            tag_sets = [r.tags() for r in plan_ranges(wanted, order, batch)]
+        else:
+            tag_sets = [{"dagster/partition": f"{d}|{p}"} for d, p in keys]
+        for tags in tag_sets:
+            client.launch_run("participant_day_job", {**tags, "benchmark": label})
+        runs = wait_runs(client, {"benchmark": label}, len(tag_sets), timeout_s=7200)
+        status = "SUCCESS" if all(r["status"] == "SUCCESS" for r in runs) else "FAILURES"
+    end = max((r["endTime"] or time.time()) for r in runs)
+    minutes = (end - start) / 60
+    busy = sum((r["endTime"] or end) - (r["startTime"] or end) for r in runs)
+    return {
+        "mode": mode, "status": status, "runs": len(runs),
+        "failed runs": sum(r["status"] != "SUCCESS" for r in runs),
+        "wall s": end - start, "participant-days/min": len(keys) / minutes,
+        "mean run s": busy / max(len(runs), 1),
+        "participant-days/run": len(keys) / max(len(runs), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--participants", type=int, default=20)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--modes", default="ranged,backfill,per-partition")
+    parser.add_argument("--batch", type=int, default=None, help="participant-days per ranged run")
+    args = parser.parse_args()
+
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import dagster as dg
+    import psycopg
+    from cryptography.fernet import Fernet
+    from psycopg import sql
+
+    from wearable_assets import settings
+    from wearable_assets.orchestration.pools import apply_pool_limits
+    from wearable_assets.orchestration.schedules import DEFAULT_MAX_PARTITIONS_PER_RUN
+    from wearable_assets.orchestration.webserver import DagsterDev
+    from wearable_assets.participants.sync import upsert_participants
+    from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
+    from wearable_assets.roster import load_roster
+    from wearable_assets.simulators.stack import SimulatorStack
+    from wearable_assets.storage.timescale import TimescaleResource
+
+    batch = args.batch or DEFAULT_MAX_PARTITIONS_PER_RUN
+    server = settings.timescale_dsn()
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
+    dsn = psycopg.conninfo.make_conninfo(server, dbname=DB_NAME)
+    work = Path(tempfile.mkdtemp(prefix="wearables-backfill-bench-"))
+    today = datetime.now(timezone.utc).date()
+    days = [today - timedelta(days=3 + i) for i in range(args.days)][::-1]  # long synced
+    roster_path = work / "roster.csv"
+    write_roster(roster_path, args.participants, days[0] - timedelta(days=7))
+    roster = load_roster(roster_path)
+    order = [p.participant_id for p in roster]
+    keys = [(d, p) for d in days for p in order]
+    home = work / "dagster_home"
+    home.mkdir()
+    shutil.copy(settings.REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        settings.TIMESCALE_DSN_ENV: dsn, settings.LAKE_URL_ENV: str(work / "lake"), settings.ROSTER_PATH_ENV:
+        str(roster_path), "WEARABLES_TOKEN_KEY": Fernet.generate_key().decode(), "DAGSTER_HOME": str(home),
+        "WEARABLES_SCHEDULE_CRON": "0 3 1 1 *",  # the daily schedule must not fire during the benchmark
+    }
+    os.environ.update(env)
+    timescale = TimescaleResource(dsn=dsn)
+    timescale.migrate()
+    upsert_participants(timescale, roster)
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(PARTICIPANTS_PARTITION_NAME, order)
+        apply_pool_limits(instance)
+
+    results = []
+    try:
+        with SimulatorStack(roster) as stack:
+            env.update(stack.env())
+            os.environ.update(stack.env())
+            from wearable_assets.fitbit.resources import google_health_resource
+
+            store = google_health_resource().process_config_and_initialize().token_store(timescale)
+            for p in roster:
+                store.save(p.participant_id, "google_health", stack.google.state.issue_tokens(p.participant_id))
+            print(f"{len(keys)} participant-days ({args.participants} participants x {args.days} days, "
+                  f"{days[0]}..{days[-1]}); {os.cpu_count()} CPUs; ranged batch {batch}", flush=True)
+            with DagsterDev(home, env) as dev:
+                for mode in args.modes.split(","):
+                    wait_quiet(dev.client)
+                    with psycopg.connect(dsn, autocommit=True) as conn:
+                        conn.execute("TRUNCATE " + ", ".join(f"wearables.{t}" for t in DATA_TABLES))
+                    result = run_mode(mode, dev, keys, order, batch)
+                    results.append(result)
+                    print(result, flush=True)
+                    loaded = timescale.fetch("SELECT count(*) FROM wearables.participant_day_summary")[0][0]
+                    print(f"  participant_day_summary rows: {loaded} of {len(keys)}", flush=True)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
+        shutil.rmtree(work, ignore_errors=True)
+
+    print()
+    print(f"{'':24s}" + "".join(f"{r['mode']:>16s}" for r in results))
+    for name in ("status", "runs", "failed runs", "participant-days/run", "mean run s", "wall s",
+                 "participant-days/min"):
+        cells = [f"{r[name]:>16.1f}" if isinstance(r[name], float) else f"{r[name]:>16}" for r in results]
+        print(f"{name:24s}" + "".join(cells))
+
+
+if __name__ == "__main__":
+    main()
