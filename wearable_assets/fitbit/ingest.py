@@ -32,7 +32,9 @@ from wearable_assets.fitbit.canonical import (
     stream_rows,
 )
 from wearable_assets.fitbit.http import ApiError, FetchResult, Sink, decode_json
-from wearable_assets.oauth.errors import NeedsReconsent
+from wearable_assets.oauth.app import OAuthConfigError
+from wearable_assets.oauth.crypto import TokenKeyError
+from wearable_assets.oauth.errors import NeedsReconsent, TokenEndpointError
 from wearable_assets.partitions import ParticipantDay
 from wearable_assets.storage.lake import LakeResource
 from wearable_assets.storage.timescale import TimescaleResource
@@ -143,7 +145,9 @@ def land_day(pday: ParticipantDay, participant: FitbitParticipant, client: Clien
         result = client.fetch_day(DayWindow.of(pday.day, participant.time_zone), sink)
     except NeedsReconsent as exc:
         outcome = DayOutcome(pday.key, provider, "needs_reconsent", exc.message)
-    except ApiError as exc:
+    except (ApiError, TokenEndpointError, OAuthConfigError, TokenKeyError) as exc:
+        # Transient (token endpoint down) or configuration (client id/secret, token key):
+        # not the participant's doing, so no re-consent; the run fails after the others.
         outcome = DayOutcome(pday.key, provider, "api_error", str(exc))
     else:
         outcome = DayOutcome(pday.key, provider, "ok", api_calls=result.api_calls)

@@ -74,6 +74,7 @@ class GoogleHealthResource(_ApiResource):
             token_url=_setting(self.token_url, GOOGLE_TOKEN_URL_ENV, google_health.DEFAULT_TOKEN_URL),
             scopes=google_health.SCOPES,
             timeout_s=self.timeout_s,
+            refresh_backoff_s=self.backoff_s,
         )
 
     def client(self, participant_id: str, timescale: TimescaleResource) -> google_health.GoogleHealthClient:
@@ -121,6 +122,7 @@ class FitbitLegacyResource(_ApiResource):
             scopes=legacy.SCOPES,
             basic_auth=True,
             timeout_s=self.timeout_s,
+            refresh_backoff_s=self.backoff_s,
         )
 
     def client(self, participant_id: str, timescale: TimescaleResource) -> legacy.FitbitLegacyClient:

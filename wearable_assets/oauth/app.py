@@ -80,6 +80,7 @@ class OAuthApp:
     basic_auth: bool = False
     timeout_s: float = 30.0
     refresh_attempts: int = 3
+    refresh_backoff_s: float = 1.0
 
     def __post_init__(self) -> None:
         allow_loopback_http(self.auth_url, self.token_url)
@@ -149,7 +150,7 @@ class OAuthApp:
                 if attempt + 1 >= self.refresh_attempts:
                     raise TokenEndpointError(f"{self.provider} token refresh failed: {exc}") from None
                 log.warning("%s token refresh failed (%s); retrying", self.provider, exc.__class__.__name__)
-                time.sleep(2 ** attempt)
+                time.sleep(self.refresh_backoff_s * 2 ** attempt)
             except OAuth2Error as exc:
                 raise TokenEndpointError(f"{self.provider} token refresh failed: {exc.error}") from None
         raise AssertionError("unreachable")

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
 
 import dagster as dg
 import duckdb
 import pytest
 
+from wearable_assets.fitbit import ingest
 from wearable_assets.fitbit.assets import intraday, intraday_parquet, raw_payloads
 from wearable_assets.fitbit.checks import participants_need_reconsent
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
+from wearable_assets.fitbit.schedules import fitbit_daily_schedule
 from wearable_assets.oauth.store import TokenStore
+from wearable_assets.partitions import ParticipantDay
+from wearable_assets.simulators.common import Fault
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.lake import LakeResource
 from wearable_assets.storage.timescale import TimescaleResource
@@ -113,8 +118,6 @@ def test_api_failure_fails_the_run_after_the_others_are_landed(
     google: GoogleHealthResource, google_sim: GoogleHealthSimulator, google_store: TokenStore, db: TimescaleResource,
     lake: LakeResource, instance: dg.DagsterInstance,
 ) -> None:
-    from wearable_assets.simulators.common import Fault
-
     enrol_directly(google_sim, google_store, "P001", "P002")
     add_participants(instance, "P001", "P002")
     quick = google_resource(google_sim, google.token_key, max_retries=1)
@@ -128,8 +131,17 @@ def test_api_failure_fails_the_run_after_the_others_are_landed(
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.step_failure_data.error.message  # type: ignore[union-attr]
     assert f"1 of 2 participant-days failed: {DAY}|P001" in message and "503" in message
-    from wearable_assets.fitbit import ingest
-    from wearable_assets.partitions import ParticipantDay
-
     assert ingest.read_manifest(lake, ParticipantDay(DAY, "P002"))["status"] == "ok"  # type: ignore[index]
     assert dict(db.fetch("SELECT participant_id, status FROM wearables.ingest_status")) == {"P001": "api_error"}
+
+
+def test_daily_schedule_requests_trailing_days_for_everyone(instance: dg.DagsterInstance) -> None:
+    add_participants(instance, "P001", "P002", "P004")
+    context = dg.build_schedule_context(instance=instance,
+                                        scheduled_execution_time=datetime(2026, 11, 22, 6, tzinfo=timezone.utc))
+    requests = fitbit_daily_schedule(context)
+    assert isinstance(requests, list)
+    ranges = [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+              for r in requests]
+    assert ranges == [(f"2026-11-{d}|P001", f"2026-11-{d}|P004") for d in (21, 20, 19)]
+    assert len({r.run_key for r in requests}) == 3

@@ -8,15 +8,18 @@ from typing import Any
 
 import pytest
 
+from wearable_assets.fitbit import ingest
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.crypto import TokenCipher, TokenKeyError, generate_key
 from wearable_assets.oauth.errors import NeedsReconsent
 from wearable_assets.oauth.store import TokenStore
+from wearable_assets.partitions import ParticipantDay
 from wearable_assets.simulators.common import Fault
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
+from wearable_assets.storage.lake import LakeResource
 from wearable_assets.storage.timescale import TimescaleResource
 
-from .conftest import enrol_directly
+from .conftest import DAY, enrol_directly
 
 DEVICES = "users/me/pairedDevices"
 
@@ -129,3 +132,19 @@ def test_unenrolled_participant_is_reported_not_crashed(google: GoogleHealthReso
     with pytest.raises(NeedsReconsent, match="not_enrolled") as err:
         google.client("P004", db).call("GET", DEVICES, what="devices")
     assert "wearable-assets enroll --participant P004" in str(err.value)
+
+
+def test_token_endpoint_outage_is_an_api_error_not_a_reconsent(google: GoogleHealthResource,
+                                                               google_sim: GoogleHealthSimulator,
+                                                               google_store: TokenStore, db: TimescaleResource,
+                                                               lake: LakeResource) -> None:
+    token = google_sim.state.issue_tokens("P001")
+    token["expires_in"] = 30
+    google_store.save("P001", "google_health", token)
+    google_sim.state.inject(Fault("/token", kind="status", status=503, count=3))  # every refresh attempt
+    participant = ingest.load_participants(db, ["P001"])["P001"]
+    outcome = ingest.land_day(ParticipantDay(DAY, "P001"), participant, google.client("P001", db), lake)
+    assert outcome.status == "api_error" and "token refresh failed" in outcome.detail
+    assert google_sim.state.count_calls("/token") == 3  # answered by the injected fault
+    assert google_store.status("P001", "google_health").auth_state == "active"  # the grant is fine
+    assert google.client("P001", db).call("GET", DEVICES, what="devices")  # and works once the endpoint is back
