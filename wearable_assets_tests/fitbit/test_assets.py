@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
 
 import dagster as dg
 import duckdb
@@ -15,7 +14,6 @@ from wearable_assets.fitbit import ingest
 from wearable_assets.fitbit.assets import intraday, intraday_parquet, raw_payloads
 from wearable_assets.fitbit.checks import participants_need_reconsent
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
-from wearable_assets.fitbit.schedules import fitbit_daily_schedule
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.partitions import ParticipantDay
 from wearable_assets.simulators.common import Fault
@@ -134,14 +132,3 @@ def test_api_failure_fails_the_run_after_the_others_are_landed(
     assert ingest.read_manifest(lake, ParticipantDay(DAY, "P002"))["status"] == "ok"  # type: ignore[index]
     assert dict(db.fetch("SELECT participant_id, status FROM wearables.ingest_status")) == {"P001": "api_error"}
 
-
-def test_daily_schedule_requests_trailing_days_for_everyone(instance: dg.DagsterInstance) -> None:
-    add_participants(instance, "P001", "P002", "P004")
-    context = dg.build_schedule_context(instance=instance,
-                                        scheduled_execution_time=datetime(2026, 11, 22, 6, tzinfo=timezone.utc))
-    requests = fitbit_daily_schedule(context)
-    assert isinstance(requests, list)
-    ranges = [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
-              for r in requests]
-    assert ranges == [(f"2026-11-{d}|P001", f"2026-11-{d}|P004") for d in (21, 20, 19)]
-    assert len({r.run_key for r in requests}) == 3
