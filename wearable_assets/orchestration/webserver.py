@@ -163,7 +163,8 @@ class DagsterGraphQL:
             time.sleep(poll_s)
 
 
-def _process_group_members(pgid: int) -> list[int]:
+def process_group_members(pgid: int) -> list[int]:
+    """Live processes of process group ``pgid`` (read from /proc; Linux)."""
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -236,20 +237,20 @@ class DagsterDev:
             return
         pgid = self._proc.pid  # the session leader's pid is the group id
         for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            if not _process_group_members(pgid):
+            if not process_group_members(pgid):
                 break
             try:
                 os.killpg(pgid, sig)
             except ProcessLookupError:
                 break
             deadline = time.monotonic() + wait_s
-            while time.monotonic() < deadline and _process_group_members(pgid):
+            while time.monotonic() < deadline and process_group_members(pgid):
                 time.sleep(0.2)
         try:
             self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-        left = _process_group_members(pgid)
+        left = process_group_members(pgid)
         self._proc = None
         if left:
             raise RuntimeError(f"dagster dev processes still running after SIGKILL: {left}")

@@ -11,7 +11,7 @@ import pytest
 from wearable_assets import settings
 from wearable_assets.orchestration import schedules
 from wearable_assets.orchestration.pools import apply_pool_limits
-from wearable_assets.orchestration.webserver import DagsterDev, _process_group_members
+from wearable_assets.orchestration.webserver import DagsterDev, process_group_members
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
 from wearable_assets.simulators.stack import SimulatorStack
 from wearable_assets.storage.lake import LakeResource
@@ -49,7 +49,7 @@ def test_backfill_through_the_webserver_lands_rows(
     assert state["runs"] and all(run["status"] == "SUCCESS" for run in state["runs"])
     for run in state["runs"]:
         assert {"key": "dagster/backfill", "value": backfill_id} in run["tags"]
-    assert pgid is not None and _process_group_members(pgid) == []  # webserver, daemon, code server all gone
+    assert pgid is not None and process_group_members(pgid) == []  # webserver, daemon, code server all gone
 
     per_table = {
         table: dict(timescale.fetch(
