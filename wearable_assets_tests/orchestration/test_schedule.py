@@ -95,9 +95,10 @@ def demo(timescale: TimescaleResource, instance: dg.DagsterInstance) -> Timescal
 
 
 def evaluate(instance: dg.DagsterInstance, timescale: TimescaleResource, when: datetime) -> list[dg.RunRequest]:
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
-                                        resources={"timescale": timescale})
-    return list(defs.get_schedule_def("daily_participant_days").evaluate_tick(context).run_requests or [])
+    # Entered as Dagster's daemon does: the context opens an instance of its own and must close it again.
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
+                                   resources={"timescale": timescale}) as context:
+        return list(defs.get_schedule_def("daily_participant_days").evaluate_tick(context).run_requests or [])
 
 
 def test_schedule_asks_for_the_demo_cohorts_due_days(demo: TimescaleResource, instance: dg.DagsterInstance) -> None:
@@ -147,7 +148,7 @@ def test_schedule_is_on_by_default_at_three_and_configurable(demo: TimescaleReso
 
 
 def test_schedule_skips_without_participants(timescale: TimescaleResource, instance: dg.DagsterInstance) -> None:
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=TICK,
-                                        resources={"timescale": timescale})
-    result = defs.get_schedule_def("daily_participant_days").evaluate_tick(context)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=TICK,
+                                   resources={"timescale": timescale}) as context:
+        result = defs.get_schedule_def("daily_participant_days").evaluate_tick(context)
     assert not result.run_requests and "roster sensor" in (result.skip_message or "")
