@@ -42,9 +42,10 @@ db-stop:
 	@bash scripts/timescaledb.sh stop
 
 # DAGSTER_HOME holds dagster.yaml (run queue, pools) and local sqlite storage.
-dagster-home:
+dagster-home: venv
 	@mkdir -p "$(DAGSTER_HOME)"
 	@cp -u dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+	@DAGSTER_HOME="$(DAGSTER_HOME)" $(BIN)/python -m wearable_assets.orchestration.pools
 
 browser:
 	@if [ -f scripts/browser.sh ]; then bash scripts/browser.sh; fi

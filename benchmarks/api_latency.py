@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,21 +37,13 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 warnings.filterwarnings("ignore")  # Dagster beta/preview notices, one per asset definition
 
-from wearable_assets import settings  # noqa: E402
-from wearable_assets_tests.serving.loading import load, recreate_database  # noqa: E402
+from wearable_assets.storage.local_server import ensure_server, scratch_database  # noqa: E402
+from wearable_assets_tests.serving.loading import load  # noqa: E402
 from wearable_assets_tests.serving.servers import api_process  # noqa: E402
 
 PARTICIPANT = "P001"
 LAST_DAY = date(2026, 11, 3)
 DB_NAME = "wearables_bench_api"
-
-
-def server_dsn() -> str:
-    if os.environ.get(settings.TIMESCALE_DSN_ENV):
-        return os.environ[settings.TIMESCALE_DSN_ENV]
-    out = subprocess.run(["bash", str(settings.REPO_ROOT / "scripts" / "timescaledb.sh"), "start"],
-                         capture_output=True, text=True, check=True)
-    return out.stdout.strip().splitlines()[-1]
 
 
 def has_data(dsn: str, days: int) -> bool:
@@ -86,12 +77,12 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep the database, and reuse it if already loaded")
     args = parser.parse_args()
 
-    root = server_dsn()
+    root, _ = ensure_server()
     db_name = DB_NAME + (f"_hr{args.hr_interval:g}".replace(".", "_") if args.hr_interval else "")
     dsn = psycopg.conninfo.make_conninfo(root, dbname=db_name)
     days = [LAST_DAY - timedelta(days=i) for i in range(args.days - 1, -1, -1)]
     if not (args.reuse and has_data(dsn, args.days)):
-        recreate_database(root, db_name)
+        scratch_database(root, db_name)
         print(f"loading {PARTICIPANT} x {args.days} days through the Fitbit and rollup assets ...", flush=True)
         started = time.perf_counter()
         # Dagster's per-run console log (a dozen DEBUG lines per partition) would bury the result.
@@ -124,7 +115,7 @@ def main() -> None:
                     results[mode].append(timed(session, url, p)[0])
     finally:
         if not args.reuse:
-            recreate_database(root, db_name, create=False)
+            scratch_database(root, db_name, create=False)
 
     rolled, raw = bodies["rollup"], bodies["raw"]
     same = [p["ts"] for p in rolled["points"]] == [p["ts"] for p in raw["points"]] and all(

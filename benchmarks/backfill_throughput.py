@@ -129,7 +129,6 @@ def main() -> None:
     import dagster as dg
     import psycopg
     from cryptography.fernet import Fernet
-    from psycopg import sql
 
     from wearable_assets import settings
     from wearable_assets.orchestration.pools import apply_pool_limits
@@ -139,14 +138,12 @@ def main() -> None:
     from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
     from wearable_assets.roster import load_roster
     from wearable_assets.simulators.stack import SimulatorStack
+    from wearable_assets.storage.local_server import ensure_server, scratch_database
     from wearable_assets.storage.timescale import TimescaleResource
 
     batch = args.batch or DEFAULT_MAX_PARTITIONS_PER_RUN
-    server = settings.timescale_dsn()
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
-    dsn = psycopg.conninfo.make_conninfo(server, dbname=DB_NAME)
+    server, _ = ensure_server()
+    dsn = scratch_database(server, DB_NAME)
     work = Path(tempfile.mkdtemp(prefix="wearables-backfill-bench-"))
     today = datetime.now(timezone.utc).date()
     days = [today - timedelta(days=3 + i) for i in range(args.days)][::-1]  # long synced
@@ -194,8 +191,7 @@ def main() -> None:
                     loaded = timescale.fetch("SELECT count(*) FROM wearables.participant_day_summary")[0][0]
                     print(f"  participant_day_summary rows: {loaded} of {len(keys)}", flush=True)
     finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
+        scratch_database(server, DB_NAME, create=False)
         shutil.rmtree(work, ignore_errors=True)
 
     print()

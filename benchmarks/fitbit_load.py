@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -62,7 +61,7 @@ def child(method: str, dsn: str, lake_dir: str) -> None:
     from wearable_assets.storage.timescale import TimescaleResource
 
     if method == "dlt":
-        import dlt  # noqa: F401  (import cost is baseline, not load)
+        import dlt  # imported before the clock starts: import cost is baseline, not load
     timescale = TimescaleResource(dsn=dsn, apply_migrations=False)
     lake = LakeResource(url=lake_dir)
     pday = ParticipantDay(DAY, PARTICIPANT)
@@ -92,8 +91,6 @@ def child(method: str, dsn: str, lake_dir: str) -> None:
                 with conn.cursor() as cur:
                     cur.executemany(insert, intraday)
         else:
-            import dlt
-
             table = ingest._arrow(intraday, ingest.INTRADAY_SCHEMA)
             c = psycopg.conninfo.conninfo_to_dict(dsn)
             # dlt insists on a password; the local server trusts loopback, so any value does.
@@ -111,16 +108,6 @@ def child(method: str, dsn: str, lake_dir: str) -> None:
 
 
 # --- parent: prepare, run, report -----------------------------------------------------------
-def server_dsn() -> str:
-    from wearable_assets import settings
-
-    if os.environ.get(settings.TIMESCALE_DSN_ENV):
-        return os.environ[settings.TIMESCALE_DSN_ENV]
-    out = subprocess.run(["bash", str(settings.REPO_ROOT / "scripts" / "timescaledb.sh"), "start"],
-                         capture_output=True, text=True, check=True)
-    return out.stdout.strip().splitlines()[-1]
-
-
 def prepare(dsn: str, lake_dir: str, provider: str) -> int:
     """Scratch schema, one participant, and the landed payloads of one 1-s participant-day,
     fetched from the ``provider``'s simulator exactly as the raw asset does."""
@@ -177,14 +164,10 @@ def main() -> None:
         child(args.child, args.dsn, args.lake)
         return
 
-    import psycopg
-    from psycopg import sql
+    from wearable_assets.storage.local_server import ensure_server, scratch_database
 
-    server = server_dsn()
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
-    dsn = psycopg.conninfo.make_conninfo(server, dbname=DB_NAME)
+    server, _ = ensure_server()
+    dsn = scratch_database(server, DB_NAME)
     try:
         for provider in args.providers:
             with tempfile.TemporaryDirectory(prefix="fitbit-bench-") as lake_dir:
@@ -204,8 +187,7 @@ def main() -> None:
             report(results)
     finally:
         if not args.keep:
-            with psycopg.connect(server, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
+            scratch_database(server, DB_NAME, create=False)
 
 
 def report(results: dict[str, list[dict]]) -> None:

@@ -82,15 +82,9 @@ def _pg_url(dbname: str) -> tuple[str, str]:
 
 
 def _recreate_pg_database(drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
+    from wearable_assets.storage.local_server import ensure_server, scratch_database
 
-    from wearable_assets import settings
-
-    with psycopg.connect(settings.timescale_dsn(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_DB)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PG_DB)))
+    scratch_database(ensure_server()[0], PG_DB, create=not drop_only)
 
 
 def _clone_events(storage: str, home: Path, partitions: list[str]) -> float:

@@ -138,8 +138,17 @@ def _enrol_all(participants: list) -> None:
 @click.option("--last-day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Last day (default yesterday).")
 def demo(participant_count: int, days: int, last_day: object) -> None:
     """Run the main job on the demo cohort against the simulators and print a summary."""
-    from wearable_assets.demo import lake_counts, run_demo, table_counts
+    import warnings
 
+    import dagster as dg
+
+    from wearable_assets.demo import ingest_outcomes, lake_counts, run_demo, table_counts
+
+    # Dagster flags features the project uses on purpose (backfill policies, partitioned checks)
+    # as beta/preview, once per definition; the demo's reader needs the summary, not those.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    warnings.filterwarnings("ignore", message=".*varying BackfillPolicies", category=UserWarning)
     result = run_demo(participant_count, days, last_day.date() if last_day else None)  # type: ignore[attr-defined]
     pdays = len(result.participants) * days
     click.echo("")
@@ -148,6 +157,12 @@ def demo(participant_count: int, days: int, last_day: object) -> None:
                f"in {result.seconds:.0f} s")
     click.echo(f"materialised {pdays} participant-days: {', '.join(result.participants)} x "
                f"{result.first_day}..{result.last_day}; cohort_week: {', '.join(result.weeks) or '-'}")
+    outcomes = ingest_outcomes(result.first_day, result.last_day)
+    click.echo("ingest outcomes (participant-days): " + ("; ".join(
+        f"{source} {status} {n}" for (source, status), n in outcomes.items()) or "none recorded"))
+    troubled = {key: n for key, n in outcomes.items() if key[1] not in ("ok", "no_data")}
+    if troubled:
+        click.echo("  some participant-days did not load: see wearables.ingest_status.detail for the fix", err=True)
     click.echo("TimescaleDB rows:")
     for table, n in table_counts().items():
         click.echo(f"  wearables.{table:<28} {n:>10,}")

@@ -96,7 +96,7 @@ def run_demo(participant_count: int, days: int, last_day: date | None = None) ->
 
         from wearable_assets.definitions import defs
 
-        job = defs.get_job_def("participant_day_job")
+        job = defs.resolve_job_def("participant_day_job")
         result = job.execute_in_process(
             instance=instance,
             tags={RANGE_START: f"{first_day}|{ids[0]}", RANGE_END: f"{last_day}|{ids[-1]}"},
@@ -105,10 +105,9 @@ def run_demo(participant_count: int, days: int, last_day: date | None = None) ->
         )
         valid_weeks = set(weekly_partitions.get_partition_keys())
         weeks = sorted({_monday(first_day + timedelta(days=i)).isoformat() for i in range(days)} & valid_weeks)
-        cohort = defs.get_assets_def(dg.AssetKey("cohort_week"))
+        cohort = defs.resolve_assets_def(dg.AssetKey("cohort_week"))  # resources already bound
         for week in weeks:
-            dg.materialize([cohort], partition_key=week, instance=instance, resources=defs.resources,
-                           raise_on_error=False, run_config=QUIET)
+            dg.materialize([cohort], partition_key=week, instance=instance, raise_on_error=False, run_config=QUIET)
     return DemoResult(ids, first_day, last_day, result.run_id, result.success, time.monotonic() - started, weeks)
 
 
@@ -121,6 +120,19 @@ def table_counts() -> dict[str, int]:
 
     db = TimescaleResource(dsn=settings.timescale_dsn())
     return {t: db.fetch(f"SELECT count(*) FROM wearables.{t}")[0][0] for t in TABLES}  # names are constants
+
+
+def ingest_outcomes(first_day: date, last_day: date) -> dict[tuple[str, str], int]:
+    """Participant-days per (source, status) in the demo window: a run can succeed while some
+    participant-days need re-consent or met an API error (recorded, not raised), so say so."""
+    from wearable_assets.storage.timescale import TimescaleResource
+
+    rows = TimescaleResource(dsn=settings.timescale_dsn()).fetch(
+        "SELECT source, status, count(*) FROM wearables.ingest_status WHERE local_date BETWEEN %s AND %s "
+        "GROUP BY source, status ORDER BY source, status",
+        (first_day, last_day),
+    )
+    return {(source, status): n for source, status, n in rows}
 
 
 def lake_counts() -> dict[str, int]:

@@ -10,49 +10,31 @@ demo's data never collide.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import psycopg
 import pytest
-from psycopg import sql
 
 from wearable_assets import settings
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
 from wearable_assets.storage.lake import LakeResource
+from wearable_assets.storage.local_server import ensure_server, scratch_database, stop_server
 from wearable_assets.storage.timescale import TimescaleResource
-
-DB_SCRIPT = settings.REPO_ROOT / "scripts" / "timescaledb.sh"
-
-
-def _server_dsn() -> tuple[str, bool]:
-    """DSN of a running server, and whether this session started it."""
-    if os.environ.get(settings.TIMESCALE_DSN_ENV):
-        return os.environ[settings.TIMESCALE_DSN_ENV], False
-    running = subprocess.run(["bash", str(DB_SCRIPT), "status"], capture_output=True).returncode == 0
-    out = subprocess.run(["bash", str(DB_SCRIPT), "start"], capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"could not start the local TimescaleDB:\n{out.stdout}\n{out.stderr}")
-    return out.stdout.strip().splitlines()[-1], not running
 
 
 @pytest.fixture(scope="session")
 def timescale_dsn() -> Iterator[str]:
-    server_dsn, started_here = _server_dsn()
+    server_dsn, started_here = ensure_server()
     name = f"wearables_test_{os.getpid()}"
-    with psycopg.connect(server_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = psycopg.conninfo.make_conninfo(server_dsn, dbname=name)
+    dsn = scratch_database(server_dsn, name)
     try:
         yield dsn
     finally:
-        with psycopg.connect(server_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        scratch_database(server_dsn, name, create=False)
         if started_here:
-            subprocess.run(["bash", str(DB_SCRIPT), "stop"], capture_output=True)
+            stop_server()
 
 
 @pytest.fixture(scope="session")

@@ -25,16 +25,15 @@ def _open_in_background(url: str) -> None:
 def enrol_with_simulator(
     participants: list[Participant], timescale: TimescaleResource, resource: GoogleHealthResource
 ) -> list[str]:
-    """Enrol every Google Health participant that has no stored tokens yet; returns their ids."""
-    have = {
-        pid for (pid,) in timescale.fetch(
-            "SELECT participant_id FROM wearables.oauth_tokens WHERE provider = %s AND token_ciphertext IS NOT NULL",
-            (google_health.PROVIDER,),
-        )
-    }
+    """Enrol every Google Health participant; returns their ids.
+
+    Everyone, not only those without stored tokens: a simulator starts with no grants, so tokens
+    stored while an earlier simulator ran are unknown to this one and would be refused
+    (``invalid_grant``). Enrolling again replaces them, as a participant's re-consent does.
+    """
     enrolled: list[str] = []
     for p in participants:
-        if p.fitbit_provider != google_health.PROVIDER or p.participant_id in have:
+        if p.fitbit_provider != google_health.PROVIDER:
             continue
         enrol(
             participant_id=p.participant_id,

@@ -21,6 +21,8 @@ import psycopg
 from wearable_assets.settings import REPO_ROOT
 
 log = logging.getLogger(__name__)
+#: Skips already reported by this process: every run checks migrations, the reason is said once.
+_reported_skips: set[str] = set()
 
 SQL_DIR = REPO_ROOT / "sql"
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
@@ -120,7 +122,9 @@ def migrate(conn: psycopg.Connection, sql_dir: Path = SQL_DIR) -> MigrationRepor
             if migration.requires_tsl and license_ != "timescale":
                 reason = f"needs timescaledb.license='timescale', server has '{license_}'"
                 report.skipped[migration.version] = reason
-                log.info("skipping migration %s: %s", migration.path.name, reason)
+                if migration.path.name not in _reported_skips:
+                    _reported_skips.add(migration.path.name)
+                    log.info("skipping migration %s: %s", migration.path.name, reason)
                 continue
             with conn.transaction():
                 conn.execute(migration.sql)

@@ -27,8 +27,8 @@ from wearable_assets_tests.actigraph.test_assets import DAY, TYPED, db_rows, mat
 
 def parquet_rows(athena: AthenaTarget, key: str) -> list[tuple[Any, ...]]:
     body = athena.client("s3").get_object(Bucket=athena.bucket, Key=key)["Body"].read()
-    parquet = pq.read_table(io.BytesIO(body))  # noqa: F841 - DuckDB reads it by name
-    return duckdb.sql(f"SELECT {', '.join(TYPED)} FROM parquet ORDER BY setting_id").fetchall()
+    parquet = pq.read_table(io.BytesIO(body))
+    return duckdb.from_arrow(parquet).select(", ".join(TYPED)).order("setting_id").fetchall()
 
 
 def test_hive_tables_replace_the_participant_day(

@@ -8,11 +8,11 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
-from psycopg import sql
 
 from wearable_assets import settings
 from wearable_assets.orchestration.pools import POOL_LIMITS, apply_pool_limits
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
+from wearable_assets.storage.local_server import scratch_database
 
 TEMPLATE = settings.REPO_ROOT / "dagster.yaml"
 
@@ -63,17 +63,14 @@ def dagster_database(timescale_dsn: str) -> Iterator[str]:
     """A fresh ``dagster_test_<pid>`` database on the project's TimescaleDB server, as a
     SQLAlchemy URL with the psycopg2 driver (what the template asks for)."""
     name = f"dagster_test_{os.getpid()}"
-    with psycopg.connect(timescale_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    scratch_database(timescale_dsn, name)
     info = psycopg.conninfo.conninfo_to_dict(timescale_dsn)
     password = f":{info['password']}" if info.get("password") else ""
     url = f"postgresql+psycopg2://{info['user']}{password}@{info['host']}:{info.get('port', 5432)}/{name}"
     try:
         yield url
     finally:
-        with psycopg.connect(timescale_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        scratch_database(timescale_dsn, name, create=False)
 
 
 @dg.asset(partitions_def=dg.DynamicPartitionsDefinition(name=PARTICIPANTS_PARTITION_NAME))

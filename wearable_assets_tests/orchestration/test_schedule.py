@@ -98,7 +98,7 @@ def evaluate(instance: dg.DagsterInstance, timescale: TimescaleResource, when: d
     # Entered as Dagster's daemon does: the context opens an instance of its own and must close it again.
     with dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
                                    resources={"timescale": timescale}) as context:
-        return list(defs.get_schedule_def("daily_participant_days").evaluate_tick(context).run_requests or [])
+        return list(defs.resolve_schedule_def("daily_participant_days").evaluate_tick(context).run_requests or [])
 
 
 def test_schedule_asks_for_the_demo_cohorts_due_days(demo: TimescaleResource, instance: dg.DagsterInstance) -> None:
@@ -130,7 +130,7 @@ def test_schedule_asks_for_the_demo_cohorts_due_days(demo: TimescaleResource, in
 def test_schedule_is_on_by_default_at_three_and_configurable(demo: TimescaleResource,
                                                              instance: dg.DagsterInstance,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    schedule = defs.get_schedule_def("daily_participant_days")
+    schedule = defs.resolve_schedule_def("daily_participant_days")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 3 * * *", "UTC")
     assert schedule.job_name == "participant_day_job"
@@ -150,5 +150,5 @@ def test_schedule_is_on_by_default_at_three_and_configurable(demo: TimescaleReso
 def test_schedule_skips_without_participants(timescale: TimescaleResource, instance: dg.DagsterInstance) -> None:
     with dg.build_schedule_context(instance=instance, scheduled_execution_time=TICK,
                                    resources={"timescale": timescale}) as context:
-        result = defs.get_schedule_def("daily_participant_days").evaluate_tick(context)
+        result = defs.resolve_schedule_def("daily_participant_days").evaluate_tick(context)
     assert not result.run_requests and "roster sensor" in (result.skip_message or "")

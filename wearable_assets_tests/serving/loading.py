@@ -10,8 +10,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
-import psycopg
-from psycopg import sql
 
 from wearable_assets import settings
 from wearable_assets.fitbit.assets import intraday, raw_payloads
@@ -30,16 +28,6 @@ from wearable_assets.storage.timescale import TimescaleResource
 #: New York (DST ends on 2026-11-01: a 25-hour day) and Brisbane (UTC+10, no DST).
 PARTICIPANTS = ("P001", "P002")
 DAYS = (date(2026, 11, 1), date(2026, 11, 2))
-
-
-def recreate_database(server_dsn: str, name: str, *, create: bool = True) -> str:
-    """Drop database ``name`` on the server of ``server_dsn`` (and create it empty again unless
-    ``create`` is false); returns its DSN. Loaded data lives in a database of its own."""
-    with psycopg.connect(server_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if create:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return psycopg.conninfo.make_conninfo(server_dsn, dbname=name)
 
 
 def load(
