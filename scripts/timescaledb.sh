@@ -165,6 +165,11 @@ timescaledb.telemetry_level = off
 max_connections = 100
 EOF
     [[ "$(id -u)" != 0 ]] || chown postgres: "$DATA/wearables.conf" "$DATA/pg_hba.conf"
+    # Another server on the port (often a second checkout's own cluster) would make this one
+    # fail to bind; say so plainly instead of leaving the reader with the server log.
+    if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
+      die "port $PORT on 127.0.0.1 is taken by another server (another checkout's cluster?): stop it, or pick a free port with WEARABLES_PG_PORT=<port>"
+    fi
     log "starting PostgreSQL 15 on 127.0.0.1:$PORT (log: $LOG)"
     # 9>&-: the server must not inherit the lock fd, or it would hold the lock while it runs.
     as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >&2 9>&- \

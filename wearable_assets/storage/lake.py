@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
-import dlt
 import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -139,6 +138,8 @@ class LakeResource(dg.ConfigurableResource):
 
     # --- canonical rows --------------------------------------------------------------------
     def _destinations(self, participant_id: str, day: date) -> tuple[Any, Any]:
+        import dlt  # imported when writing: loads into TimescaleDB and raw landing never need it
+
         placeholders = {"participant_id": participant_id, "date": day.isoformat()}
         credentials = self._aws_credentials()
         files = dlt.destinations.filesystem(
@@ -173,6 +174,8 @@ class LakeResource(dg.ConfigurableResource):
         primary_key: list[str] | None = None,
     ) -> LakeWrite:
         """Make ``table``'s participant-day hold exactly ``data`` (idempotent per partition)."""
+        import dlt
+
         iceberg = self.destination == "athena" and self.table_format == "iceberg"
         destination, staging = self._destinations(participant_id, day)
         with tempfile.TemporaryDirectory(prefix="wearables-dlt-") as pipelines_dir:
