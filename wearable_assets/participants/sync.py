@@ -14,20 +14,11 @@ from datetime import date
 import dagster as dg
 
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
-from wearable_assets.roster import Participant
+from wearable_assets.roster import COLUMNS, Participant
 from wearable_assets.storage.timescale import TimescaleResource
 
-_COLUMNS = (
-    "participant_id",
-    "study_id",
-    "time_zone",
-    "enrolled_from",
-    "enrolled_to",
-    "fitbit_provider",
-    "fitbit_user_id",
-    "centrepoint_study_id",
-    "centrepoint_subject_id",
-)
+# The roster's columns are the table's columns: wearables.participants mirrors the CSV.
+_COLUMNS = COLUMNS
 
 
 @dataclass(frozen=True)
