@@ -140,19 +140,21 @@ class LakeResource(dg.ConfigurableResource):
     def _destinations(self, participant_id: str, day: date) -> tuple[Any, Any]:
         import dlt  # imported when writing: loads into TimescaleDB and raw landing never need it
 
+        from wearable_assets.storage.dlt_caps import with_cached_capabilities
+
         placeholders = {"participant_id": participant_id, "date": day.isoformat()}
         credentials = self._aws_credentials()
-        files = dlt.destinations.filesystem(
+        files = with_cached_capabilities(dlt.destinations.filesystem(
             bucket_url=self.bucket_url, layout=LAYOUT, extra_placeholders=placeholders, credentials=credentials
-        )
+        ))
         if self.destination == "filesystem":
             return files, None
-        athena = dlt.destinations.athena(
+        athena = with_cached_capabilities(dlt.destinations.athena(
             query_result_bucket=self.athena_query_result_bucket,
             athena_work_group=self.athena_work_group,
             credentials=credentials,
             force_iceberg=self.table_format == "iceberg",
-        )
+        ))
         return athena, files
 
     def _aws_credentials(self) -> dict[str, Any] | None:
@@ -187,6 +189,12 @@ class LakeResource(dg.ConfigurableResource):
                 staging=staging,
                 dataset_name=self.dataset,
             )
+            # These pipelines keep no state between writes (no incremental cursors) and their
+            # working dir is deleted below, so skip what only matters for long-lived pipelines:
+            # downloading state and schemas from the destination before each run (~0.13 s a
+            # write) and saving a runtime trace nobody reads.
+            pipeline.config.restore_from_destination = False
+            pipeline.config.enable_runtime_trace = False
             columns = None
             if iceberg and primary_key and len(primary_key) > 1:
                 data, columns = with_row_key(data, primary_key), {ROW_KEY: {"unique": True}}
