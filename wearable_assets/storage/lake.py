@@ -140,21 +140,19 @@ class LakeResource(dg.ConfigurableResource):
     def _destinations(self, participant_id: str, day: date) -> tuple[Any, Any]:
         import dlt  # imported when writing: loads into TimescaleDB and raw landing never need it
 
-        from wearable_assets.storage.dlt_caps import with_cached_capabilities
-
         placeholders = {"participant_id": participant_id, "date": day.isoformat()}
         credentials = self._aws_credentials()
-        files = with_cached_capabilities(dlt.destinations.filesystem(
+        files = dlt.destinations.filesystem(
             bucket_url=self.bucket_url, layout=LAYOUT, extra_placeholders=placeholders, credentials=credentials
-        ))
+        )
         if self.destination == "filesystem":
             return files, None
-        athena = with_cached_capabilities(dlt.destinations.athena(
+        athena = dlt.destinations.athena(
             query_result_bucket=self.athena_query_result_bucket,
             athena_work_group=self.athena_work_group,
             credentials=credentials,
             force_iceberg=self.table_format == "iceberg",
-        ))
+        )
         return athena, files
 
     def _aws_credentials(self) -> dict[str, Any] | None:
