@@ -19,7 +19,9 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from wearable_assets.fitbit.canonical import ParsedDay, Sample, localize
+import numpy as np
+
+from wearable_assets.fitbit.canonical import ParsedDay, Payload, Sample, epoch_us, localize
 
 SOURCE = "fitbit_legacy"
 _METRIC_OF = {"heart": "heart_rate", "steps": "steps", "calories": "calories", "distance": "distance",
@@ -54,12 +56,47 @@ class _LocalDay:
         self.previous = minute
         start = self.minutes.get((minute, self.fold))
         if start is None:
-            naive = self.midnight + timedelta(hours=int(minute[:2]), minutes=int(minute[3:5]))
-            local = naive.replace(tzinfo=self.tz, fold=self.fold)
-            offset = local.utcoffset() or timedelta(0)
-            start = self.minutes[(minute, self.fold)] = (local.astimezone(timezone.utc),
-                                                         int(offset.total_seconds()) // 60)
+            start = self.minutes[(minute, self.fold)] = self.minute_start(int(minute[:2]), int(minute[3:5]),
+                                                                          self.fold)
         return start[0] + _SECONDS[clock[6:8]], start[1]
+
+    def minute_start(self, hours: int, minutes: int, fold: int) -> tuple[datetime, int]:
+        """(UTC instant, offset minutes) of a local wall-clock minute of the day."""
+        naive = self.midnight + timedelta(hours=hours, minutes=minutes)
+        local = naive.replace(tzinfo=self.tz, fold=fold)
+        offset = local.utcoffset() or timedelta(0)
+        return local.astimezone(timezone.utc), int(offset.total_seconds()) // 60
+
+    def columns(self, times: list[Any], values: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``utc`` for a whole dataset at once: (epoch us, value, offset minutes), or None if
+        it is not plain ``HH:MM:SS`` times (within the day) and numbers, for which the per-entry
+        path decides (it accepts some other forms, or names the bad entry).
+
+        The fold rule, vectorised: fold is 1 from the first minute lower than its predecessor on.
+        """
+        clock = np.array(times)
+        number = np.array(values)
+        if clock.dtype != np.dtype("<U8") or number.dtype.kind not in "biuf" or clock.shape != number.shape:
+            return None
+        chars = clock.view(np.uint32).reshape(-1, 8) - ord("0")
+        digits = chars[:, [0, 1, 3, 4, 6, 7]]
+        if len(chars) and (digits.max() > 9 or (chars[:, [2, 5]] != ord(":") - ord("0")).any()):
+            return None  # uint32: anything below "0" wrapped around to a large value
+        hours = (digits[:, 0] * 10 + digits[:, 1]).astype(np.int64)
+        minutes = (digits[:, 2] * 10 + digits[:, 3]).astype(np.int64)
+        seconds = (digits[:, 4] * 10 + digits[:, 5]).astype(np.int64)
+        if len(chars) and (hours.max() > 23 or minutes.max() > 59 or seconds.max() > 59):
+            return None
+        minute_of_day = hours * 60 + minutes
+        backwards = np.zeros(len(minute_of_day), dtype=np.int64)
+        backwards[1:] = minute_of_day[1:] < minute_of_day[:-1]
+        key = minute_of_day * 2 + np.maximum.accumulate(backwards)  # (minute, fold) as one int
+        present = np.flatnonzero(np.bincount(key)) if len(key) else key
+        starts = [self.minute_start(int(k) // 120, int(k) // 2 % 60, int(k) % 2) for k in present.tolist()]
+        start_us = np.array([epoch_us(start) for start, _ in starts], dtype=np.int64)
+        offset = np.array([minutes_offset for _, minutes_offset in starts], dtype=np.int16)
+        where = np.searchsorted(present, key)
+        return start_us[where] + seconds * 1_000_000, number.astype(np.float64), offset[where]
 
 
 def _stamps_in_order(stamps: Iterable[str], tz: Any) -> Iterator[datetime]:
@@ -72,6 +109,17 @@ def _stamps_in_order(stamps: Iterable[str], tz: Any) -> Iterator[datetime]:
             fold = 1
         previous = naive
         yield localize(naive, tz, fold=fold)
+
+
+def _samples(name: str, clock: _LocalDay, times: list[Any], values: list[Any], scale: float) -> Iterator[Sample]:
+    """The per-entry path (see ``_LocalDay.columns``), which names the entry that is wrong."""
+    for index, (text, value) in enumerate(zip(times, values)):
+        try:
+            ts, offset = clock.utc(text)
+            yield ts, float(value) * scale, offset, None
+        except (TypeError, ValueError, KeyError) as exc:
+            raise PayloadError(f"{SOURCE} payload {name}: dataset entry {index} "
+                               f"({exc.__class__.__name__}: {exc})") from None
 
 
 def parse_intraday(day: ParsedDay, name: str, document: dict[str, Any]) -> None:
@@ -89,17 +137,12 @@ def parse_intraday(day: ParsedDay, name: str, document: dict[str, Any]) -> None:
         ) from None
     scale = _DISTANCE_TO_M if metric == "distance" else 1.0
     clock = _LocalDay(day.window.day, day.window.tz)
-
-    def samples() -> Iterator[Sample]:
-        for index, (text, value) in enumerate(zip(times, values)):
-            try:
-                ts, offset = clock.utc(text)
-                yield ts, float(value) * scale, offset, None
-            except (TypeError, ValueError, KeyError) as exc:
-                raise PayloadError(f"{SOURCE} payload {name}: dataset entry {index} "
-                                   f"({exc.__class__.__name__}: {exc})") from None
-
-    day.add_series(metric, samples())
+    columns = clock.columns(times, values)
+    if columns is not None:
+        ts, value, offset = columns
+        day.add_columns(metric, ts, value * scale, offset, np.zeros(len(ts), dtype=np.intp), (None,))
+    else:
+        day.add_series(metric, _samples(name, clock, times, values, scale))
     summary = document.get(f"activities-{resource}") or []
     if resource == "heart":
         value = summary[0].get("value") if summary and isinstance(summary[0], dict) else None
@@ -187,8 +230,9 @@ def parse_profile(day: ParsedDay, document: Any) -> None:
         day.notes.append(f"Fitbit profile time zone {zone} differs from the roster's {day.window.tz.key}")
 
 
-def parse_payload(day: ParsedDay, name: str, document: Any) -> None:
+def parse_payload(day: ParsedDay, payload: Payload) -> None:
     """One landed payload (named as in ``legacy.day_paths``) into ``day``."""
+    name, document = payload.name, payload.document
     if name in _METRIC_OF:
         parse_intraday(day, name, document)
     elif name == "sleep":
