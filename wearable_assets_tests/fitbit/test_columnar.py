@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from wearable_assets.fitbit import google_health_columnar, google_health_parse, pgcopy
+from wearable_assets.fitbit import google_health_columnar, google_health_parse, legacy_parse, pgcopy
 from wearable_assets.fitbit.canonical import (
     INTRADAY_COLUMNS,
     INTRADAY_TABLE,
@@ -106,7 +106,13 @@ def test_columnar_points_equal_the_per_point_parser(monkeypatch: pytest.MonkeyPa
     _same(parsed, _parse(pages, monkeypatch, columnar=False))
     window = DayWindow.of(FALL_BACK, ZONE)
     assert window.minutes == 1500 and fast.hr_completeness() == 100.0
-    assert fast.dropped["heart_rate:outside_day"] > 0 and fast.dropped["heart_rate:duplicate"] > 50
+    # The truth, from how the pages were built: every instant once, duplicates dropped.
+    stamps = [orjson.loads(body)["dataPoints"] for name, body in pages if name.startswith("heart-rate")]
+    instants = [p["heartRate"]["sampleTime"]["physicalTime"] for page in stamps for p in page]
+    inside = [t for t in instants if window.start <= datetime.fromisoformat(t) < window.end]
+    assert fast.rows_per_metric()["heart_rate"] == len(set(inside))
+    assert fast.dropped["heart_rate:outside_day"] == len(instants) - len(inside)
+    assert fast.dropped["heart_rate:duplicate"] == len(inside) - len(set(inside)) > 50
     assert fast.dropped["steps:outside_day"] == 6
     devices = {row[6] for row in rows if row[1] == "heart_rate"}
     assert devices == {"FITBIT:Charge 6", "GOOGLE_FIT", None}
@@ -161,3 +167,61 @@ def test_binary_copy_encoding_round_trips(timescale: TimescaleResource, monkeypa
         conn.rollback()
     assert len(stored) == len(expected) > 9000
     assert sorted(stored) == expected
+
+
+def _legacy_heart(times: list[str], values: list[Any]) -> bytes:
+    return orjson.dumps({"activities-heart": [{"value": {"restingHeartRate": 55}}],
+                         "activities-heart-intraday": {"dataset": [{"time": t, "value": v} for t, v in
+                                                                   zip(times, values)]}})
+
+
+def _parse_legacy(body: bytes, monkeypatch: pytest.MonkeyPatch, *, columnar: bool) -> Parsed:
+    with monkeypatch.context() as patch:
+        if not columnar:
+            patch.setattr(legacy_parse._LocalDay, "columns", lambda self, times, values: None)
+        day = ParsedDay(window=DayWindow.of(FALL_BACK, ZONE), participant_id="P001", source="fitbit_legacy")
+        rows = [row for batch in stream_batches(day, legacy_parse.parse_payload, [Payload("heart", body, orjson.loads)])
+                for row in batch.rows(day.participant_id, day.source)]
+        return day, rows
+
+
+def test_legacy_dataset_columns_equal_the_per_entry_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fall-back day's wall clock: 01:00-01:59 appears twice (second pass = fold 1)."""
+    clock = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(0, 60, 9)]
+    repeat = [t for t in clock if t.startswith("01:")]
+    split = clock.index("02:00:00")
+    times = clock[:split] + repeat + clock[split:]
+    values = [40 + i % 100 for i in range(len(times))]
+    values[5] = 61.5  # a float among ints
+    used: list[bool] = []
+    real = legacy_parse._LocalDay.columns
+    monkeypatch.setattr(legacy_parse._LocalDay, "columns",
+                        lambda self, t, v: used.append(real(self, t, v) is not None) or real(self, t, v))
+    body = _legacy_heart(times, values)
+    fast, rows = parsed = _parse_legacy(body, monkeypatch, columnar=True)
+    assert used == [True]
+    _same(parsed, _parse_legacy(body, monkeypatch, columnar=False))
+    heart = [row for row in rows if row[1] == "heart_rate"]
+    assert len(heart) == len(times) and fast.hr_completeness() == 100.0  # 25 distinct hours of minutes
+    assert {row[4] for row in heart} == {-240, -300}
+
+
+@pytest.mark.parametrize("times, values", [
+    (["00:00:00", "00:00:01", "24:00:00"], [60, 61, 62]),  # hour 24: the per-entry path's business
+    (["00:00:00", "0:00:01", "00:00:02"], [60, 61, 62]),
+    (["00:00:00", "00:00:01", "00:00:02"], [60, "61", 62]),
+    (["00:00:00", "00:00:01", "00:00:02"], [60, None, 62]),
+    (["00:00:00", "00:00:01", "00:00:02.000"], [60, 61, 62]),
+])
+def test_legacy_unusual_datasets_take_the_per_entry_path(times: list[str], values: list[Any],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = legacy_parse._LocalDay(FALL_BACK, DayWindow.of(FALL_BACK, ZONE).tz)
+    assert clock.columns(times, values) is None
+    body = _legacy_heart(times, values)
+    try:
+        fast = _parse_legacy(body, monkeypatch, columnar=True)
+    except legacy_parse.PayloadError as exc:
+        with pytest.raises(legacy_parse.PayloadError, match=str(exc).split("(")[0]):
+            _parse_legacy(body, monkeypatch, columnar=False)
+    else:
+        _same(fast, _parse_legacy(body, monkeypatch, columnar=False))
