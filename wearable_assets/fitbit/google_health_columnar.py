@@ -34,6 +34,11 @@ _OFFSET = r"^-?[0-9]{1,6}s$"
 _INT64 = r"^-?[0-9]{1,15}$"  # at most 15 digits: exact as a float64, as float() would give
 _MAX_OFFSET_MIN = 24 * 60  # utc_offset_min is a smallint; real offsets are within +-14 h
 
+#: The JSON reader's scratch memory (the biggest Arrow allocation per page) comes from malloc,
+#: which hands it back after each page; Arrow's default pool (mimalloc) kept it: ~6 MB more
+#: peak RSS over a Google day, at the same speed.
+_READER_POOL = pa.system_memory_pool()
+
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str | None, ...]]
 
 
@@ -87,6 +92,7 @@ def _read(body: bytes, union: str, time_field: str, time_keys: tuple[str, str],
         read_options=pj.ReadOptions(block_size=len(body) + 1, use_threads=False),
         parse_options=pj.ParseOptions(explicit_schema=_schema(union, time_field, time_keys, path),
                                       unexpected_field_behavior="ignore"),
+        memory_pool=_READER_POOL,
     )
     if table.num_rows != 1:
         return None
