@@ -226,7 +226,7 @@ class ParsedDay:
         code = {label: i for i, label in enumerate(devices)}
         self.add_columns(
             metric,
-            np.array([(ts - EPOCH) // _US for ts in stamps], dtype=np.int64),  # pa.array would import pandas
+            np.array([epoch_us(ts) for ts in stamps], dtype=np.int64),  # (pa.array would import pandas)
             np.array(values, dtype=np.float64),
             np.array(offsets, dtype=np.int16),
             np.array([code[label] for label in labels], dtype=np.intp),
