@@ -225,3 +225,11 @@ def test_legacy_unusual_datasets_take_the_per_entry_path(times: list[str], value
             _parse_legacy(body, monkeypatch, columnar=False)
     else:
         _same(fast, _parse_legacy(body, monkeypatch, columnar=False))
+
+
+@pytest.mark.parametrize("body", [b'{"dataPoints": [], "nextPageToken": "t"}', b'{"nextPageToken": "t"}', b"{}"])
+def test_empty_pages(body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages without points (the API sends them, token and all) add nothing either way."""
+    fast = _parse([("heart-rate.list.p000", body)], monkeypatch, columnar=True)
+    _same(fast, _parse([("heart-rate.list.p000", body)], monkeypatch, columnar=False))
+    assert fast[1] == [] and not fast[0].dropped
