@@ -16,13 +16,11 @@ on what a day contains: the fast one only ever sees input both read identically.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pj
 
+from wearable_assets.fitbit import arrow_json
 from wearable_assets.fitbit.canonical import as_numpy, timestamps_us
 
 #: Data types whose value is an int64, sent as a JSON string (the bulk of a day's points).
@@ -33,11 +31,6 @@ _PHYSICAL = r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-
 _OFFSET = r"^-?[0-9]{1,6}s$"
 _INT64 = r"^-?[0-9]{1,15}$"  # at most 15 digits: exact as a float64, as float() would give
 _MAX_OFFSET_MIN = 24 * 60  # utc_offset_min is a smallint; real offsets are within +-14 h
-
-#: The JSON reader's scratch memory (the biggest Arrow allocation per page) comes from malloc,
-#: which hands it back after each page; Arrow's default pool (mimalloc) kept it: ~6 MB more
-#: peak RSS over a Google day, at the same speed.
-_READER_POOL = pa.system_memory_pool()
 
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str | None, ...]]
 
@@ -77,25 +70,17 @@ def parse_points(body: bytes, union: str, time_field: str, time_keys: tuple[str,
                  path: tuple[str, ...]) -> Columns | None:
     """(ts epoch us, value, utc_offset_min, device codes, device labels) of every point in
     order, or None when the page is not in the exact shape this path reads (see module doc)."""
-    if not body.isascii():
+    table = arrow_json.read_object(body, _schema(union, time_field, time_keys, path))
+    if table is None:
         return None
     try:
-        return _read(body, union, time_field, time_keys, path)
-    except pa.lib.ArrowException:
+        return _columns(table, union, time_field, time_keys, path)
+    except pa.lib.ArrowException:  # a string that matched the patterns but is no date (Feb 30)
         return None
 
 
-def _read(body: bytes, union: str, time_field: str, time_keys: tuple[str, str],
-          path: tuple[str, ...]) -> Columns | None:
-    table = pj.read_json(
-        io.BytesIO(body),
-        read_options=pj.ReadOptions(block_size=len(body) + 1, use_threads=False),
-        parse_options=pj.ParseOptions(explicit_schema=_schema(union, time_field, time_keys, path),
-                                      unexpected_field_behavior="ignore"),
-        memory_pool=_READER_POOL,
-    )
-    if table.num_rows != 1:
-        return None
+def _columns(table: pa.Table, union: str, time_field: str, time_keys: tuple[str, str],
+             path: tuple[str, ...]) -> Columns | None:
     lists = table.column("dataPoints").combine_chunks()
     if lists.null_count:
         return None

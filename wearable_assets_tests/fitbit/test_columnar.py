@@ -175,17 +175,21 @@ def _legacy_heart(times: list[str], values: list[Any]) -> bytes:
                                                                    zip(times, values)]}})
 
 
-def _parse_legacy(body: bytes, monkeypatch: pytest.MonkeyPatch, *, columnar: bool) -> Parsed:
+def _parse_legacy(body: bytes, monkeypatch: pytest.MonkeyPatch, *, columnar: bool, arrow: bool = True) -> Parsed:
+    """Parsed with the Arrow reader (``arrow``), with numpy on the decoded lists, or per entry."""
     with monkeypatch.context() as patch:
         if not columnar:
-            patch.setattr(legacy_parse._LocalDay, "columns", lambda self, times, values: None)
+            patch.setattr(legacy_parse._LocalDay, "columns_of_chars", lambda self, chars, values: None)
+        if not arrow:
+            patch.setattr(legacy_parse, "_parse_intraday_columnar", lambda day, name, body: False)
         day = ParsedDay(window=DayWindow.of(FALL_BACK, ZONE), participant_id="P001", source="fitbit_legacy")
         rows = [row for batch in stream_batches(day, legacy_parse.parse_payload, [Payload("heart", body, orjson.loads)])
                 for row in batch.rows(day.participant_id, day.source)]
         return day, rows
 
 
-def test_legacy_dataset_columns_equal_the_per_entry_path(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("arrow", [True, False])
+def test_legacy_dataset_columns_equal_the_per_entry_path(arrow: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """A fall-back day's wall clock: 01:00-01:59 appears twice (second pass = fold 1)."""
     clock = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(0, 60, 9)]
     repeat = [t for t in clock if t.startswith("01:")]
@@ -194,16 +198,35 @@ def test_legacy_dataset_columns_equal_the_per_entry_path(monkeypatch: pytest.Mon
     values = [40 + i % 100 for i in range(len(times))]
     values[5] = 61.5  # a float among ints
     used: list[bool] = []
-    real = legacy_parse._LocalDay.columns
-    monkeypatch.setattr(legacy_parse._LocalDay, "columns",
-                        lambda self, t, v: used.append(real(self, t, v) is not None) or real(self, t, v))
+    real = legacy_parse._LocalDay.columns_of_chars
+    monkeypatch.setattr(legacy_parse._LocalDay, "columns_of_chars",
+                        lambda self, c, v: used.append(real(self, c, v) is not None) or real(self, c, v))
     body = _legacy_heart(times, values)
-    fast, rows = parsed = _parse_legacy(body, monkeypatch, columnar=True)
+    fast, rows = parsed = _parse_legacy(body, monkeypatch, columnar=True, arrow=arrow)
     assert used == [True]
     _same(parsed, _parse_legacy(body, monkeypatch, columnar=False))
     heart = [row for row in rows if row[1] == "heart_rate"]
     assert len(heart) == len(times) and fast.hr_completeness() == 100.0  # 25 distinct hours of minutes
     assert {row[4] for row in heart} == {-240, -300}
+    assert [row for row in rows if row[1] == "resting_heart_rate"][0][3] == 55.0
+
+
+def test_legacy_activity_summary_either_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Activity datasets carry the day's total as a string; it lands in ``daily_totals``."""
+    body = orjson.dumps({"activities-distance": [{"dateTime": "2026-11-01", "value": "5.25"}],
+                         "activities-distance-intraday": {"dataset": [{"time": "00:00:00", "value": 0.01},
+                                                                      {"time": "00:01:00", "value": 2}]}})
+    for arrow in (True, False):
+        with monkeypatch.context() as patch:
+            day = ParsedDay(window=DayWindow.of(FALL_BACK, ZONE), participant_id="P001", source="fitbit_legacy")
+            if not arrow:
+                patch.setattr(legacy_parse, "_parse_intraday_columnar", lambda day, name, body: False)
+            assert legacy_parse._parse_intraday_columnar(day, "distance", body) is arrow
+            if not arrow:
+                legacy_parse.parse_payload(day, Payload("distance", body, orjson.loads))
+            rows = [row for batch in day.drain() for row in batch.rows("P001", "fitbit_legacy")]
+            assert day.daily_totals == {"distance_m": 5250.0}
+            assert [row[3] for row in rows] == [10.0, 2000.0]
 
 
 @pytest.mark.parametrize("times, values", [
@@ -218,6 +241,8 @@ def test_legacy_unusual_datasets_take_the_per_entry_path(times: list[str], value
     clock = legacy_parse._LocalDay(FALL_BACK, DayWindow.of(FALL_BACK, ZONE).tz)
     assert clock.columns(times, values) is None
     body = _legacy_heart(times, values)
+    day = ParsedDay(window=DayWindow.of(FALL_BACK, ZONE), participant_id="P001", source="fitbit_legacy")
+    assert not legacy_parse._parse_intraday_columnar(day, "heart", body)
     try:
         fast = _parse_legacy(body, monkeypatch, columnar=True)
     except legacy_parse.PayloadError as exc:
