@@ -11,6 +11,11 @@ without offset. We convert with the participant's IANA zone, and two DST cases n
 Other shapes: the daily ``value`` fields are strings while intraday values are numbers; the
 heart summary comes in two shapes (resting HR inside ``value`` or absent); breathing rate uses
 ``-1`` for "no value"; SpO2/HRV by date range return a top-level list (one entry per night).
+
+Intraday datasets (86,400 entries for 1-s heart rate) are read with Arrow and converted with
+numpy when they are in the plain form (``HH:MM:SS`` times, numeric values): see
+``_parse_intraday_columnar`` and ``_LocalDay.columns_of_chars``. Any other form goes through
+the per-entry code, which accepts what it always accepted or names the bad entry.
 """
 
 from __future__ import annotations
