@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -175,7 +176,7 @@ def main() -> None:
                 landed = prepare(dsn, lake_dir, provider)
                 raw = sum(len(gzip.decompress(p.read_bytes())) for p in Path(lake_dir).rglob("*.json.gz"))
                 print(f"landed {raw / 1e6:.1f} MB of JSON ({landed / 1e6:.1f} MB gzip); "
-                      f"{args.rounds} rounds x {len(METHODS)} methods", flush=True)
+                      f"{args.rounds} rounds x {len(METHODS)} methods; {load_average()} before", flush=True)
                 results: dict[str, list[dict]] = {m: [] for m in METHODS}
                 for _ in range(args.rounds):
                     for method in METHODS:
@@ -185,9 +186,15 @@ def main() -> None:
                             raise SystemExit(f"{method} failed:\n{out.stderr[-3000:]}")
                         results[method].append(json.loads(out.stdout.strip().splitlines()[-1]))
             report(results)
+            print(f"{load_average()} after (other work on the machine skews every method alike)")
     finally:
         if not args.keep:
             scratch_database(server, DB_NAME, create=False)
+
+
+def load_average() -> str:
+    """The machine is shared: numbers mean little without the load they were measured under."""
+    return "load average (1/5/15 min) " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def report(results: dict[str, list[dict]]) -> None:

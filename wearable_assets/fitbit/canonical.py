@@ -16,6 +16,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import pyarrow as pa
+
 from wearable_assets.fitbit.metrics import METRICS
 
 INTRADAY_TABLE = "wearables.fitbit_intraday"
@@ -32,6 +35,80 @@ SLEEP_COLUMNS = (
 IntradayRow = tuple[str, str, datetime, float, "int | None", str, "str | None"]
 #: What parsers hand to ``ParsedDay.add_series``: (ts, value, utc_offset_min, device).
 Sample = tuple[datetime, "float | None", "int | None", "str | None"]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+
+
+_NUMPY_TYPES = {pa.int8(): np.dtype(np.int8), pa.int16(): np.dtype(np.int16), pa.int32(): np.dtype(np.int32),
+                pa.int64(): np.dtype(np.int64), pa.float64(): np.dtype(np.float64)}
+
+
+def as_numpy(values: pa.Array) -> np.ndarray:
+    """A null-free Arrow array of a fixed-width type as a numpy view of its buffer.
+
+    Not ``Array.to_numpy``: pyarrow imports pandas for it, which costs a fresh process ~0.2 s
+    and ~70 MB, more than the whole Google heart-rate day's columns."""
+    if values.null_count:
+        raise ValueError("as_numpy needs an array without nulls")
+    dtype = np.dtype(np.int64) if pa.types.is_timestamp(values.type) else _NUMPY_TYPES[values.type]
+    return np.frombuffer(values.buffers()[1], dtype=dtype, count=len(values), offset=values.offset * dtype.itemsize)
+
+
+def timestamps_us(stamps: pa.Array) -> np.ndarray:
+    """An Arrow timestamp[us] array as int64 microseconds since the Unix epoch."""
+    return as_numpy(stamps.cast(pa.timestamp("us", tz="UTC")))
+
+
+def epoch_us(ts: datetime) -> int:
+    """Aware datetime -> microseconds since the Unix epoch (the columnar form of ``ts``)."""
+    return (ts - EPOCH) // _US
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Intraday rows of ONE metric in columns (one payload's worth, after the day's filters).
+
+    Columns rather than tuples because the hot paths (a 1-s heart-rate day) then never build a
+    Python object per sample: the Google parser fills them from Arrow, and the TimescaleDB load
+    encodes them to binary COPY with numpy (``fitbit.pgcopy``). ``device`` holds codes into
+    ``devices`` (a day has one or two distinct devices)."""
+
+    metric: str
+    ts: np.ndarray  # int64, microseconds since the Unix epoch (UTC)
+    value: np.ndarray  # float64
+    offset: np.ndarray  # int16, utc_offset_min (never missing once in a batch)
+    device: np.ndarray  # intp codes into ``devices``
+    devices: tuple[str | None, ...]
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def rows(self, participant_id: str, source: str) -> Iterator[IntradayRow]:
+        """The batch as ``IntradayRow`` tuples (the lake and the benchmark's alternatives use them)."""
+        metric, devices = self.metric, self.devices
+        for us, value, offset, code in zip(self.ts.tolist(), self.value.tolist(), self.offset.tolist(),
+                                           self.device.tolist()):
+            yield participant_id, metric, EPOCH + timedelta(microseconds=us), value, offset, source, devices[code]
+
+
+@dataclass
+class Payload:
+    """One landed response body. Parsers that can read the bytes column-wise (Google's
+    point lists) do; the others ask for ``document``, decoded once on first use, so a payload
+    is never held as both bytes-derived columns and a tree of Python dicts."""
+
+    name: str
+    body: bytes
+    decode: Callable[[bytes], Any]
+    _document: Any = field(default=None, repr=False)
+    _decoded: bool = field(default=False, repr=False)
+
+    @property
+    def document(self) -> Any:
+        if not self._decoded:
+            self._document, self._decoded = self.decode(self.body), True
+        return self._document
 
 
 class SleepStageRow(NamedTuple):
@@ -75,13 +152,32 @@ class DayWindow:
         return int(offset.total_seconds() // 60) if offset is not None else 0
 
 
+def _first_occurrences(values: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each distinct value, in ascending index order.
+    (Sort-based: ``np.unique`` with ``return_index`` measured several times slower here.)"""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.ones(len(values), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    return np.sort(order[first])
+
+
+def _in_sorted(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """``values`` present in the sorted array ``ordered``, element-wise."""
+    if not len(ordered):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return ordered[at] == values
+
+
 @dataclass
 class ParsedDay:
     """What one participant-day's payloads yielded: the rows (streamed out in batches with
     ``drain``, so a day never has to sit in memory twice) and a running summary of them.
 
-    Parsers call ``add``/``add_stage`` per sample; ``stream_rows`` hands the intraday rows to the
-    loader payload by payload, so parsing overlaps with the database's COPY work.
+    Parsers call ``add``/``add_series`` (per sample), ``add_columns`` (column-wise) and
+    ``add_stage``; ``stream_batches`` hands the intraday rows to the loader payload by payload,
+    so parsing overlaps with the database's COPY work.
     """
 
     window: DayWindow
@@ -95,57 +191,92 @@ class ParsedDay:
     counts: Counter[str] = field(default_factory=Counter)
     first_ts: datetime | None = None
     last_ts: datetime | None = None
-    _buffer: list[IntradayRow] = field(default_factory=list, repr=False)
-    _seen: dict[str, set[datetime]] = field(default_factory=dict, repr=False)  # per metric
-    _hr_minutes: set[tuple[int, int, int]] = field(default_factory=set, repr=False)
+    _buffer: list[Batch] = field(default_factory=list, repr=False)
+    _seen: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # per metric, sorted epoch us
+    _hr_minutes: set[int] = field(default_factory=set, repr=False)  # UTC minutes since the epoch
 
     def add(self, metric: str, ts: datetime, value: float | None, offset_min: int | None, device: str | None) -> None:
         """Add one sample (see ``add_series``)."""
         self.add_series(metric, [(ts, value, offset_min, device)])
 
     def add_series(self, metric: str, samples: Iterable[Sample]) -> None:
-        """Add the samples that belong to this day and are not duplicates of earlier ones.
+        """Add the samples that belong to this day and are not duplicates of earlier ones
+        (``add_columns`` does the filtering; this turns per-sample tuples into columns).
 
-        Duplicates (same metric and instant) happen when two data sources report the same
-        minute; the first one seen wins, in the payload order the manifest fixes. This loop runs
-        once per sample of the day (86,400 for 1-s heart rate), hence the local variables.
+        Samples without a value are dropped here; a missing offset is the roster zone's at ``ts``.
         """
-        if metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r}: add it to wearable_assets/fitbit/metrics.py first")
-        start, end, append = self.window.start, self.window.end, self._buffer.append
-        seen = self._seen.setdefault(metric, set())
-        participant_id, source = self.participant_id, self.source
-        no_value = outside = duplicate = 0
+        self._check_metric(metric)
+        stamps: list[datetime] = []
+        values: list[float] = []
+        offsets: list[int] = []
+        labels: list[str | None] = []
+        no_value = 0
+        offset_of = self.window.offset_min
         for ts, value, offset_min, device in samples:
             if value is None:
                 no_value += 1
-            elif not (start <= ts < end):
-                outside += 1
-            elif ts in seen:
-                duplicate += 1
-            else:
-                seen.add(ts)
-                if offset_min is None:
-                    offset_min = self.window.offset_min(ts)
-                append((participant_id, metric, ts, float(value), offset_min, source, device))
-        for reason, count in (("no_value", no_value), ("outside_day", outside), ("duplicate", duplicate)):
+                continue
+            stamps.append(ts)
+            values.append(float(value))
+            offsets.append(offset_of(ts) if offset_min is None else offset_min)
+            labels.append(device)
+        if no_value:
+            self.dropped[f"{metric}:no_value"] += no_value
+        devices = tuple(dict.fromkeys(labels))
+        code = {label: i for i, label in enumerate(devices)}
+        self.add_columns(
+            metric,
+            np.array([epoch_us(ts) for ts in stamps], dtype=np.int64),  # (pa.array would import pandas)
+            np.array(values, dtype=np.float64),
+            np.array(offsets, dtype=np.int16),
+            np.array([code[label] for label in labels], dtype=np.intp),
+            devices,
+        )
+
+    def add_columns(self, metric: str, ts: np.ndarray, value: np.ndarray, offset: np.ndarray,
+                    device: np.ndarray, devices: tuple[str | None, ...]) -> None:
+        """Add samples given as columns (every one with a value and an offset).
+
+        Kept: inside the day's window and not a duplicate. Duplicates (same metric and instant)
+        happen when two data sources report the same minute; the first one seen wins, in the
+        payload order the manifest fixes, then in the order of the payload's samples.
+        """
+        self._check_metric(metric)
+        start, end = epoch_us(self.window.start), epoch_us(self.window.end)
+        candidates = np.flatnonzero((ts >= start) & (ts < end))
+        keep = np.zeros(len(ts), dtype=bool)
+        keep[candidates[_first_occurrences(ts[candidates])]] = True
+        seen = self._seen.get(metric)
+        if seen is not None:
+            keep[keep] = ~_in_sorted(ts[keep], seen)
+        kept = ts[keep]
+        self._seen[metric] = np.sort(kept if seen is None else np.concatenate([seen, kept]))
+        outside = int(len(ts) - len(candidates))
+        duplicate = int(len(candidates) - len(kept))
+        for reason, count in (("outside_day", outside), ("duplicate", duplicate)):
             if count:
                 self.dropped[f"{metric}:{reason}"] += count
+        if len(kept):
+            self._buffer.append(Batch(metric, kept, value[keep], offset[keep], device[keep], devices))
 
-    def drain(self) -> list[IntradayRow]:
-        """The rows added since the last drain (and fold them into the summary)."""
-        batch, self._buffer = self._buffer, []
-        if batch:
-            stamps = [row[2] for row in batch]
-            low, high = min(stamps), max(stamps)
+    @staticmethod
+    def _check_metric(metric: str) -> None:
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}: add it to wearable_assets/fitbit/metrics.py first")
+
+    def drain(self) -> list[Batch]:
+        """The batches added since the last drain (and fold them into the summary)."""
+        batches, self._buffer = self._buffer, []
+        for batch in batches:
+            low = EPOCH + timedelta(microseconds=int(batch.ts.min()))
+            high = EPOCH + timedelta(microseconds=int(batch.ts.max()))
             self.first_ts = low if self.first_ts is None else min(self.first_ts, low)
             self.last_ts = high if self.last_ts is None else max(self.last_ts, high)
-            self.counts.update(row[1] for row in batch)
-            # (day, hour, minute) names a UTC minute uniquely inside a <= 25 h window, and is
-            # much cheaper than truncating each timestamp.
-            self._hr_minutes.update((t.day, t.hour, t.minute) for t, row in zip(stamps, batch)
-                                    if row[1] == "heart_rate")
-        return batch
+            self.counts[batch.metric] += len(batch)
+            if batch.metric == "heart_rate":
+                minutes = np.sort(batch.ts // 60_000_000)
+                self._hr_minutes.update(minutes[_first_occurrences(minutes)].tolist())
+        return batches
 
     def add_stage(self, log_id: str, stage: str, start: datetime, end: datetime, *, is_short: bool,
                   is_main_sleep: bool | None) -> None:
@@ -176,17 +307,24 @@ class ParsedDay:
         return (min(stamps), max(stamps)) if stamps else None
 
 
-#: ``parse_payload(day, name, document)``: what each adapter's parser module provides.
-PayloadParser = Callable[[ParsedDay, str, Any], None]
+#: ``parse_payload(day, payload)``: what each adapter's parser module provides.
+PayloadParser = Callable[[ParsedDay, Payload], None]
 
 
-def stream_rows(day: ParsedDay, parse_payload: PayloadParser,
-                payloads: Iterable[tuple[str, Any]]) -> Iterator[IntradayRow]:
-    """Parse payload after payload, yielding each one's intraday rows as soon as it is parsed.
-    Sleep stages and the summary are on ``day`` once the iterator is exhausted."""
-    for name, document in payloads:
-        parse_payload(day, name, document)
+def stream_batches(day: ParsedDay, parse_payload: PayloadParser, payloads: Iterable[Payload]) -> Iterator[Batch]:
+    """Parse payload after payload, yielding each one's intraday rows as soon as it is parsed
+    (only one payload's body is alive at a time). Sleep stages and the summary are on ``day``
+    once the iterator is exhausted."""
+    for payload in payloads:
+        parse_payload(day, payload)
+        del payload  # the body (tens of MB for a Google heart-rate page set) can go now
         yield from day.drain()
+
+
+def stream_rows(day: ParsedDay, parse_payload: PayloadParser, payloads: Iterable[Payload]) -> Iterator[IntradayRow]:
+    """``stream_batches`` as ``IntradayRow`` tuples."""
+    for batch in stream_batches(day, parse_payload, payloads):
+        yield from batch.rows(day.participant_id, day.source)
 
 
 def parse_rfc3339(text: str) -> datetime:

@@ -13,22 +13,25 @@ fetched before a grant was revoked is still valid) and the status row says what 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Protocol
 
 import pyarrow as pa
 
-from wearable_assets.fitbit import google_health_parse, legacy_parse
+from wearable_assets.fitbit import google_health_parse, legacy_parse, pgcopy
 from wearable_assets.fitbit.canonical import (
     INTRADAY_COLUMNS,
     INTRADAY_TABLE,
     SLEEP_COLUMNS,
     SLEEP_TABLE,
+    Batch,
     DayWindow,
     IntradayRow,
     ParsedDay,
+    Payload,
+    stream_batches,
     stream_rows,
 )
 from wearable_assets.fitbit.http import ApiError, FetchResult, Sink, decode_json
@@ -167,23 +170,36 @@ def read_manifest(lake: LakeResource, pday: ParticipantDay) -> dict[str, Any] | 
     return json.loads(body)
 
 
-def _documents(lake: LakeResource, pday: ParticipantDay, manifest: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    """Landed payloads one at a time (a heart-rate day is tens of MB of JSON: never all at once)."""
+def _payloads(lake: LakeResource, pday: ParticipantDay, manifest: dict[str, Any]) -> Iterator[Payload]:
+    """Landed payloads one at a time (a heart-rate day is tens of MB of JSON: never all at once).
+    Decoding is left to the parser (``Payload.document``), with the same error naming the payload."""
     provider = manifest["provider"]
     for name in manifest["payloads"]:
         stored = f"{provider}.{name}"
         body = lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, stored)
-        yield name, decode_json(body, f"{provider} payload {name} of {pday.key}",
-                                lake.raw_key(RAW_SOURCE, pday.participant_id, pday.day, stored))
+        what = f"{provider} payload {name} of {pday.key}"
+        where = lake.raw_key(RAW_SOURCE, pday.participant_id, pday.day, stored)
+        yield Payload(name, body, lambda raw, what=what, where=where: decode_json(raw, what, where))
+
+
+def _parsed_day(pday: ParticipantDay, manifest: dict[str, Any]) -> ParsedDay:
+    return ParsedDay(window=DayWindow.of(pday.day, manifest["time_zone"]), participant_id=pday.participant_id,
+                     source=manifest["provider"])
 
 
 def open_landed(lake: LakeResource, pday: ParticipantDay,
                 manifest: dict[str, Any]) -> tuple[ParsedDay, Iterator[IntradayRow]]:
     """The canonical rows of an ``ok`` manifest, as a lazy stream (reads the lake, writes
     nothing). ``day`` holds the sleep stages and the summary once the stream is exhausted."""
-    day = ParsedDay(window=DayWindow.of(pday.day, manifest["time_zone"]), participant_id=pday.participant_id,
-                    source=manifest["provider"])
-    return day, stream_rows(day, PARSERS[manifest["provider"]], _documents(lake, pday, manifest))
+    day = _parsed_day(pday, manifest)
+    return day, stream_rows(day, PARSERS[manifest["provider"]], _payloads(lake, pday, manifest))
+
+
+def open_landed_batches(lake: LakeResource, pday: ParticipantDay,
+                        manifest: dict[str, Any]) -> tuple[ParsedDay, Iterator[Batch]]:
+    """``open_landed`` in columns (what the TimescaleDB load encodes to binary COPY)."""
+    day = _parsed_day(pday, manifest)
+    return day, stream_batches(day, PARSERS[manifest["provider"]], _payloads(lake, pday, manifest))
 
 
 # --- ingest_status ----------------------------------------------------------------------
@@ -233,36 +249,54 @@ def _summary(pday: ParticipantDay, manifest: dict[str, Any], parsed: ParsedDay) 
 Landed = tuple[dict[str, Any], ParsedDay, Iterator[IntradayRow]]
 
 
-def open_loadable(lake: LakeResource, pday: ParticipantDay) -> Landed | DayOutcome:
-    """(manifest, day, row stream) of a participant-day whose landing is ``ok``; otherwise the
-    outcome that says why there is nothing to load (not landed, or the fetch failed)."""
+def _loadable_manifest(lake: LakeResource, pday: ParticipantDay) -> dict[str, Any] | DayOutcome:
+    """The manifest of a participant-day whose landing is ``ok``; otherwise the outcome that
+    says why there is nothing to load (not landed, or the fetch failed)."""
     manifest = read_manifest(lake, pday)
     if manifest is None:
         return DayOutcome(pday.key, None, "skipped", "no raw payloads landed: materialize fitbit/raw_payloads first")
     if manifest["status"] != "ok":
         return DayOutcome(pday.key, manifest.get("provider"), manifest["status"],
                           manifest.get("detail") or "", api_calls=int(manifest.get("api_calls", 0)))
+    return manifest
+
+
+def open_loadable(lake: LakeResource, pday: ParticipantDay) -> Landed | DayOutcome:
+    """(manifest, day, row stream) of a participant-day whose landing is ``ok``; otherwise the
+    outcome that says why there is nothing to load."""
+    manifest = _loadable_manifest(lake, pday)
+    if isinstance(manifest, DayOutcome):
+        return manifest
     return (manifest, *open_landed(lake, pday, manifest))
+
+
+def _copy_stream(day: ParsedDay, batches: Iterable[Batch]) -> Iterator[bytes]:
+    """A complete binary COPY stream of the batches, one chunk per batch as it is parsed."""
+    yield pgcopy.HEADER
+    for batch in batches:
+        yield pgcopy.encode(batch, day.participant_id, day.source)
+    yield pgcopy.TRAILER
 
 
 def load_timescale(timescale: TimescaleResource, lake: LakeResource, pday: ParticipantDay) -> DayOutcome:
     """Replace the participant-day in TimescaleDB from its landed payloads, in ONE transaction:
     intraday rows of ``[D, D+1)`` local, sleep stages of wake date D, and the status row.
 
-    Rows stream from the parser straight into the binary COPY, so parsing runs while the server
-    inserts. A payload that fails to parse aborts the COPY and the transaction rolls back: the
+    Rows stream from the parser straight into the binary COPY, payload by payload, so parsing
+    runs while the server inserts; they are encoded column-wise (``pgcopy``), never as tuples.
+    A payload that fails to parse aborts the COPY and the transaction rolls back: the
     participant-day keeps exactly what it had before."""
-    landed = open_loadable(lake, pday)
-    if isinstance(landed, DayOutcome):
-        return landed
-    manifest, parsed, rows = landed
+    manifest = _loadable_manifest(lake, pday)
+    if isinstance(manifest, DayOutcome):
+        return manifest
+    parsed, batches = open_landed_batches(lake, pday, manifest)
     window = parsed.window
     with timescale.connect() as conn:
         with conn.transaction():
-            timescale.replace_rows(
+            timescale.replace_binary(
                 INTRADAY_TABLE, where="participant_id = %s AND ts >= %s AND ts < %s",
                 params=[pday.participant_id, window.start, window.end], columns=INTRADAY_COLUMNS,
-                rows=rows, conn=conn,
+                chunks=_copy_stream(parsed, batches), conn=conn,
             )
             timescale.replace_rows(
                 SLEEP_TABLE, where="participant_id = %s AND sleep_date = %s",

@@ -120,6 +120,32 @@ class TimescaleResource(dg.ConfigurableResource):
             inserted = self.copy_rows(conn, table, columns, rows)
         return deleted, inserted
 
+    def replace_binary(
+        self,
+        table: str,
+        *,
+        where: str,
+        params: Sequence[Any],
+        columns: Sequence[str],
+        chunks: Iterable[bytes],
+        conn: psycopg.Connection,
+    ) -> int:
+        """``replace_rows`` for rows already encoded as binary COPY data (``chunks``: a complete
+        stream, header and trailer included), on the caller's transaction. For loaders that
+        encode column-wise instead of paying psycopg's per-row formatting. Returns rows deleted."""
+        ident = _split_table(table)
+        with conn.transaction():
+            deleted = conn.execute(
+                sql.SQL("DELETE FROM {} WHERE ").format(ident) + sql.SQL(where), params  # type: ignore[arg-type]
+            ).rowcount
+            statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+                ident, sql.SQL(", ").join(map(sql.Identifier, columns))
+            )
+            with conn.cursor() as cur, cur.copy(statement) as copy:
+                for chunk in chunks:
+                    copy.write(chunk)
+        return deleted
+
     def copy_rows(
         self, conn: psycopg.Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> int:
