@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pyarrow as pa  # noqa: E402
 
-from wearable_assets.storage.lake import LakeResource  # noqa: E402
+from wearable_assets.storage.lake import LakeResource, PartitionTable  # noqa: E402
 
 DAY = date(2026, 11, 10)
 
@@ -47,7 +47,7 @@ def intraday(rows: int) -> pa.Table:
 
 def timed(lake: LakeResource, table: str, participant: str, day: date, data: pa.Table) -> float:
     started = time.perf_counter()
-    lake.write_partition(table, participant, day, data)
+    lake.write_partition(participant, day, [PartitionTable(table, data, {"participant_id": participant})])
     return time.perf_counter() - started
 
 

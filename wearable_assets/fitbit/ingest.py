@@ -2,12 +2,18 @@
 
 The assets call these functions once per participant-day of a (possibly ranged) run.
 
-Raw landing keeps, per participant-day, the exact response bodies plus a ``_manifest`` naming
-them (payload names are deterministic, so a re-run overwrites in place; the manifest says which
-ones belong to the latest fetch, so stale extra pages of an earlier, longer fetch are ignored).
-The manifest also records the outcome: ``ok``, ``needs_reconsent`` or ``api_error``. Loaders
-only load ``ok`` manifests; for the others they leave previously loaded rows untouched (data
-fetched before a grant was revoked is still valid) and the status row says what happened.
+Raw landing keeps, per participant-day, the exact response bodies of each fetch in a folder of
+their own, ``fetch=<UTC time>/<provider>.<request>.p<page>.json.gz``, and a ``_manifest`` at the
+participant-day's deterministic key naming the current fetch and its payloads. The manifest is
+written last, so it only ever points at a complete set. It also records the outcome: ``ok``,
+``needs_reconsent`` or ``api_error``.
+
+Nothing already landed is lost when a re-fetch goes wrong: a failed fetch keeps its own folder
+(the malformed page that broke it included) and its manifest carries ``last_ok``, the previous
+good fetch, whose payloads stay in place. Only a *successful* fetch removes the older folders,
+because it supersedes them. Loaders only load ``ok`` manifests; for the others they leave
+previously loaded rows untouched (data fetched before a grant was revoked is still valid) and
+the status row says what happened.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from wearable_assets.oauth.app import OAuthConfigError
 from wearable_assets.oauth.crypto import TokenKeyError
 from wearable_assets.oauth.errors import NeedsReconsent, TokenEndpointError
 from wearable_assets.partitions import ParticipantDay
-from wearable_assets.storage.lake import LakeResource
+from wearable_assets.storage.lake import LakeResource, PartitionTable
 from wearable_assets.storage.timescale import TimescaleResource
 
 
@@ -117,8 +123,27 @@ class DayOutcome:
 
 
 # --- raw landing ---------------------------------------------------------------------------
-def _manifest(pday: ParticipantDay, participant: FitbitParticipant, provider: str, status: str, *,
-              payloads: list[str], api_calls: int, detail: str = "") -> dict[str, Any]:
+FETCH_PREFIX = "fetch="
+
+
+def _fetch_id(now: datetime) -> str:
+    return now.strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def stored_name(manifest: dict[str, Any], name: str) -> str:
+    """Where payload ``name`` of the manifest's fetch is kept, relative to the participant-day's
+    raw folder (manifests written before fetch folders existed keep payloads at its top)."""
+    folder = f"{FETCH_PREFIX}{manifest['fetch']}/" if manifest.get("fetch") else ""
+    return f"{folder}{manifest['provider']}.{name}"
+
+
+def read_landed(lake: LakeResource, pday: ParticipantDay, manifest: dict[str, Any], name: str) -> bytes:
+    """The exact body of payload ``name`` as the manifest's fetch landed it."""
+    return lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, stored_name(manifest, name))
+
+
+def _manifest(pday: ParticipantDay, participant: FitbitParticipant, provider: str, status: str, *, fetch: str,
+              fetched_at: datetime, payloads: list[str], api_calls: int, detail: str = "") -> dict[str, Any]:
     return {
         "participant_id": pday.participant_id,
         "date": pday.day.isoformat(),
@@ -126,21 +151,45 @@ def _manifest(pday: ParticipantDay, participant: FitbitParticipant, provider: st
         "time_zone": participant.time_zone,
         "status": status,
         "detail": detail,
+        "fetch": fetch,
         "payloads": payloads,
         "api_calls": api_calls,
-        "fetched_at": datetime.now(timezone.utc).isoformat(),
+        "fetched_at": fetched_at.isoformat(),
     }
+
+
+def _last_ok(previous: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The latest good fetch as of ``previous`` (the manifest being replaced)."""
+    if previous is None:
+        return None
+    if previous["status"] == "ok":
+        return {k: v for k, v in previous.items() if k != "last_ok"}
+    return previous.get("last_ok")
+
+
+def _prune_fetches(lake: LakeResource, pday: ParticipantDay, keep: set[str]) -> None:
+    """Delete raw payloads of fetches other than ``keep`` (fetch ids; "" = top-level payloads
+    of manifests that predate fetch folders). The manifest itself always stays."""
+    for name in lake.list_raw(RAW_SOURCE, pday.participant_id, pday.day):
+        folder = name.split("/", 1)[0] if "/" in name else ""
+        fetch = folder.removeprefix(FETCH_PREFIX) if folder.startswith(FETCH_PREFIX) else ""
+        if name != MANIFEST and fetch not in keep:
+            lake.delete_raw(RAW_SOURCE, pday.participant_id, pday.day, name)
 
 
 def land_day(pday: ParticipantDay, participant: FitbitParticipant, client: Client, lake: LakeResource) -> DayOutcome:
     """Fetch and land one participant-day. Auth problems and API failures become the outcome
     (and the manifest's status) instead of exceptions, so the caller can carry on with others."""
     provider = client.provider
+    fetched_at = datetime.now(timezone.utc)
+    fetch = _fetch_id(fetched_at)
+    previous = read_manifest(lake, pday)
     landed: list[str] = []
 
     def sink(name: str, body: bytes) -> str:
         landed.append(name)
-        return lake.land_raw(RAW_SOURCE, pday.participant_id, pday.day, f"{provider}.{name}", body)
+        return lake.land_raw(RAW_SOURCE, pday.participant_id, pday.day,
+                             f"{FETCH_PREFIX}{fetch}/{provider}.{name}", body)
 
     session = getattr(client, "session", None)
     calls_before = session.calls if session is not None else 0
@@ -156,9 +205,16 @@ def land_day(pday: ParticipantDay, participant: FitbitParticipant, client: Clien
         outcome = DayOutcome(pday.key, provider, "ok", api_calls=result.api_calls)
     if session is not None:
         outcome.api_calls = session.calls - calls_before
-    lake.land_raw(RAW_SOURCE, pday.participant_id, pday.day, MANIFEST,
-                  _manifest(pday, participant, provider, outcome.status, payloads=landed,
-                            api_calls=outcome.api_calls, detail=outcome.detail))
+    manifest = _manifest(pday, participant, provider, outcome.status, fetch=fetch, fetched_at=fetched_at,
+                         payloads=landed, api_calls=outcome.api_calls, detail=outcome.detail)
+    last_ok = None if outcome.status == "ok" else _last_ok(previous)
+    if last_ok is not None:
+        manifest["last_ok"] = last_ok
+    lake.land_raw(RAW_SOURCE, pday.participant_id, pday.day, MANIFEST, manifest)
+    # Superseded fetches go only now that the manifest points at this one. After a failure the
+    # last good fetch stays, and so does this attempt's folder (what broke it, for inspection).
+    keep = {fetch} | ({last_ok.get("fetch") or ""} if last_ok is not None else set())
+    _prune_fetches(lake, pday, keep)
     return outcome
 
 
@@ -173,11 +229,10 @@ def read_manifest(lake: LakeResource, pday: ParticipantDay) -> dict[str, Any] | 
 def _payloads(lake: LakeResource, pday: ParticipantDay, manifest: dict[str, Any]) -> Iterator[Payload]:
     """Landed payloads one at a time (a heart-rate day is tens of MB of JSON: never all at once).
     Decoding is left to the parser (``Payload.document``), with the same error naming the payload."""
-    provider = manifest["provider"]
     for name in manifest["payloads"]:
-        stored = f"{provider}.{name}"
+        stored = stored_name(manifest, name)
         body = lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, stored)
-        what = f"{provider} payload {name} of {pday.key}"
+        what = f"{manifest['provider']} payload {name} of {pday.key}"
         where = lake.raw_key(RAW_SOURCE, pday.participant_id, pday.day, stored)
         yield Payload(name, body, lambda raw, what=what, where=where: decode_json(raw, what, where))
 
@@ -246,9 +301,6 @@ def _summary(pday: ParticipantDay, manifest: dict[str, Any], parsed: ParsedDay) 
     )
 
 
-Landed = tuple[dict[str, Any], ParsedDay, Iterator[IntradayRow]]
-
-
 def _loadable_manifest(lake: LakeResource, pday: ParticipantDay) -> dict[str, Any] | DayOutcome:
     """The manifest of a participant-day whose landing is ``ok``; otherwise the outcome that
     says why there is nothing to load (not landed, or the fetch failed)."""
@@ -259,15 +311,6 @@ def _loadable_manifest(lake: LakeResource, pday: ParticipantDay) -> dict[str, An
         return DayOutcome(pday.key, manifest.get("provider"), manifest["status"],
                           manifest.get("detail") or "", api_calls=int(manifest.get("api_calls", 0)))
     return manifest
-
-
-def open_loadable(lake: LakeResource, pday: ParticipantDay) -> Landed | DayOutcome:
-    """(manifest, day, row stream) of a participant-day whose landing is ``ok``; otherwise the
-    outcome that says why there is nothing to load."""
-    manifest = _loadable_manifest(lake, pday)
-    if isinstance(manifest, DayOutcome):
-        return manifest
-    return (manifest, *open_landed(lake, pday, manifest))
 
 
 def _copy_stream(day: ParsedDay, batches: Iterable[Batch]) -> Iterator[bytes]:
@@ -312,6 +355,7 @@ def load_timescale(timescale: TimescaleResource, lake: LakeResource, pday: Parti
 INTRADAY_SCHEMA = pa.schema([
     ("participant_id", pa.string()), ("metric", pa.string()), ("ts", pa.timestamp("us", tz="UTC")),
     ("value", pa.float64()), ("utc_offset_min", pa.int16()), ("source", pa.string()), ("device", pa.string()),
+    ("local_date", pa.date32()),
 ])
 SLEEP_SCHEMA = pa.schema([
     ("participant_id", pa.string()), ("sleep_date", pa.date32()), ("log_id", pa.string()), ("stage", pa.string()),
@@ -320,25 +364,44 @@ SLEEP_SCHEMA = pa.schema([
 ])
 
 
-def _arrow(rows: list[tuple], schema: pa.Schema) -> pa.Table:
-    columns = list(zip(*rows)) if rows else [[] for _ in schema]
-    return pa.table({f.name: pa.array(col, type=f.type) for f, col in zip(schema, columns)}, schema=schema)
+def intraday_arrow(batches: Iterable[Batch], participant_id: str, source: str, day: date) -> pa.Table:
+    """The lake's intraday table of a participant-day, built column by column from the parser's
+    batches (no Python object per sample). ``local_date`` is the participant-day itself: Athena
+    users filter on it, and Iceberg tables are replaced by it."""
+    parts = []
+    for batch in batches:
+        n = len(batch)
+        if not n:
+            continue
+        parts.append(pa.table([
+            pa.repeat(participant_id, n), pa.repeat(batch.metric, n),
+            pa.array(batch.ts, type=pa.timestamp("us", tz="UTC")), pa.array(batch.value, type=pa.float64()),
+            pa.array(batch.offset, type=pa.int16()), pa.repeat(source, n),
+            pa.array(list(batch.devices), type=pa.string()).take(pa.array(batch.device)),
+            pa.repeat(pa.scalar(day, pa.date32()), n),
+        ], schema=INTRADAY_SCHEMA))
+    return pa.concat_tables(parts) if parts else INTRADAY_SCHEMA.empty_table()
+
+
+def _sleep_arrow(rows: list[Any]) -> pa.Table:
+    columns = list(zip(*rows)) if rows else [[] for _ in SLEEP_SCHEMA]
+    return pa.table({f.name: pa.array(col, type=f.type) for f, col in zip(SLEEP_SCHEMA, columns)}, schema=SLEEP_SCHEMA)
 
 
 def load_lake(lake: LakeResource, pday: ParticipantDay) -> DayOutcome:
-    """Replace the participant-day's parquet files (intraday + sleep stages) in the lake."""
-    landed = open_loadable(lake, pday)
-    if isinstance(landed, DayOutcome):
-        return landed
-    manifest, parsed, stream = landed
-    intraday = list(stream)
+    """Replace the participant-day's parquet (intraday + sleep stages) in the lake, both tables
+    in one dlt run."""
+    manifest = _loadable_manifest(lake, pday)
+    if isinstance(manifest, DayOutcome):
+        return manifest
+    parsed, batches = open_landed_batches(lake, pday, manifest)
+    intraday = intraday_arrow(batches, pday.participant_id, parsed.source, pday.day)
     outcome = _summary(pday, manifest, parsed)
-    for table, rows, schema in ((LAKE_INTRADAY, intraday, INTRADAY_SCHEMA),
-                                (LAKE_SLEEP, parsed.sleep, SLEEP_SCHEMA)):
-        if rows:
-            lake.write_partition(table, pday.participant_id, pday.day, _arrow(rows, schema))
-        else:
-            lake.remove_partition(table, pday.participant_id, pday.day)
+    scope = {"participant_id": pday.participant_id}
+    lake.write_partition(pday.participant_id, pday.day, [
+        PartitionTable(LAKE_INTRADAY, intraday, scope | {"local_date": pday.day}),
+        PartitionTable(LAKE_SLEEP, _sleep_arrow(parsed.sleep), scope | {"sleep_date": pday.day}),
+    ])
     return outcome
 
 

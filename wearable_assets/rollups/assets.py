@@ -22,7 +22,7 @@ from wearable_assets.partitions import (
 )
 from wearable_assets.rollups import refresh
 from wearable_assets.rollups.automation import follow_upstream
-from wearable_assets.storage.lake import LakeResource
+from wearable_assets.storage.lake import LakeResource, PartitionTable
 from wearable_assets.storage.timescale import TimescaleResource
 
 GROUP = "rollups"
@@ -159,10 +159,8 @@ def cohort_week(
     all_rows: list[dict[str, Any]] = []
     for week_start in weeks:
         rows = refresh.refresh_cohort_week(timescale, week_start)
-        if rows:
-            lake.write_partition("cohort_week", COHORT_LAKE_PARTICIPANT, week_start, _cohort_table(rows))
-        else:
-            lake.remove_partition("cohort_week", COHORT_LAKE_PARTICIPANT, week_start)
+        lake.write_partition(COHORT_LAKE_PARTICIPANT, week_start, [
+            PartitionTable("cohort_week", _cohort_table(rows), {"week_start": week_start})])
         all_rows.extend(rows)
     metadata: dict[str, Any] = {
         "weeks": len(weeks),

@@ -78,7 +78,7 @@ def test_hive_tables_replace_the_participant_day(
         assert count == [["2"]]
 
 
-def test_iceberg_tables_merge_on_the_natural_key(
+def test_iceberg_tables_replace_the_participant_day_by_merge(
     enrolled: TimescaleResource, instance: dg.DagsterInstance, centrepoint: CentrePointResource,
     athena: AthenaTarget,
 ) -> None:
@@ -86,17 +86,19 @@ def test_iceberg_tables_merge_on_the_natural_key(
     for _ in range(2):
         assert materialize(instance, centrepoint, s3_lake, enrolled, partition_key=f"{DAY}|P002").success
     statements = athena.statements()
-    ds, staging = f'"awsdatacatalog"."{athena.dataset}"', f'"awsdatacatalog"."{athena.dataset}_staging"'
+    ds = f'"awsdatacatalog"."{athena.dataset}"'
     creates = [s for s in statements if s.startswith(f"CREATE TABLE `awsdatacatalog`.`{athena.dataset}`.`{LAKE_TABLE}`")]
-    assert creates and "'table_type'='ICEBERG'" in creates[0] and "`_row_key` string" in creates[0]
-    # dlt's merge: find the stored rows whose natural key matches a staged row, delete them by
-    # their row key, insert the staged rows (on moto these are accepted, not executed).
-    select_old = [s for s in statements if s.startswith(f"CREATE TABLE {staging}.")]
-    assert len(select_old) == 2
-    for column in ("subject_id", "local_date", "setting_id"):
-        assert f'd."{column}" = s."{column}"' in select_old[-1]
-    assert sum(s.startswith(f'DELETE FROM {ds}."{LAKE_TABLE}" WHERE "_row_key" IN') for s in statements) == 2
-    assert sum(s.startswith(f'INSERT INTO {ds}."{LAKE_TABLE}"') for s in statements) == 2
+    assert creates and "'table_type'='ICEBERG'" in creates[0]
+    # dlt's delete-insert merge, scoped to the participant-day: delete exactly its rows, then
+    # insert the staged rows deduplicated on the natural key (on moto: accepted, not executed).
+    deletes = [s for s in statements if s.startswith(f'DELETE FROM {ds}."{LAKE_TABLE}"')]
+    assert deletes == [f'DELETE FROM {ds}."{LAKE_TABLE}" WHERE "participant_id" = \'P002\' '
+                       f'AND "local_date" = DATE \'{DAY}\''] * 2
+    inserts = [s for s in statements if s.startswith(f'INSERT INTO {ds}."{LAKE_TABLE}"')]
+    assert len(inserts) == 2
+    assert 'ROW_NUMBER() OVER (partition BY "local_date", "setting_id", "subject_id"' in inserts[-1]
+    order = [i for i, s in enumerate(statements) if s in deletes or s in inserts]
+    assert [statements[i].split()[0] for i in order] == ["DELETE", "INSERT", "DELETE", "INSERT"]
     # The rows travel through the staging dataset's files: one participant-day's worth.
     staged = athena.keys(athena.key_prefix(f"{athena.dataset}_staging", LAKE_TABLE))
     assert len(staged) == 1 and f"participant_id=P002/date={DAY}/" in staged[0]

@@ -105,7 +105,7 @@ def test_pagination_follows_short_and_empty_pages(google: GoogleHealthResource, 
     truth = cohort.synced_day("P001", DAY)
     assert len(hr_pages) > truth.hr_times.size // 700  # short pages mean more pages than size/pageSize
     empty = [n for n in hr_pages if "dataPoints" not in json.loads(
-        lake.read_raw("fitbit", "P001", DAY, f"google_health.{n}"))]
+        ingest.read_landed(lake, ParticipantDay(DAY, "P001"), manifest, n))]
     assert empty, "the simulator should have served at least one empty page with a token"
     assert counts_by_metric(db, "P001")["heart_rate"] == truth.hr_times.size
     assert google_sim.state.count_calls(HR_PATH) == len(hr_pages)
@@ -239,19 +239,38 @@ def test_malformed_payload_is_kept_and_nothing_is_half_written(google: GoogleHea
     before = counts_by_metric(db, "P001")
 
     # A landed payload that is valid JSON but not the documented shape fails before any write.
-    good = lake.read_raw("fitbit", "P001", DAY, "google_health.steps.list.p000")
+    manifest = ingest.read_manifest(lake, pday)
+    assert manifest is not None
+    stored = ingest.stored_name(manifest, "steps.list.p000")
+    good = lake.read_raw("fitbit", "P001", DAY, stored)
     page = json.loads(good)
     del page["dataPoints"][3]["steps"]["count"]
-    lake.land_raw("fitbit", "P001", DAY, "google_health.steps.list.p000", page)
+    lake.land_raw("fitbit", "P001", DAY, stored, page)
     with pytest.raises(ValueError, match=r"steps\.list\.p000: data point 3 .*'steps'"):
         ingest.load_timescale(db, lake, pday)
     assert counts_by_metric(db, "P001") == before
+    lake.land_raw("fitbit", "P001", DAY, stored, good)
 
-    # A body that is not JSON at all: kept as received, the fetch reports it, nothing is loaded.
+    # A body that is not JSON at all: kept as received, the fetch reports it, nothing is loaded,
+    # and the previous good fetch is still there, byte for byte, as the manifest's last_ok.
     google_sim.state.inject(Fault(STEPS_PATH, kind="malformed"))
     landed, _ = fetch_and_load(google, db, lake, "P001", DAY)
     assert landed.status == "api_error"
     assert "steps.list" in landed.detail and "not valid JSON" in landed.detail and "kept at" in landed.detail
-    assert lake.read_raw("fitbit", "P001", DAY, "google_health.steps.list.p000").startswith(b'{"dataPoints": [{"trunc')
+    failed = ingest.read_manifest(lake, pday)
+    assert failed is not None and failed["status"] == "api_error" and failed["fetch"] != manifest["fetch"]
+    assert ingest.read_landed(lake, pday, failed, "steps.list.p000").startswith(b'{"dataPoints": [{"trunc')
+    assert failed["last_ok"]["fetch"] == manifest["fetch"]
+    assert all(ingest.read_landed(lake, pday, failed["last_ok"], n) for n in manifest["payloads"])
+    assert ingest.read_landed(lake, pday, failed["last_ok"], "steps.list.p000") == good
     assert ingest.load_timescale(db, lake, pday).status == "api_error"  # the manifest says so: no load
     assert counts_by_metric(db, "P001") == before  # the earlier load is untouched
+
+    # The next good fetch supersedes both earlier fetches: only it and the manifest remain.
+    landed, loaded = fetch_and_load(google, db, lake, "P001", DAY)
+    assert landed.status == loaded.status == "ok"
+    current = ingest.read_manifest(lake, pday)
+    assert current is not None and "last_ok" not in current
+    assert lake.list_raw("fitbit", "P001", DAY) == sorted(
+        [ingest.MANIFEST] + [ingest.stored_name(current, n) for n in current["payloads"]])
+    assert counts_by_metric(db, "P001") == before

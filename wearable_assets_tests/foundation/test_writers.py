@@ -7,7 +7,7 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from wearable_assets.storage.lake import LakeResource
+from wearable_assets.storage.lake import LakeResource, PartitionTable
 from wearable_assets.storage.timescale import TimescaleResource
 
 DAY = date(2026, 11, 1)
@@ -69,20 +69,49 @@ def test_upsert_rows_updates_only_changed_rows(timescale: TimescaleResource) -> 
     assert timescale.upsert_rows("wearables.participants", key=["participant_id"], columns=cols, rows=rows) == 1
 
 
-def _table(values: list[float]) -> pa.Table:
-    return pa.table({"participant_id": ["P1"] * len(values), "value": values})
+def _table(values: list[float], day: date = DAY) -> PartitionTable:
+    data = pa.table({"participant_id": ["P1"] * len(values), "local_date": pa.array([day] * len(values), pa.date32()),
+                     "value": values})
+    return PartitionTable("samples", data, {"participant_id": "P1", "local_date": day})
+
+
+def _lake_rows(lake: LakeResource, table: str = "samples") -> list[tuple]:
+    return duckdb.sql(
+        f"SELECT date, sum(value), count(*) FROM read_parquet('{lake.table_glob(table)}', hive_partitioning=true) "
+        "GROUP BY date ORDER BY date"
+    ).fetchall()
 
 
 def test_lake_rerun_replaces_participant_day(lake: LakeResource) -> None:
-    lake.write_partition("samples", "P1", DAY, _table([1.0, 2.0, 3.0]))
-    lake.write_partition("samples", "P1", date(2026, 11, 2), _table([9.0]))
-    second = lake.write_partition("samples", "P1", DAY, _table([4.0, 5.0]))
+    lake.write_partition("P1", DAY, [_table([1.0, 2.0, 3.0])])
+    lake.write_partition("P1", date(2026, 11, 2), [_table([9.0], date(2026, 11, 2))])
+    (second,) = lake.write_partition("P1", DAY, [_table([4.0, 5.0])])
     assert len(second.files_written) == 1 and len(second.files_removed) == 1
-    rows = duckdb.sql(
-        f"SELECT date, sum(value), count(*) FROM read_parquet('{lake.table_glob('samples')}', hive_partitioning=true) "
-        "GROUP BY date ORDER BY date"
-    ).fetchall()
-    assert rows == [(DAY, 9.0, 2), (date(2026, 11, 2), 9.0, 1)]
+    assert _lake_rows(lake) == [(DAY, 9.0, 2), (date(2026, 11, 2), 9.0, 1)]
+    # No rows any more: the participant-day's files go, the other day stays.
+    (gone,) = lake.write_partition("P1", DAY, [_table([])])
+    assert gone.rows == 0 and len(gone.files_removed) == 1
+    assert _lake_rows(lake) == [(date(2026, 11, 2), 9.0, 1)]
+
+
+def test_lake_writes_several_tables_in_one_load(lake: LakeResource) -> None:
+    other = PartitionTable("others", _table([7.0]).data, {"participant_id": "P1", "local_date": DAY})
+    writes = lake.write_partition("P1", DAY, [_table([1.0, 2.0]), other])
+    assert [w.table for w in writes] == ["samples", "others"] and [w.rows for w in writes] == [2, 1]
+    assert writes[0].load_id == writes[1].load_id is not None
+    assert _lake_rows(lake, "samples") == [(DAY, 3.0, 2)] and _lake_rows(lake, "others") == [(DAY, 7.0, 1)]
+
+
+def test_lake_refuses_data_without_its_scope_columns(lake: LakeResource) -> None:
+    bad = PartitionTable("samples", pa.table({"value": [1.0]}), {"participant_id": "P1", "local_date": DAY})
+    with pytest.raises(ValueError, match=r"scope columns \['local_date', 'participant_id'\]"):
+        lake.write_partition("P1", DAY, [bad])
+
+
+def test_iceberg_scope_is_the_participant_day() -> None:
+    assert _table([1.0]).scope_sql() == "\"participant_id\" = 'P1' AND \"local_date\" = DATE '2026-11-01'"
+    odd = PartitionTable("t", pa.table({}), {"study_id": "it's"})
+    assert odd.scope_sql() == "\"study_id\" = 'it''s'"
 
 
 def test_lake_keeps_raw_payloads_byte_for_byte(lake: LakeResource) -> None:
@@ -92,3 +121,8 @@ def test_lake_keeps_raw_payloads_byte_for_byte(lake: LakeResource) -> None:
     assert lake.read_raw("google_health", "P1", DAY, "heart-rate") == body
     lake.land_raw("google_health", "P1", DAY, "heart-rate", {"dataPoints": []})
     assert lake.read_raw("google_health", "P1", DAY, "heart-rate") == b'{"dataPoints":[]}'
+    lake.land_raw("google_health", "P1", DAY, "fetch=1/steps", b"{}")
+    assert lake.list_raw("google_health", "P1", DAY) == ["fetch=1/steps", "heart-rate"]
+    lake.delete_raw("google_health", "P1", DAY, "heart-rate")
+    assert lake.list_raw("google_health", "P1", DAY) == ["fetch=1/steps"]
+    assert lake.list_raw("google_health", "P1", date(2026, 11, 2)) == []

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from wearable_assets.fitbit import ingest
 from wearable_assets.orchestration.jobs import PARTICIPANT_DAY_SELECTION
+from wearable_assets.partitions import ParticipantDay
 from wearable_assets.simulators.stack import SimulatorStack
 from wearable_assets.storage.lake import LakeResource
 from wearable_assets.storage.timescale import TimescaleResource
@@ -75,7 +77,9 @@ def test_a_failed_heart_rate_check_stops_the_rollups_in_the_same_run(
                      partition_key=key)
     assert landed.success, failure_messages(landed)
     # A device glitch: one sample of 300 bpm in the payload exactly as the API returned it.
-    name = "google_health.heart-rate.list.p000"
+    manifest = ingest.read_manifest(lake, ParticipantDay(day, "P001"))
+    assert manifest is not None
+    name = ingest.stored_name(manifest, "heart-rate.list.p000")
     payload = json.loads(lake.read_raw("fitbit", "P001", day, name))
     payload["dataPoints"][0]["heartRate"]["beatsPerMinute"] = "300"
     lake.land_raw("fitbit", "P001", day, name, payload)

@@ -10,7 +10,7 @@ import pytest
 
 from wearable_assets.partitions import participant_day_partitions
 from wearable_assets.rollups import checks
-from wearable_assets.storage.lake import LakeResource
+from wearable_assets.storage.lake import LakeResource, PartitionTable
 from wearable_assets.storage.timescale import TimescaleResource
 from wearable_assets_tests.conftest import add_participants
 from wearable_assets_tests.rollups.runs import execute, failure_messages
@@ -66,8 +66,9 @@ def test_no_duplicates_in_the_lake(lake: LakeResource, timescale: TimescaleResou
     key = f"{DAY}|F001"
     assert run_check(checks.no_duplicate_samples_in_lake, instance, key).passed  # nothing landed yet
 
-    lake.write_partition(checks.LAKE_INTRADAY_TABLE, "F001", DAY, _intraday_table(5))
-    lake.write_partition(checks.LAKE_INTRADAY_TABLE, "F001", DAY, _intraday_table(5))  # a re-run replaces
+    table = PartitionTable(checks.LAKE_INTRADAY_TABLE, _intraday_table(5), {"participant_id": "F001"})
+    lake.write_partition("F001", DAY, [table])
+    lake.write_partition("F001", DAY, [table])  # a re-run replaces
     clean = run_check(checks.no_duplicate_samples_in_lake, instance, key)
     assert clean.passed and clean.metadata["rows_checked"].value == 5
 
