@@ -15,7 +15,9 @@ import dagster as dg
 
 from wearable_assets import settings
 
-PARTICIPANT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The whole id must match: use fullmatch (\A...\Z also keeps .match safe). A "$" anchor would
+# accept a trailing newline ("P1\n"), which then breaks partition keys and lookups.
+PARTICIPANT_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 PARTICIPANTS_PARTITION_NAME = "participants"
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=settings.partition_start(), end_offset=0)
@@ -35,7 +37,7 @@ class InvalidParticipantId(ValueError):
 
 
 def validate_participant_id(participant_id: str) -> str:
-    if not isinstance(participant_id, str) or not PARTICIPANT_ID_PATTERN.match(participant_id):
+    if not isinstance(participant_id, str) or not PARTICIPANT_ID_PATTERN.fullmatch(participant_id):
         raise InvalidParticipantId(
             f"participant id {participant_id!r} is not allowed: use 1-64 characters from "
             "A-Z a-z 0-9 _ - (Dagster partition keys reserve '|', ',' and '...')"

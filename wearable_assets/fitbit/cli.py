@@ -18,6 +18,7 @@ from wearable_assets.fitbit.enrol import EnrolmentError, enrol
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
 from wearable_assets.oauth.app import OAuthConfigError
 from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, TokenKeyError, generate_key
+from wearable_assets.oauth.errors import TokenEndpointError
 from wearable_assets.storage.timescale import TimescaleResource
 
 
@@ -72,8 +73,9 @@ def enroll(participant_id: str, provider: str | None, port: int, login_hint: str
             port=port,
             timeout_s=timeout_s,
             auth_params=params,
+            check_gone=provider == legacy.PROVIDER,  # turned off on 2026-11-02: fail at once on 410
         )
-    except (EnrolmentError, OAuthConfigError, TokenKeyError) as exc:
+    except (EnrolmentError, OAuthConfigError, TokenEndpointError, TokenKeyError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick another --port") from None

@@ -6,6 +6,10 @@ authorization code. The code is exchanged at once (with the PKCE verifier that o
 process knows) and the tokens go straight into the token store, so they never appear on a
 screen, in a shell history or in a log. The callback server binds the loopback interface only
 and serves exactly one request to ``/callback``.
+
+The legacy Fitbit consent page and token endpoint were turned off (HTTP 410 Gone); a legacy
+enrolment checks the consent page first and stops at once with the re-consent instruction,
+instead of printing a URL that can never call back.
 """
 
 from __future__ import annotations
@@ -17,12 +21,35 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import requests
+
 from wearable_assets.oauth.app import OAuthApp
+from wearable_assets.oauth.errors import REASONS, InvalidGrant, reconsent_instruction
 from wearable_assets.oauth.store import TokenStore
 
 
 class EnrolmentError(RuntimeError):
     """Consent did not complete (denied, timed out, state mismatch, …)."""
+
+
+def gone_message(participant_id: str, provider: str, where: str) -> str:
+    return (f"cannot enrol {participant_id} with {provider}: its {where} answered 410 Gone, "
+            f"{REASONS['gone_410']}. Fix: {reconsent_instruction(participant_id, provider, 'gone_410')}")
+
+
+def refuse_if_gone(app: OAuthApp, participant_id: str, timeout_s: float = 10.0) -> None:
+    """Raise ``EnrolmentError`` when the provider's consent page answers 410 Gone.
+
+    A plain GET of the consent page without parameters: no code is issued, nothing is stored.
+    If the page cannot be reached from here, the flow goes on (the operator's browser may
+    reach it where this host cannot).
+    """
+    try:
+        response = requests.get(app.auth_url, allow_redirects=False, timeout=timeout_s)
+    except requests.RequestException:
+        return
+    if response.status_code == 410:
+        raise EnrolmentError(gone_message(participant_id, app.provider, "consent page"))
 
 
 @dataclass(frozen=True)
@@ -77,13 +104,17 @@ def enrol(
     port: int = 8765,
     timeout_s: float = 300.0,
     auth_params: dict[str, str] | None = None,
+    check_gone: bool = False,
 ) -> Enrolment:
     """Run the consent flow for one participant and store the resulting tokens.
 
     ``announce(url)`` shows the consent URL (printed by the CLI; a test can open it).
     ``auth_params`` adds provider-specific parameters (Google: ``access_type=offline``,
-    ``prompt=consent``, ``login_hint``).
+    ``prompt=consent``, ``login_hint``). ``check_gone`` first checks that the consent page is
+    not turned off (the legacy Fitbit one is), see ``refuse_if_gone``.
     """
+    if check_gone:
+        refuse_if_gone(app, participant_id)
     server = _CallbackServer(port)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
@@ -103,7 +134,12 @@ def enrol(
     if "error" in params or "code" not in params:
         raise EnrolmentError(f"consent was not given: {params.get('error', 'no code')} "
                              f"{params.get('error_description', '')}".strip())
-    token = app.exchange_code(oauth, params["code"])
+    try:
+        token = app.exchange_code(oauth, params["code"])
+    except InvalidGrant as exc:
+        if exc.reason == "gone_410":
+            raise EnrolmentError(gone_message(participant_id, app.provider, "token endpoint")) from None
+        raise EnrolmentError(f"the authorization code was refused ({exc}): run the command again") from None
     scope = token.get("scope") or params.get("scope") or ""
     granted = tuple(scope.split() if isinstance(scope, str) else scope) or tuple(app.scopes)
     missing = tuple(s for s in app.scopes if s not in granted)

@@ -63,14 +63,17 @@ class SlidingWindowLimiter:
 
     Threads of one run (and clients created per participant-day) share one instance per
     provider, so concurrent participant-days of the same participant are counted together.
+    With ``max_wait_s`` a call that would have to wait longer fails with ``RateLimited``
+    instead (an hourly budget spent early would otherwise block a worker for up to an hour).
     """
 
     def __init__(self, limit: int, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, max_wait_s: float | None = None) -> None:
         self.limit = limit
         self.window_s = window_s
         self.clock = clock
         self.sleep = sleep
+        self.max_wait_s = max_wait_s
         self._lock = threading.Lock()
         self._calls: dict[str, deque[float]] = defaultdict(deque)
 
@@ -87,18 +90,29 @@ class SlidingWindowLimiter:
                     calls.append(now)
                     return waited
                 pause = self.window_s - (now - calls[0])
+            if self.max_wait_s is not None and waited + pause > self.max_wait_s:
+                per = {60.0: "minute", 3600.0: "hour"}.get(self.window_s, f"{self.window_s:g} s")
+                raise RateLimited(
+                    f"{key}: this process has spent the participant's budget of {self.limit} calls per "
+                    f"{per}; the next call is allowed in {pause:.0f} s (more than the {self.max_wait_s:.0f} s "
+                    "we wait); re-run after it resets"
+                )
             self.sleep(pause)
             waited += pause
 
 
-_LIMITERS: dict[tuple[str, int], SlidingWindowLimiter] = {}
+_LIMITERS: dict[tuple[str, int, float, float | None], SlidingWindowLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 
 
-def shared_limiter(provider: str, per_minute: int) -> SlidingWindowLimiter:
-    """The process-wide limiter of a provider (one per configured limit)."""
+def shared_limiter(provider: str, limit: int, window_s: float = 60.0,
+                   max_wait_s: float | None = None) -> SlidingWindowLimiter:
+    """The process-wide limiter of a provider (one per configured budget)."""
+    key = (provider, limit, window_s, max_wait_s)
     with _LIMITERS_LOCK:
-        return _LIMITERS.setdefault((provider, per_minute), SlidingWindowLimiter(per_minute, 60.0))
+        if key not in _LIMITERS:
+            _LIMITERS[key] = SlidingWindowLimiter(limit, window_s, max_wait_s=max_wait_s)
+        return _LIMITERS[key]
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:

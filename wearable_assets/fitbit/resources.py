@@ -14,7 +14,7 @@ import os
 import dagster as dg
 
 from wearable_assets.fitbit import google_health, legacy
-from wearable_assets.fitbit.http import ApiError, ApiSession, shared_limiter
+from wearable_assets.fitbit.http import ApiError, ApiSession, SlidingWindowLimiter, shared_limiter
 from wearable_assets.oauth.app import OAuthApp
 from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, TokenCipher
 from wearable_assets.oauth.store import TokenStore
@@ -41,15 +41,17 @@ class _ApiResource(dg.ConfigurableResource):
     backoff_s: float = 1.0
     #: Longest 429 wait honoured in-process; a later reset fails the participant-day instead.
     max_wait_s: float = 120.0
-    requests_per_minute: int = 300
 
     def token_store(self, timescale: TimescaleResource) -> TokenStore:
         return TokenStore(timescale, TokenCipher(self.token_key))
 
+    def _limiter(self, provider: str) -> SlidingWindowLimiter:
+        raise NotImplementedError
+
     def _session(self, provider: str, participant_id: str) -> ApiSession:
         return ApiSession(
             key=f"{provider}:{participant_id}",
-            limiter=shared_limiter(provider, self.requests_per_minute),
+            limiter=self._limiter(provider),
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
             backoff_s=self.backoff_s,
@@ -64,6 +66,11 @@ class GoogleHealthResource(_ApiResource):
     token_url: str | None = None
     base_url: str | None = None
     page_size: int = 10000
+    #: Client-side per-participant limit: Google Health allows 300 requests per minute per user.
+    requests_per_minute: int = 300
+
+    def _limiter(self, provider: str) -> SlidingWindowLimiter:
+        return shared_limiter(provider, self.requests_per_minute, 60.0)
 
     def oauth_app(self) -> OAuthApp:
         return OAuthApp(
@@ -98,7 +105,13 @@ class FitbitLegacyResource(_ApiResource):
 
     base_url: str | None = None
     auth_url: str | None = None
-    requests_per_minute: int = 150  # the legacy budget is 150/hour; ApiSession also reads its headers
+    #: Client-side per-participant limit: the legacy budget is 150 calls per user per hour. The
+    #: provider's own count (other processes included) is enforced from the Fitbit-Rate-Limit-*
+    #: response headers: ApiSession stops before spending the last call of the hour.
+    requests_per_hour: int = 150
+
+    def _limiter(self, provider: str) -> SlidingWindowLimiter:
+        return shared_limiter(provider, self.requests_per_hour, 3600.0, max_wait_s=self.max_wait_s)
 
     @property
     def resolved_base_url(self) -> str:

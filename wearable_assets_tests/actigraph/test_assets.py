@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -83,7 +84,12 @@ def test_materialize_a_participant_day(env: dict[str, Any], sim: CentrePointSimu
     assert db["rows"] == 1 and db["wear_minutes"] == wear
 
     (row,) = db_rows(env["timescale"], "P002")
-    assert row[:3] == ("P002", DAY, row[2]) and row[5] == wear and row[-2] == expected["id"]
+    # The setting GUID the API sent is kept, and keyed as its first 8 bytes (signed big-endian bigint).
+    guid = expected["dailyStatisticsSettingId"]
+    setting_id = int.from_bytes(uuid.UUID(guid).bytes[:8], "big", signed=True)
+    assert row[:5] == ("P002", DAY, setting_id, str(expected["studyId"]), str(expected["subjectId"]))
+    assert row[5] == wear and row[-2] == expected["id"]
+    assert env["timescale"].fetch("SELECT setting_guid FROM wearables.actigraph_daily_statistics") == [(guid,)]
     assert status(env["timescale"], "P002") == [(DAY, "ok", 1, 1, "1 daily statistic(s)")]
     # The whole day was uploaded: the data reaches Brisbane's midnight after 2 November.
     (last_sync,) = env["timescale"].fetch(

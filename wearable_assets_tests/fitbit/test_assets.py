@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import urlsplit
 
 import dagster as dg
 import duckdb
@@ -80,7 +81,18 @@ def test_materialize_one_participant_day_without_leaking_secrets(
         "metadata": json.dumps([raw, loaded, parquet], default=str),
         "ingest_status": json.dumps(db.fetch("SELECT * FROM wearables.ingest_status"), default=str),
     }
-    assert "heart-rate" in haystacks["python logs"] or "P001" in haystacks["dagster events"]  # we did look at logs
+    # The scan is only worth something if the logs really hold the run's traffic: Python logging
+    # was captured at DEBUG during the run (urllib3 logs every request line, the token refresh
+    # included), and Dagster's event log holds the asset's own log lines.
+    http_lines = [r.getMessage() for r in caplog.records if r.name == "urllib3.connectionpool"]
+    assert sum(' /v4/' in line and 'HTTP/1.1"' in line for line in http_lines) == raw["api_calls"]
+    token_path = urlsplit(google_sim.token_url).path
+    assert any(f'"POST {token_path} HTTP/1.1" 200' in line for line in http_lines)
+    assert all(line in caplog.text for line in http_lines)
+    assert f"{DAY}|P001: ok, {raw['api_calls']} API calls" in haystacks["dagster events"]
+    # Libraries that log tokens at DEBUG stay pinned above it even with a DEBUG root logger.
+    assert all(logging.getLogger(name).getEffectiveLevel() >= logging.WARNING
+               for name in ("oauthlib", "requests_oauthlib"))
     for where, text in haystacks.items():
         for secret in secrets:
             assert secret not in text, f"a secret leaked into {where}"

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,12 @@ from wearable_assets.fitbit.enrol import EnrolmentError, enrol
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.crypto import TOKEN_KEY_ENV
 from wearable_assets.oauth.store import TokenStore
+from wearable_assets.simulators.cohort import SyntheticCohort
+from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.timescale import TimescaleResource
+
+from .conftest import legacy_resource
 
 
 def free_port() -> int:
@@ -100,3 +105,57 @@ def test_enroll_rejects_participants_not_in_the_roster(db: TimescaleResource, to
     result = CliRunner().invoke(enroll, ["--participant", "P999", "--port", "0"])
     assert result.exit_code == 1
     assert "P999 is not in wearables.participants" in result.output and "roster sync" in result.output
+
+
+def test_legacy_enroll_fails_fast_when_fitbit_is_gone(cohort: SyntheticCohort, db: TimescaleResource,
+                                                      token_key: str) -> None:
+    with FitbitLegacySimulator(cohort) as sim:  # the default mode, as today: 410 on every path
+        env = os.environ | {
+            "WEARABLES_TIMESCALE_DSN": db.dsn, TOKEN_KEY_ENV: token_key,
+            "FITBIT_CLIENT_ID": sim.client_id, "FITBIT_CLIENT_SECRET": sim.client_secret,
+            "WEARABLES_FITBIT_BASE_URL": sim.base_url,
+        }
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "wearable_assets.fitbit.cli", "enroll", "--participant", "P003",
+             "--provider", "fitbit_legacy", "--port", str(free_port()), "--timeout", "120"],
+            capture_output=True, text=True, env=env, timeout=60,
+        )
+        elapsed = time.monotonic() - started
+        calls = [(c.method, c.path, c.status) for c in sim.state.calls]
+        token_calls = dict(sim.state.token_calls)
+    assert proc.returncode == 1, proc.stderr
+    assert elapsed < 30  # did not wait for the 120 s callback timeout
+    assert "Traceback" not in proc.stderr and "http" not in proc.stdout  # no consent URL, no crash
+    assert "cannot enrol P003 with fitbit_legacy: its consent page answered 410 Gone" in proc.stderr
+    assert "re-consent P003 via Google Health" in proc.stderr
+    assert "wearable-assets enroll --participant P003 --provider google_health" in proc.stderr
+    assert calls == [("GET", "/oauth2/authorize", 410)] and token_calls == {}
+    status = legacy_resource(sim, token_key).token_store(db).status("P003", "fitbit_legacy")
+    assert status.auth_state == "not_enrolled"
+
+
+def test_legacy_token_endpoint_gone_during_enrolment(cohort: SyntheticCohort, db: TimescaleResource,
+                                                      token_key: str) -> None:
+    """The consent page still answered but the token endpoint is already gone: same clear error."""
+    with FitbitLegacySimulator(cohort, mode="working") as sim:
+        legacy = legacy_resource(sim, token_key)
+        store = legacy.token_store(db)
+        callbacks: list[requests.Response] = []
+
+        def browser(url: str) -> None:
+            def run() -> None:
+                consent = requests.get(url, allow_redirects=False, timeout=10)  # approved: redirect with a code
+                sim.set_mode("gone")  # ... and the shutdown happens before the code is exchanged
+                callbacks.append(requests.get(consent.headers["location"], timeout=10))
+            threading.Thread(target=run, daemon=True).start()
+
+        with pytest.raises(EnrolmentError) as err:
+            enrol(participant_id="P003", app=legacy.oauth_app(), store=store, announce=browser, port=0,
+                  timeout_s=20, auth_params={"login_hint": "P003"}, check_gone=True)
+        token_calls = dict(sim.state.token_calls)
+    message = str(err.value)
+    assert "its token endpoint answered 410 Gone" in message and "re-consent P003 via Google Health" in message
+    assert callbacks and callbacks[0].status_code == 200  # our callback got the code
+    assert token_calls == {}  # the gone server refused before counting a grant
+    assert store.status("P003", "fitbit_legacy").auth_state == "not_enrolled"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 
+import dagster as dg
 import pytest
 
 from wearable_assets.fitbit import ingest
+from wearable_assets.fitbit.assets import raw_payloads
 from wearable_assets.fitbit.canonical import DayWindow
 from wearable_assets.fitbit.http import RateLimited
 from wearable_assets.fitbit.resources import FitbitLegacyResource
@@ -18,10 +21,13 @@ from wearable_assets.partitions import ParticipantDay
 from wearable_assets.simulators.cohort import SyntheticCohort
 from wearable_assets.simulators.common import PerKeyLimits
 from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
+from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.lake import LakeResource
 from wearable_assets.storage.timescale import TimescaleResource
 
-from .conftest import NOW, legacy_resource
+from wearable_assets_tests.conftest import add_participants
+
+from .conftest import NOW, enrol_directly, google_resource, legacy_resource
 
 ARCHIVED_DAY = date(2026, 10, 20)  # P003 (Europe/London) was enrolled until 2026-11-01
 LONDON_DST_END = date(2026, 10, 25)
@@ -75,9 +81,53 @@ def test_gone_means_reconsent_via_google_health(legacy_sim: FitbitLegacySimulato
     assert len(legacy_sim.state.calls) == 1  # one answer of 410 is enough: no retry loop
     status = legacy_store.status("P003", "fitbit_legacy")
     assert (status.auth_state, status.reason) == ("needs_reconsent", "gone_410")
-    assert db.fetch("SELECT status, source FROM wearables.ingest_status") == []  # the asset records fetch failures
-    ingest.record_fetch_failure(db, ParticipantDay(ARCHIVED_DAY, "P003"), landed)
-    assert db.fetch("SELECT status, source FROM wearables.ingest_status") == [("needs_reconsent", "fitbit_legacy")]
+    # land_day only reports; the asset records the status row (test_materialize_gone_legacy_...).
+    assert db.fetch("SELECT status, source FROM wearables.ingest_status") == []
+
+
+def test_materialize_gone_legacy_and_google_participant_on_one_day(
+    cohort: SyntheticCohort, google_sim: GoogleHealthSimulator, google_store: TokenStore, db: TimescaleResource,
+    lake: LakeResource, token_key: str, instance: dg.DagsterInstance,
+) -> None:
+    with FitbitLegacySimulator(cohort) as gone_sim:  # the default mode: 410 on every path, as today
+        assert gone_sim.mode == "gone"
+        legacy = legacy_resource(gone_sim, token_key)
+        enrol_legacy(gone_sim, legacy.token_store(db), "P003")  # tokens from before the shutdown
+        enrol_directly(google_sim, google_store, "P001")
+        add_participants(instance, "P001", "P003")
+        result = dg.materialize(
+            [raw_payloads], instance=instance,
+            resources={"timescale": db, "lake": lake, "google_health": google_resource(google_sim, token_key),
+                       "fitbit_legacy": legacy},
+            tags={"dagster/asset_partition_range_start": f"{ARCHIVED_DAY}|P001",
+                  "dagster/asset_partition_range_end": f"{ARCHIVED_DAY}|P003"},
+        )
+        legacy_calls = list(gone_sim.state.calls)
+
+    assert result.success  # a dead grant is recorded, not a pipeline failure
+    meta = {k: v.value for k, v in result.asset_materializations_for_node("fitbit__raw_payloads")[0].metadata.items()}
+    assert meta["participant_days"] == 2 and meta["status_counts"] == {"ok": 1, "needs_reconsent": 1}
+    assert meta["auth_state"] == {"P001/google_health": "active", "P003/fitbit_legacy": "needs_reconsent (gone_410)"}
+
+    assert db.fetch("SELECT participant_id, provider, auth_state, reconsent_reason FROM wearables.oauth_tokens "
+                    "ORDER BY 1") == [("P001", "google_health", "active", None),
+                                      ("P003", "fitbit_legacy", "needs_reconsent", "gone_410")]
+    rows = db.fetch("SELECT participant_id, local_date, source, status, detail FROM wearables.ingest_status")
+    assert [r[:4] for r in rows] == [("P003", ARCHIVED_DAY, "fitbit_legacy", "needs_reconsent")]
+    detail = rows[0][4]
+    assert "gone_410" in detail and "re-consent P003 via Google Health" in detail
+    assert "wearable-assets enroll --participant P003 --provider google_health" in detail
+
+    # The Google participant landed normally; the legacy one has a manifest saying why not.
+    ok = ingest.read_manifest(lake, ParticipantDay(ARCHIVED_DAY, "P001"))
+    assert ok is not None and ok["status"] == "ok" and ok["provider"] == "google_health" and ok["payloads"]
+    assert ok["api_calls"] == google_sim.state.count_calls("/v4/") > 10
+    gone = ingest.read_manifest(lake, ParticipantDay(ARCHIVED_DAY, "P003"))
+    assert gone is not None and gone["status"] == "needs_reconsent" and gone["payloads"] == []
+
+    # Exactly one call reached the legacy API (a data call, answered 410): no retry, no token call.
+    assert [(c.status, c.path.startswith("/1/")) for c in legacy_calls] == [(410, True)]
+    assert gone_sim.state.token_calls == {}
 
 
 def test_working_archive_loads_the_same_canonical_rows(legacy_sim: FitbitLegacySimulator,
@@ -171,6 +221,31 @@ def test_hourly_budget_stops_cleanly(legacy_sim: FitbitLegacySimulator, legacy: 
     with pytest.raises(RateLimited, match="429"):
         legacy.client("P003", db).call("1/user/-/devices.json", what="devices")
     assert [c.status for c in legacy_sim.state.calls][-1] == 429
+
+
+def test_client_side_hourly_budget_is_per_participant(legacy_sim: FitbitLegacySimulator, legacy_store: TokenStore,
+                                                      db: TimescaleResource, token_key: str) -> None:
+    assert FitbitLegacyResource.model_fields["requests_per_hour"].default == 150  # the provider's budget
+    enrol_legacy(legacy_sim, legacy_store, "P003")
+    enrol_legacy(legacy_sim, legacy_store, "P001")
+    small = legacy_resource(legacy_sim, token_key, requests_per_hour=3)
+    client = small.client("P003", db)
+    assert client.session.limiter.limit == 3 and client.session.limiter.window_s == 3600
+    for _ in range(3):
+        client.call("1/user/-/devices.json", what="devices")
+    # The simulator's budget (150) is far from spent: the client refuses on its own, at once,
+    # instead of blocking the worker for the rest of the hour.
+    started = time.monotonic()
+    with pytest.raises(RateLimited, match=r"budget of 3 calls per hour.*re-run after it resets"):
+        client.call("1/user/-/devices.json", what="devices")
+    with pytest.raises(RateLimited, match="calls per hour"):  # another participant-day of P003
+        small.client("P003", db).call("1/user/-/devices.json", what="devices")
+    assert time.monotonic() - started < 2
+    assert legacy_sim.state.count_calls("/1/") == 3
+    assert {c.status for c in legacy_sim.state.calls} == {200}
+    # Another participant has a budget of their own.
+    small.client("P001", db).call("1/user/-/devices.json", what="devices")
+    assert legacy_sim.state.count_calls("/1/") == 4 and legacy_sim.state.calls[-1].status == 200
 
 
 def test_revoked_legacy_grant_needs_reconsent(legacy_sim: FitbitLegacySimulator, legacy: FitbitLegacyResource,

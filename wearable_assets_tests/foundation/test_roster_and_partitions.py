@@ -88,6 +88,28 @@ def test_partition_key_parse_errors_are_clear() -> None:
         validate_participant_id("a|b")
 
 
+@pytest.mark.parametrize("bad_id", ["P1\n", "P1 ", " P1", "P1\r\n", "P1\t"])
+def test_ids_with_trailing_or_leading_whitespace_are_rejected(bad_id: str) -> None:
+    # A "$" anchor with re.match accepts "P1\n"; the whole id must match.
+    with pytest.raises(InvalidParticipantId) as err:
+        validate_participant_id(bad_id)
+    message = str(err.value)
+    assert repr(bad_id) in message and "A-Z a-z 0-9 _ -" in message
+    with pytest.raises(InvalidParticipantId, match="A-Z a-z 0-9 _ -"):
+        ParticipantDay.from_key(f"2026-11-01|{bad_id}")
+    assert validate_participant_id(bad_id.strip()) == "P1"
+
+
+def test_roster_trims_cells_but_rejects_newline_inside_id(tmp_path: Path) -> None:
+    # The roster trims whitespace around a cell (spreadsheet exports pad them) ...
+    padded = load_roster(write_roster(tmp_path, " P1 ,S1,Europe/London,2026-01-01,,,,,"))
+    assert [p.participant_id for p in padded] == ["P1"]
+    # ... but a newline inside a quoted cell is part of the id and is refused with the row number.
+    with pytest.raises(RosterError) as err:
+        load_roster(write_roster(tmp_path, '"P1\nX",S1,Europe/London,2026-01-01,,,,,'))
+    assert "roster.csv line 2" in str(err.value) and "A-Z a-z 0-9 _ -" in str(err.value)
+
+
 def test_partition_changes_respect_enrolment_start(tmp_path: Path) -> None:
     roster = load_roster(write_roster(
         tmp_path,
