@@ -25,6 +25,7 @@ help:
 
 # The venv is rebuilt only when the lock file or pyproject change.
 $(BIN)/.installed: requirements.lock pyproject.toml
+	@bash scripts/python.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock

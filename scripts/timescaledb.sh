@@ -69,6 +69,16 @@ debian_source() {
   echo "$out"
 }
 
+# The build recipe is Debian 12's (bookworm's PostgreSQL 15 + trixie's timescaledb source).
+require_bookworm() {
+  local id="" codename=""
+  [[ -r /etc/os-release ]] && { id="$(. /etc/os-release; echo "${ID:-}")"; codename="$(. /etc/os-release; echo "${VERSION_CODENAME:-}")"; }
+  [[ $id == debian && $codename == bookworm ]] && return 0
+  die "the project-local TimescaleDB is built for Debian 12 (bookworm); this is ${id:-unknown} ${codename:-}. \
+Run TimescaleDB yourself (your distribution's package, Timescale's image or Timescale Cloud) and set \
+WEARABLES_TIMESCALE_DSN=postgresql://user:pass@host:5432/db; nothing else needs to change"
+}
+
 cmd_install() {
   local missing=() p need_build=0 uri key
   for p in "${PKGS[@]}"; do
@@ -76,6 +86,7 @@ cmd_install() {
   done
   ext_installed || need_build=1
   if (( ${#missing[@]} == 0 && need_build == 0 )); then log "already installed"; return 0; fi
+  require_bookworm
   [[ ${#SUDO[@]} == 0 ]] || command -v sudo >/dev/null || die "need root (or sudo) to apt-get install / make install"
   if (( need_build )) && [[ ! -f /usr/share/keyrings/debian-archive-trixie-automatic.gpg ]]; then
     # Older bookworm keyrings lack the trixie keys: upgrade it before adding the trixie source.
