@@ -11,17 +11,32 @@ everything as usual; only the cycle detector waits until the block ends.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+_lock = threading.Lock()
+_pausers = 0
+_was_enabled = False
 
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Run the block with the cyclic GC off, restoring its previous state (nesting is safe)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    """Run the block with the cyclic GC off.
+
+    Pauses are counted, so nested blocks and blocks in several threads at once (the simulators
+    serve from threads of one process) work: the last one out turns the collector back on, and
+    only if it was on when the first one came in."""
+    global _pausers, _was_enabled
+    with _lock:
+        if _pausers == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _pausers += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _lock:
+            _pausers -= 1
+            if _pausers == 0 and _was_enabled:
+                gc.enable()

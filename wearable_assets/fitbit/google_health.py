@@ -61,15 +61,17 @@ class Request:
 
 
 #: What one participant-day reads. ``list`` keeps ``dataSource`` (provenance); sleep must use
-#: ``reconcile`` (list on sleep does not take a data-source family). Calories per minute come
-#: from a 60 s ``rollUp`` of ``total-calories`` (which cannot be listed): that is total energy,
-#: BMR included, as the legacy API's calories were (``active-energy-burned`` excludes BMR).
+#: ``reconcile`` (list on sleep does not take a data-source family). ``floors`` and
+#: ``total-calories`` cannot be listed (the service answers "List is not supported for data type
+#: ..., but the following actions are supported: rollup, dailyRollup"), so their minutes come from
+#: a 60 s ``rollUp`` (one window per worn minute, no ``dataSource``). Those calories are total
+#: energy, BMR included, as the legacy API's calories were (``active-energy-burned`` excludes BMR).
 #: dailyRollUp gives the provider's own daily totals, kept as a cross-check of the minutes.
 DAY_REQUESTS: tuple[Request, ...] = (
     Request("heart-rate", "list", "sample"),
     Request("steps", "list", "interval"),
     Request("distance", "list", "interval"),
-    Request("floors", "list", "interval"),
+    Request("floors", "rollUp", "interval"),
     Request("total-calories", "rollUp", "interval"),
     Request("active-zone-minutes", "list", "interval"),
     Request("oxygen-saturation", "list", "sample"),

@@ -45,7 +45,9 @@ def _number(value: Any) -> float:
     return float(value)
 
 
-#: data type -> (canonical metric, time field: "sampleTime" | "interval", value path, scale)
+#: data type -> (canonical metric, time field: "sampleTime" | "interval", value path, scale).
+#: ``floors`` is read with rollUp now (the service refuses ``list`` for it); its mapping stays for
+#: ``floors.list`` payloads landed before, so those days still load.
 POINT_MAPPINGS: dict[str, tuple[str, str, tuple[str, ...], float]] = {
     "heart-rate": ("heart_rate", "sampleTime", ("beatsPerMinute",), 1.0),
     "steps": ("steps", "interval", ("count",), 1.0),
@@ -73,7 +75,7 @@ _ROLLUP_FIELDS = {
     "total-calories": ("calories", "kcalSum", 1.0),
 }
 # rollUp (60 s physical windows) -> per-minute rows
-_MINUTE_ROLLUPS = {"total-calories": ("calories", "kcalSum", 1.0)}
+_MINUTE_ROLLUPS = {"floors": ("floors", "countSum", 1.0), "total-calories": ("calories", "kcalSum", 1.0)}
 
 
 def parse_points(day: ParsedDay, data_type: str, document: dict[str, Any], name: str) -> None:

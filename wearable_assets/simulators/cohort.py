@@ -23,6 +23,7 @@ Design rules, because the pipeline's correctness tests rely on them:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
@@ -102,10 +103,18 @@ class OffsetTable:
             t = nxt
         self.starts = np.array(starts, dtype=np.int64)
         self.offsets = np.array(offsets, dtype=np.int64)
+        self.starts.flags.writeable = self.offsets.flags.writeable = False  # shared by offset_table
 
     def at(self, t: np.ndarray | int) -> np.ndarray:
         idx = np.searchsorted(self.starts, t, side="right") - 1
         return self.offsets[np.clip(idx, 0, len(self.offsets) - 1)]
+
+
+@functools.lru_cache(maxsize=512)
+def offset_table(tz: ZoneInfo, start: int, end: int) -> OffsetTable:
+    """A shared, read-only ``OffsetTable``. Building one asks ``zoneinfo`` every 15 minutes of the
+    span, and the simulators ask for the same few spans (days padded by a day) over and over."""
+    return OffsetTable(tz, start, end)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 Each simulator is a FastAPI app; ``SimulatorServer`` runs it with uvicorn on 127.0.0.1 in a
 background thread so a pytest fixture (or the demo) can start and stop it in-process.
+``OrjsonResponse`` (and ``wearable_assets.gc_paused`` around rendering) keep large replies cheap: the simulators share the CPU with
+the pipeline they feed, so their cost per participant-day shows up in its measured throughput.
 """
 
 from __future__ import annotations
@@ -21,10 +23,25 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode
 
+import orjson
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+
+class OrjsonResponse(JSONResponse):
+    """``JSONResponse`` encoded with orjson, several times faster on pages of thousands of points.
+
+    The bytes are the same compact JSON (UTF-8, no spaces) as ``JSONResponse`` writes for what the
+    simulators serve: floats are spelled as Python's ``repr`` does for magnitudes from 1e-4 to
+    1e16 (outside it orjson may spell them differently, e.g. ``1e-9`` for ``1e-09``). Parts of the
+    content may be ``orjson.Fragment`` (JSON rendered beforehand), inserted as they are."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 
 
 @dataclass

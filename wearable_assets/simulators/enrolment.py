@@ -15,7 +15,7 @@ from wearable_assets.fitbit import google_health
 from wearable_assets.fitbit.enrol import enrol
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.roster import Participant
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.timescale import Timescale
 
 
 def _open_in_background(url: str) -> None:
@@ -23,7 +23,7 @@ def _open_in_background(url: str) -> None:
 
 
 def enrol_with_simulator(
-    participants: list[Participant], timescale: TimescaleResource, resource: GoogleHealthResource
+    participants: list[Participant], timescale: Timescale, resource: GoogleHealthResource
 ) -> list[str]:
     """Enrol every Google Health participant; returns their ids.
 

@@ -45,6 +45,7 @@ from wearable_assets.simulators.cohort import (
     concatenate,
     from_epoch,
     local_midnight_utc,
+    offset_table,
     to_epoch,
 )
 from wearable_assets.simulators.common import (
@@ -419,7 +420,7 @@ class FitbitLegacySimulator(LoopbackSimulator):
             b = to_epoch(local_midnight_utc(last + timedelta(days=1), user.tz))
         days = self.cohort.synced_days(user.user_id, from_epoch(a), from_epoch(b))
         conc = concatenate(days, a, b)
-        table = OffsetTable(user.tz, a - 86400, b + 86400)
+        table = offset_table(user.tz, a - 86400, b + 86400)
         offsets_m = np.zeros_like(conc.minute_starts) if utc else table.at(conc.minute_starts)
         offsets_h = np.zeros_like(conc.hr_times) if utc else table.at(conc.hr_times)
         return conc, offsets_m, offsets_h
@@ -623,8 +624,8 @@ class FitbitLegacySimulator(LoopbackSimulator):
         scope = {"spo2": "oxygen_saturation", "hrv": "heartrate", "br": "respiratory_rate"}[kind]
         user, headers = self._api_user(request, uid, scope)
         first, last = self._date_range(user, d1, d2, kind)
-        table = OffsetTable(user.tz, to_epoch(local_midnight_utc(first, user.tz)) - 86400,
-                            to_epoch(local_midnight_utc(last, user.tz)) + 2 * 86400)
+        table = offset_table(user.tz, to_epoch(local_midnight_utc(first, user.tz)) - 86400,
+                             to_epoch(local_midnight_utc(last, user.tz)) + 2 * 86400)
         entries = []
         for i in range((last - first).days + 1):
             day = self.cohort.synced_day(user.user_id, first + timedelta(days=i))

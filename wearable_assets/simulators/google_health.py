@@ -21,18 +21,21 @@ fields are omitted as in proto3 JSON, so a day without data is ``{}``.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 
@@ -45,12 +48,15 @@ from wearable_assets.simulators.cohort import (
     concatenate,
     from_epoch,
     local_midnight_utc,
+    offset_table,
     to_epoch,
 )
+from wearable_assets.gc_paused import gc_paused
 from wearable_assets.simulators.common import (
     AuthCode,
     LoopbackSimulator,
     OAuthSimulatorState,
+    OrjsonResponse,
     SimulatorServer,
     add_clock_routes,
     basic_credentials,
@@ -75,6 +81,11 @@ SESSION_PAGE_SIZE = 25
 SERVER_PAGE_CAP = {"heart-rate": 5000}
 #: Without a lower time bound a list reaches back this far (the real API has no documented limit).
 UNBOUNDED_HISTORY_DAYS = 30
+#: A sleep is served ``processed: false`` (no stages) until the device has synced this long past
+#: the wake time.
+SLEEP_PROCESSING = timedelta(minutes=30)
+#: Point sets kept for the next pages of the same query (see ``GoogleHealthSimulator._matching``).
+POINT_CACHE_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -113,7 +124,7 @@ DATA_TYPES: dict[str, DataType] = {
         DataType("heart-rate", "sample", METRICS, rollup=True, max_rollup_days=14),
         DataType("steps", "interval", ACTIVITY, rollup=True),
         DataType("distance", "interval", ACTIVITY, rollup=True),
-        DataType("floors", "interval", ACTIVITY, rollup=True),
+        DataType("floors", "interval", ACTIVITY, listable=False, rollup=True),
         DataType("active-energy-burned", "interval", ACTIVITY, rollup=True),
         DataType("total-calories", "interval", ACTIVITY, listable=False, rollup=True, max_rollup_days=14),
         DataType("active-zone-minutes", "interval", ACTIVITY, rollup=True),
@@ -164,7 +175,7 @@ class ApiError(Exception):
         body: dict[str, Any] = {"code": self.code, "message": self.message, "status": self.status}
         if self.details:
             body["details"] = self.details
-        return JSONResponse({"error": body}, status_code=self.code, headers=self.headers)
+        return OrjsonResponse({"error": body}, status_code=self.code, headers=self.headers)
 
 
 def invalid(message: str, reason: str | None = None) -> ApiError:
@@ -186,32 +197,72 @@ def date_json(d: date) -> dict[str, int]:
     return {"year": d.year, "month": d.month, "day": d.day}
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def clock_json(seconds_of_day: int) -> dict[str, int]:
+    """``CivilDateTime.time`` (zero fields omitted, as proto3 JSON does)."""
+    h, m, s = seconds_of_day // 3600, seconds_of_day // 60 % 60, seconds_of_day % 60
+    return {k: v for k, v in (("hours", h), ("minutes", m), ("seconds", s)) if v}
+
+
 def civil_json(local_epoch: int) -> dict[str, Any]:
     """``CivilDateTime`` for a local wall time given as naive epoch seconds (zeros omitted)."""
-    t = time.gmtime(local_epoch)
-    clock = {k: v for k, v in (("hours", t.tm_hour), ("minutes", t.tm_min), ("seconds", t.tm_sec)) if v}
-    return {"date": {"year": t.tm_year, "month": t.tm_mon, "day": t.tm_mday}, "time": clock}
+    days, seconds = divmod(local_epoch, 86400)
+    return {"date": date_json(date.fromordinal(_EPOCH_ORDINAL + days)), "time": clock_json(seconds)}
 
 
-def rfc3339_many(t: np.ndarray) -> list[str]:
-    """``rfc3339`` for a whole array at once (pages hold thousands of points)."""
-    return [x + "Z" for x in np.datetime_as_string(t.astype("datetime64[s]"), unit="s").tolist()]
+# --- JSON of many points ------------------------------------------------------------------
+#
+# Heart-rate and per-minute pages hold thousands of points. Instead of a tree of dicts per point,
+# a type's point is rendered once as a template with slots, and each point is then one ``%``
+# formatting of that template with its values, taken from columns computed with numpy.
+
+#: A template slot inside a JSON string: the value is written between the quotes.
+TEXT = "\x01"
+#: A template slot for a whole JSON value: a number, or JSON text rendered beforehand.
+VALUE = "\x02"
 
 
-def civil_many(local: np.ndarray) -> list[dict[str, Any]]:
-    """``civil_json`` for a whole array of naive-local epoch seconds."""
-    days = local.astype("datetime64[s]").astype("datetime64[D]")
-    months = days.astype("datetime64[M]")
-    years = (months.astype(int) // 12 + 1970).tolist()
-    month = (months.astype(int) % 12 + 1).tolist()
-    day = ((days - months).astype(int) + 1).tolist()
-    sod = local - days.astype("datetime64[s]").astype(np.int64)
-    hours, minutes, seconds = (sod // 3600).tolist(), (sod // 60 % 60).tolist(), (sod % 60).tolist()
-    return [
-        {"date": {"year": y, "month": mo, "day": d},
-         "time": {k: v for k, v in (("hours", h), ("minutes", mi), ("seconds", se)) if v}}
-        for y, mo, d, h, mi, se in zip(years, month, day, hours, minutes, seconds)
-    ]
+def point_format(template: dict[str, Any]) -> str:
+    """One point's JSON with ``TEXT``/``VALUE`` slots as a ``%`` format string; its ``%s`` come
+    in the order the slots appear in the JSON, i.e. in the template's key order."""
+    text = orjson.dumps(template).decode().replace("%", "%%")
+    return text.replace('"\\u0002"', "%s").replace("\\u0001", "%s")
+
+
+def fill(fmt: str, *columns: list[Any]) -> bytes:
+    """The JSON array of the points ``fmt`` makes with one value of each column per point."""
+    return ("[" + ",".join([fmt % values for values in zip(*columns)]) + "]").encode()
+
+
+def rfc3339_text(t: np.ndarray) -> list[str]:
+    """``rfc3339`` of a whole array, without the final ``Z`` (the templates hold it)."""
+    return np.datetime_as_string(t.astype("datetime64[s]"), unit="s").tolist()
+
+
+@functools.cache
+def _clock_texts() -> np.ndarray:
+    """``clock_json`` as JSON text for every second of a day (built once: 86,400 short strings)."""
+    texts = []
+    for minute in range(1440):
+        h, m = divmod(minute, 60)
+        head = ([f'"hours":{h}'] if h else []) + ([f'"minutes":{m}'] if m else [])
+        texts.append("{" + ",".join(head) + "}")
+        texts.extend("{" + ",".join([*head, f'"seconds":{s}']) + "}" for s in range(1, 60))
+    return np.array(texts, dtype=object)
+
+
+def civil_texts(local: np.ndarray) -> tuple[list[str], list[str]]:
+    """The ``date`` and ``time`` of ``civil_json`` as JSON text, for an array of naive-local
+    epoch seconds."""
+    days, seconds = np.divmod(local, 86400)
+    if not days.size:
+        return [], []
+    first = int(days.min())
+    dates = np.array([orjson.dumps(date_json(date.fromordinal(_EPOCH_ORDINAL + d))).decode()
+                      for d in range(first, int(days.max()) + 1)], dtype=object)
+    return dates[days - first].tolist(), _clock_texts()[seconds].tolist()
 
 
 def sample_time(t: int, off: int) -> dict[str, Any]:
@@ -321,26 +372,30 @@ def _mask(bounds: list[Bound], physical: np.ndarray, civil: np.ndarray, dates: n
     return mask
 
 
-def utc_window(groups: list[list[Bound]], now: datetime) -> tuple[int, int]:
-    """A UTC span wide enough to hold every point the filter can match."""
+#: Types served from the day their sleep ends on, up to a day after the point itself.
+NIGHT_TYPES = frozenset({"sleep", "oxygen-saturation", "heart-rate-variability", "respiratory-rate-sleep-summary"})
+
+
+def utc_window(groups: list[list[Bound]], now: datetime, night: bool = False) -> tuple[int, int]:
+    """A UTC span holding every point the filter can match and overlapping the days that record
+    them (``night``: see ``NIGHT_TYPES``). An open side reaches back ``UNBOUNDED_HISTORY_DAYS``
+    and one day more, or forward two days past ``now``."""
     lows, highs = [], []
     for bounds in groups:
         lo = hi = None
         for b in bounds:
             if b.kind == "physical":
                 v, margin = b.value, 0
-            elif b.kind == "civil":
-                v, margin = b.value, 86400  # any zone is within +-14 h of UTC
-            else:
-                v, margin = (b.value - date(1970, 1, 1).toordinal()) * 86400, 2 * 86400
+            else:  # civil time, or a date (its civil midnight); UTC offsets run from -12 h to +14 h
+                v = b.value if b.kind == "civil" else (b.value - _EPOCH_ORDINAL) * 86400
+                margin = 14 * 3600
             if b.op == ">=":
                 lo = v - margin if lo is None else max(lo, v - margin)
             else:
                 hi = v + margin if hi is None else min(hi, v + margin)
-        lows.append(lo if lo is not None else to_epoch(now) - UNBOUNDED_HISTORY_DAYS * 86400)
-        highs.append(hi if hi is not None else to_epoch(now) + 86400)
-    # Sleep sessions and night samples can start up to a day before the window they match.
-    return min(lows) - 86400, max(highs) + 86400
+        lows.append(lo if lo is not None else to_epoch(now) - (UNBOUNDED_HISTORY_DAYS + 1) * 86400)
+        highs.append((hi + 86400 if night else hi) if hi is not None else to_epoch(now) + 2 * 86400)
+    return min(lows), max(highs)
 
 
 # --- point sets ---------------------------------------------------------------------------
@@ -354,24 +409,31 @@ class PointSet:
     physical: np.ndarray  # the member physical filters compare (sample time, start, or sleep end)
     civil: np.ndarray  # the same instant as naive local time
     dates: np.ndarray  # date ordinal (daily types)
-    render: Callable[[np.ndarray, bool], list[dict[str, Any]]]  # (indices, reconciled) -> JSON points
+    render: Callable[[np.ndarray, bool], bytes]  # (indices, reconciled) -> the JSON array of those points
 
 
-def one_by_one(render: Callable[[int, bool], dict[str, Any]]) -> Callable[[np.ndarray, bool], list[dict[str, Any]]]:
-    """Adapt a per-point renderer (few points: sleep, daily values) to ``PointSet.render``."""
-    return lambda indices, reconciled: [render(int(i), reconciled) for i in indices]
+def one_by_one(render: Callable[[int, bool], dict[str, Any]]) -> Callable[[np.ndarray, bool], bytes]:
+    """Adapt a per-point renderer (few points: sleep, night samples, daily values) to
+    ``PointSet.render``."""
+    return lambda indices, reconciled: orjson.dumps([render(int(i), reconciled) for i in indices])
 
 
 def _empty_points() -> PointSet:
     z = np.zeros(0, dtype=np.int64)
-    return PointSet(z, z, z, z, lambda indices, r: [])
+    return PointSet(z, z, z, z, lambda indices, r: b"[]")
+
+
+#: ``motionContext`` of a heart-rate sample, by "in a minute of moderate or vigorous activity".
+MOTION = np.array(["SEDENTARY", "ACTIVE"], dtype=object)
+#: ``heartRateZone`` by ``hr_zone`` (an active-zone minute is never in zone 0).
+ZONE_NAMES = np.array([None] + [HR_ZONE_NAMES[z] for z in (1, 2, 3)], dtype=object)
 
 
 def build_points(dtype: DataType, user: SimUser, days: list[SimDay], lo: int, hi: int) -> PointSet:
     """Every point of ``dtype`` that the synced ``days`` hold within ``[lo, hi)`` (UTC)."""
     if not days:
         return _empty_points()
-    offsets = OffsetTable(user.tz, to_epoch(days[0].start) - 86400, to_epoch(days[-1].end) + 86400)
+    offsets = offset_table(user.tz, to_epoch(days[0].start) - 86400, to_epoch(days[-1].end) + 86400)
     source = data_source(user)
     derived = data_source(user, "DERIVED")
     key = dtype.camel
@@ -430,21 +492,21 @@ def build_points(dtype: DataType, user: SimUser, days: list[SimDay], lo: int, hi
         minute = np.clip(np.searchsorted(conc.minute_starts, t, side="right") - 1, 0, None)
         active = conc.intensity[minute] >= 2 if t.size else np.zeros(0, dtype=bool)
         bpm = conc.hr_bpm
+        hr_format = {
+            r: point_format(wrap({
+                "beatsPerMinute": TEXT,
+                "sampleTime": {"physicalTime": TEXT + "Z", "utcOffset": TEXT + "s",
+                               "civilTime": {"date": VALUE, "time": VALUE}},
+                "metadata": {"motionContext": TEXT, "sensorLocation": "WRIST"},
+            }, r))
+            for r in (False, True)
+        }
 
-        def render_hr(sel: np.ndarray, reconciled: bool) -> list[dict[str, Any]]:
-            rows = zip(bpm[sel].tolist(), rfc3339_many(t[sel]), off[sel].tolist(), civil_many(t[sel] + off[sel]),
-                       active[sel].tolist())
-            return [
-                wrap(
-                    {
-                        "beatsPerMinute": str(b),
-                        "sampleTime": {"physicalTime": phys, "utcOffset": f"{o}s", "civilTime": civil},
-                        "metadata": {"motionContext": "ACTIVE" if act else "SEDENTARY", "sensorLocation": "WRIST"},
-                    },
-                    reconciled,
-                )
-                for b, phys, o, civil, act in rows
-            ]
+        def render_hr(sel: np.ndarray, reconciled: bool) -> bytes:
+            ts, o = t[sel], off[sel]
+            dates, clocks = civil_texts(ts + o)
+            return fill(hr_format[reconciled], bpm[sel].tolist(), rfc3339_text(ts), o.tolist(), dates, clocks,
+                        MOTION[active[sel].astype(np.intp)].tolist())
 
         return PointSet(t, t, t + off, np.zeros(t.size, dtype=np.int64), render_hr)
 
@@ -460,37 +522,43 @@ def build_points(dtype: DataType, user: SimUser, days: list[SimDay], lo: int, hi
     start = conc.minute_starts[idx]
     off_s, off_e = offsets.at(start), offsets.at(start + 60)
 
-    def value(i: int) -> dict[str, Any]:
-        j = idx[i]
-        if dtype.path == "steps":
-            return {"count": str(int(conc.steps[j]))}
-        if dtype.path == "distance":
-            return {"millimeters": str(int(round(conc.distance_m[j] * 1000)))}
-        if dtype.path == "floors":
-            return {"count": str(int(conc.floors[j]))}
-        if dtype.path == "active-energy-burned":
-            return {"kcal": round(float(active_kcal[j]), 4)}
-        if dtype.path == "active-zone-minutes":
-            return {"activeZoneMinutes": str(int(conc.azm[j])), "heartRateZone": HR_ZONE_NAMES[int(conc.hr_zone[j])]}
+    # The value fields of a minute (template slots) and their values for minutes ``j`` of ``conc``.
+    values: dict[str, tuple[dict[str, str], Callable[[np.ndarray], list[list[Any]]]]] = {
+        "steps": ({"count": TEXT}, lambda j: [conc.steps[j].tolist()]),
+        "distance": ({"millimeters": TEXT},
+                     lambda j: [np.round(conc.distance_m[j] * 1000).astype(np.int64).tolist()]),
+        "active-energy-burned": ({"kcal": VALUE}, lambda j: [[round(v, 4) for v in active_kcal[j].tolist()]]),
+        "active-zone-minutes": ({"activeZoneMinutes": TEXT, "heartRateZone": TEXT},
+                                lambda j: [conc.azm[j].tolist(), ZONE_NAMES[conc.hr_zone[j]].tolist()]),
+    }
+    if dtype.path not in values:
         raise invalid(f"list is not supported for data type {dtype.path}")
+    fields, columns = values[dtype.path]
+    minute_format = {
+        r: point_format(wrap({
+            **fields,
+            "interval": {"startTime": TEXT + "Z", "startUtcOffset": TEXT + "s",
+                         "endTime": TEXT + "Z", "endUtcOffset": TEXT + "s",
+                         "civilStartTime": {"date": VALUE, "time": VALUE},
+                         "civilEndTime": {"date": VALUE, "time": VALUE}},
+        }, r))
+        for r in (False, True)
+    }
 
-    def render_minute(sel: np.ndarray, reconciled: bool) -> list[dict[str, Any]]:
-        a, b = start[sel], start[sel] + 60
-        rows = zip(sel.tolist(), rfc3339_many(a), rfc3339_many(b), off_s[sel].tolist(), off_e[sel].tolist(),
-                   civil_many(a + off_s[sel]), civil_many(b + off_e[sel]))
-        out = []
-        for i, a_txt, b_txt, oa, ob, ca, cb in rows:
-            payload = value(i)
-            payload["interval"] = {"startTime": a_txt, "startUtcOffset": f"{oa}s", "endTime": b_txt,
-                                   "endUtcOffset": f"{ob}s", "civilStartTime": ca, "civilEndTime": cb}
-            out.append(wrap(payload, reconciled))
-        return out
+    def render_minute(sel: np.ndarray, reconciled: bool) -> bytes:
+        a, oa, ob = start[sel], off_s[sel], off_e[sel]
+        start_dates, start_clocks = civil_texts(a + oa)
+        end_dates, end_clocks = civil_texts(a + 60 + ob)
+        return fill(minute_format[reconciled], *columns(idx[sel]), rfc3339_text(a), oa.tolist(),
+                    rfc3339_text(a + 60), ob.tolist(), start_dates, start_clocks, end_dates, end_clocks)
 
     return PointSet(start, start, start + off_s, np.zeros(start.size, dtype=np.int64), render_minute)
 
 
 def _night_points(dtype: DataType, user: SimUser, days: list[SimDay], offsets: OffsetTable, wrap) -> PointSet:
     """Sleep sessions and the per-night samples (SpO2, HRV, respiratory summary)."""
+    if dtype.path in ("oxygen-saturation", "heart-rate-variability"):
+        return _night_samples(dtype, days, offsets, wrap)
     entries: list[tuple[int, int, Callable[[bool], dict[str, Any]]]] = []  # (order, physical, render)
     for d in days:
         s = d.sleep
@@ -498,23 +566,8 @@ def _night_points(dtype: DataType, user: SimUser, days: list[SimDay], offsets: O
             continue
         s0, s1 = to_epoch(s.start), to_epoch(s.end)
         if dtype.path == "sleep":
-            processed = d.synced_until is None or d.synced_until >= s.end + timedelta(minutes=30)
+            processed = d.synced_until is None or d.synced_until >= s.end + SLEEP_PROCESSING
             entries.append((s0, s1, _sleep_renderer(user, d, offsets, processed, wrap)))
-        elif dtype.path == "oxygen-saturation":
-            for sample in d.spo2:
-                t = to_epoch(sample.at)
-                entries.append((t, t, lambda r, t=t, v=sample.percent: wrap(
-                    {"percentage": v, "sampleTime": sample_time(t, int(offsets.at(t)))}, r)))
-        elif dtype.path == "heart-rate-variability":
-            for w in d.hrv:
-                t = to_epoch(w.start)
-                entries.append((t, t, lambda r, t=t, w=w: wrap(
-                    {
-                        "rootMeanSquareOfSuccessiveDifferencesMilliseconds": w.rmssd,
-                        "standardDeviationMilliseconds": w.sdnn,
-                        "sampleTime": sample_time(t, int(offsets.at(t))),
-                        "metadata": {"highFrequencyPower": w.hf, "lowFrequencyPower": w.lf},
-                    }, r)))
         elif dtype.path == "respiratory-rate-sleep-summary" and d.breathing is not None:
             b = d.breathing
 
@@ -534,6 +587,30 @@ def _night_points(dtype: DataType, user: SimUser, days: list[SimDay], offsets: O
     renders = [e[2] for e in entries]
     return PointSet(order, physical, civil, np.zeros(order.size, dtype=np.int64),
                     one_by_one(lambda i, r: renders[i](r)))
+
+
+def _night_samples(dtype: DataType, days: list[SimDay], offsets: OffsetTable, wrap) -> PointSet:
+    """SpO2 samples or HRV windows of the synced nights, in time order."""
+    spo2 = dtype.path == "oxygen-saturation"
+    samples: list[Any] = [x for d in days if d.sleep is not None for x in (d.spo2 if spo2 else d.hrv)]
+    t = np.array([to_epoch(x.at if spo2 else x.start) for x in samples], dtype=np.int64)
+    order = np.argsort(t, kind="stable")
+    t = t[order]
+    samples = [samples[i] for i in order.tolist()]
+    off = offsets.at(t)
+
+    def render(i: int, reconciled: bool) -> dict[str, Any]:
+        x, when = samples[i], sample_time(int(t[i]), int(off[i]))
+        if spo2:
+            return wrap({"percentage": x.percent, "sampleTime": when}, reconciled)
+        return wrap({
+            "rootMeanSquareOfSuccessiveDifferencesMilliseconds": x.rmssd,
+            "standardDeviationMilliseconds": x.sdnn,
+            "sampleTime": when,
+            "metadata": {"highFrequencyPower": x.hf, "lowFrequencyPower": x.lf},
+        }, reconciled)
+
+    return PointSet(t, t, t + off, np.zeros(t.size, dtype=np.int64), one_by_one(render))
 
 
 def _sleep_renderer(user: SimUser, d: SimDay, offsets: OffsetTable, processed: bool, wrap):
@@ -599,22 +676,36 @@ def rollup_value(dtype: DataType, conc, m_idx: np.ndarray, h_idx: np.ndarray, da
     worn = m_idx[conc.worn[m_idx]]
     if worn.size == 0:
         return None
+    return minute_rollup_value(dtype, [column[worn].sum() for column in minute_columns(dtype, conc, bmr)])
+
+
+def minute_columns(dtype: DataType, conc, bmr: float) -> list[np.ndarray]:
+    """The per-minute columns whose sums over a window's worn minutes make ``dtype``'s rollup value."""
     if dtype.path == "steps":
-        return {"countSum": str(int(conc.steps[worn].sum()))}
+        return [conc.steps]
     if dtype.path == "distance":
-        return {"millimetersSum": str(int(round(float(conc.distance_m[worn].sum()) * 1000)))}
+        return [conc.distance_m]
     if dtype.path == "floors":
-        return {"countSum": str(int(conc.floors[worn].sum()))}
+        return [conc.floors]
     if dtype.path == "total-calories":
-        return {"kcalSum": round(float(conc.calories[worn].sum()), 3)}
+        return [conc.calories]
     if dtype.path == "active-energy-burned":
-        return {"kcalSum": round(float(np.clip(conc.calories[worn] - bmr, 0, None).sum()), 3)}
+        return [np.clip(conc.calories - bmr, 0, None)]
     if dtype.path == "active-zone-minutes":
-        z = conc.hr_zone[worn]
-        a = conc.azm[worn]
-        return {"sumInFatBurnHeartZone": str(int(a[z == 1].sum())), "sumInCardioHeartZone": str(int(a[z == 2].sum())),
-                "sumInPeakHeartZone": str(int(a[z == 3].sum()))}
+        return [np.where(conc.hr_zone == zone, conc.azm, 0) for zone in (1, 2, 3)]
     raise invalid(f"rollups are not supported for data type {dtype.path}")
+
+
+def minute_rollup_value(dtype: DataType, sums: list[Any]) -> dict[str, Any]:
+    """``dtype``'s rollup value from the window sums of its ``minute_columns``."""
+    if dtype.path in ("steps", "floors"):
+        return {"countSum": str(int(sums[0]))}
+    if dtype.path == "distance":
+        return {"millimetersSum": str(int(round(float(sums[0]) * 1000)))}
+    if dtype.path in ("total-calories", "active-energy-burned"):
+        return {"kcalSum": round(float(sums[0]), 3)}
+    fat, cardio, peak = (str(int(v)) for v in sums)  # active-zone-minutes
+    return {"sumInFatBurnHeartZone": fat, "sumInCardioHeartZone": cardio, "sumInPeakHeartZone": peak}
 
 
 # --- state ----------------------------------------------------------------------------------
@@ -705,6 +796,8 @@ class GoogleHealthSimulator(LoopbackSimulator):
         self.client_id = client_id
         self.client_secret = client_secret
         self.state = GoogleHealthState(rate_limit_per_minute)
+        self._point_cache: OrderedDict[tuple[Any, ...], tuple[PointSet, np.ndarray]] = OrderedDict()
+        self._point_lock = threading.Lock()
         self.app = make_app("Google Health API v4 simulator", self.state)
         self._server = SimulatorServer(self.app, port=port)
         self._routes()
@@ -778,8 +871,49 @@ class GoogleHealthSimulator(LoopbackSimulator):
             )
         return dtype
 
-    def _synced_days(self, user: SimUser, lo: int, hi: int) -> list[SimDay]:
-        return self.cohort.synced_days(user.user_id, from_epoch(lo), from_epoch(hi))
+    def _synced_days(self, user: SimUser, lo: int, hi: int, at: datetime | None = None) -> list[SimDay]:
+        """The user's days overlapping ``[lo, hi)`` as the cloud holds them after a sync at ``at``
+        (default: their last sync)."""
+        at = self.cohort.last_sync(user.user_id) if at is None else at
+        dates = self.cohort.local_dates(user.user_id, from_epoch(lo), from_epoch(hi))
+        return [self.cohort.day(user.user_id, d).until(at) for d in dates]
+
+    def _sync_state(self, user: SimUser, lo: int, hi: int, at: datetime) -> datetime | None:
+        """What the points of ``[lo, hi)`` depend on in a sync at ``at``: ``None`` once every day
+        overlapping it has synced completely (sleep processed too), else ``at`` itself."""
+        for d in self.cohort.local_dates(user.user_id, from_epoch(lo), from_epoch(hi)):
+            day = self.cohort.day(user.user_id, d)
+            if at < day.end or (day.sleep is not None and at < day.sleep.end + SLEEP_PROCESSING):
+                return at
+        return None
+
+    def _matching(self, user: SimUser, dtype: DataType, filter_text: str,
+                  groups: list[list[Bound]]) -> tuple[PointSet, np.ndarray]:
+        """The points a query can see and the indices of those its filter matches, newest first.
+
+        Kept for the query's next pages (a client asks for them one after the other), under a key
+        holding everything the answer depends on: user, data type, filter, the UTC window (which
+        follows ``cohort.now`` when the filter has an open side) and the user's sync state, so a
+        late sync between two pages is seen as it was without the cache."""
+        lo, hi = utc_window(groups, self.cohort.now, dtype.path in NIGHT_TYPES)
+        at = self.cohort.last_sync(user.user_id)
+        key = (user.user_id, dtype.path, filter_text, lo, hi, self._sync_state(user, lo, hi, at))
+        with self._point_lock:
+            hit = self._point_cache.get(key)
+            if hit is not None:
+                self._point_cache.move_to_end(key)
+                return hit
+        points = build_points(dtype, user, self._synced_days(user, lo, hi, at), lo, hi)
+        mask = np.zeros(points.order.size, dtype=bool)
+        for bounds in groups:
+            mask |= _mask(bounds, points.physical, points.civil, points.dates)
+        idx = np.flatnonzero(mask)
+        idx = idx[np.argsort(-points.order[idx], kind="stable")]
+        with self._point_lock:
+            self._point_cache[key] = (points, idx)
+            while len(self._point_cache) > POINT_CACHE_SIZE:
+                self._point_cache.popitem(last=False)
+        return points, idx
 
     # routes -------------------------------------------------------------------------------
     def _routes(self) -> None:
@@ -862,36 +996,36 @@ class GoogleHealthSimulator(LoopbackSimulator):
         grant = form.get("grant_type", "")
         self.state.token_calls[grant or "(none)"] += 1
         if not self._client_ok(request, form):
-            return JSONResponse({"error": "invalid_client", "error_description": "Unauthorized"}, status_code=401)
+            return OrjsonResponse({"error": "invalid_client", "error_description": "Unauthorized"}, status_code=401)
         if grant == "authorization_code":
             code, problem = self.state.redeem_code(form)
             if code is None:
                 error, description = {"code": ("invalid_grant", "Bad Request"),
                                       "redirect_uri": ("redirect_uri_mismatch", "Bad Request"),
                                       "code_verifier": ("invalid_grant", "Invalid code verifier.")}[problem]
-                return JSONResponse({"error": error, "error_description": description}, status_code=400)
-            return JSONResponse(self.state.issue_tokens(code.user_id, code.scopes, offline=code.offline))
+                return OrjsonResponse({"error": error, "error_description": description}, status_code=400)
+            return OrjsonResponse(self.state.issue_tokens(code.user_id, code.scopes, offline=code.offline))
         if grant == "refresh_token":
             refresh = self.state.refresh_tokens.get(form.get("refresh_token", ""))
             if refresh is None:
-                return JSONResponse(
+                return OrjsonResponse(
                     {"error": "invalid_grant", "error_description": "Token has been expired or revoked."},
                     status_code=400,
                 )
             minted = self.state.issue_tokens(refresh.user_id, refresh.scopes, offline=False)
-            return JSONResponse(minted)  # Google keeps the refresh token: none in the reply
-        return JSONResponse({"error": "unsupported_grant_type", "error_description": f"Invalid grant_type: {grant}"},
-                            status_code=400)
+            return OrjsonResponse(minted)  # Google keeps the refresh token: none in the reply
+        return OrjsonResponse({"error": "unsupported_grant_type", "error_description": f"Invalid grant_type: {grant}"},
+                              status_code=400)
 
     async def _revoke(self, request: Request) -> JSONResponse:
         form = await form_fields(request)
         token = form.get("token") or request.query_params.get("token", "")
         owner = self.state.refresh_tokens.get(token) or self.state.access_tokens.get(token)
         if owner is None:
-            return JSONResponse({"error": "invalid_token", "error_description": "Token expired or revoked"},
-                                status_code=400)
+            return OrjsonResponse({"error": "invalid_token", "error_description": "Token expired or revoked"},
+                                  status_code=400)
         self.state.revoke_refresh_tokens(owner.user_id)
-        return JSONResponse({})
+        return OrjsonResponse({})
 
     # data ---------------------------------------------------------------------------------
     def _page(self, request: Request, user: SimUser, dtype: DataType, reconciled: bool) -> dict[str, Any]:
@@ -928,15 +1062,9 @@ class GoogleHealthSimulator(LoopbackSimulator):
 
         if family is not None and family.endswith("/self-sources"):
             return {}
-        lo, hi = utc_window(groups, self.cohort.now)
-        points = build_points(dtype, user, self._synced_days(user, lo, hi), lo, hi)
-        mask = np.zeros(points.order.size, dtype=bool)
-        for bounds in groups:
-            mask |= _mask(bounds, points.physical, points.civil, points.dates)
+        points, idx = self._matching(user, dtype, filter_text, groups)
         if cursor is not None:
-            mask &= points.order < cursor
-        idx = np.flatnonzero(mask)
-        idx = idx[np.argsort(-points.order[idx], kind="stable")]
+            idx = idx[points.order[idx] < cursor]
 
         if self.state.short_pages:
             size = min(size, SERVER_PAGE_CAP.get(dtype.path, size))
@@ -947,7 +1075,7 @@ class GoogleHealthSimulator(LoopbackSimulator):
         more = idx.size > chosen.size
         body: dict[str, Any] = {}
         if chosen.size:
-            body["dataPoints"] = points.render(chosen, reconciled)
+            body["dataPoints"] = orjson.Fragment(points.render(chosen, reconciled))
         if more:
             last = int(points.order[chosen[-1]]) if chosen.size else (cursor if cursor is not None else 2**62)
             token = json.dumps({"k": last, "p": page_no + 1, "f": fingerprint}, separators=(",", ":"))
@@ -961,11 +1089,12 @@ class GoogleHealthSimulator(LoopbackSimulator):
         sim_user = self._authorize(request, user, data_type.scope)
         if not data_type.listable:
             raise invalid(
-                f"{'Reconcile' if reconciled else 'List'} is not supported for data type {data_type.path}; "
-                "it supports rollUp and dailyRollUp.",
+                f"{'Reconcile' if reconciled else 'List'} is not supported for data type {data_type.path}, "
+                "but the following actions are supported: rollup, dailyRollup",
                 "INVALID_PARENT_DATA_TYPE_COLLECTION",
             )
-        return JSONResponse(self._page(request, sim_user, data_type, reconciled=reconciled))
+        with gc_paused():
+            return OrjsonResponse(self._page(request, sim_user, data_type, reconciled=reconciled))
 
     async def _json_body(self, request: Request) -> dict[str, Any]:
         try:
@@ -1035,7 +1164,7 @@ class GoogleHealthSimulator(LoopbackSimulator):
         reply: dict[str, Any] = {"rollupDataPoints": out[start:stop]} if out[start:stop] else {}
         if stop < len(out):
             reply["nextPageToken"] = base64.urlsafe_b64encode(str(stop).encode()).decode().rstrip("=")
-        return JSONResponse(reply)
+        return OrjsonResponse(reply)
 
     async def _rollup(self, request: Request, user: str, dtype: str) -> JSONResponse:
         data_type = self._dtype(dtype)
@@ -1057,39 +1186,64 @@ class GoogleHealthSimulator(LoopbackSimulator):
             raise invalid("range.endTime must be after range.startTime")
         if hi - lo > data_type.max_rollup_days * 86400:
             raise invalid(f"the maximum range for {data_type.path} is {data_type.max_rollup_days} days")
-        days = self._synced_days(sim_user, lo, hi)
+        with gc_paused():
+            return OrjsonResponse(self._rollup_page(data_type, sim_user, lo, hi, step, body))
+
+    def _rollup_page(self, data_type: DataType, user: SimUser, lo: int, hi: int, step: int,
+                     body: dict[str, Any]) -> dict[str, Any]:
+        """One page of ``step``-second windows over ``[lo, hi)`` (only windows with data)."""
+        days = self._synced_days(user, lo, hi)
         conc = concatenate(days, lo, hi)
         m_bucket = (conc.minute_starts - lo) // step
         h_bucket = (conc.hr_times - lo) // step
         buckets = np.unique(h_bucket if data_type.path == "heart-rate" else m_bucket[conc.worn])
         start, stop = self._offset_token(body, buckets.size)
-        out = []
-        for bucket in buckets[start:stop].tolist():
-            value = rollup_value(data_type, conc, np.flatnonzero(m_bucket == bucket), np.flatnonzero(h_bucket == bucket),
-                                 days, sim_user.bmr_kcal_per_min)
-            if value is not None:
-                a = lo + bucket * step
-                out.append({"startTime": rfc3339(a), "endTime": rfc3339(min(hi, a + step)), data_type.camel: value})
+        page = buckets[start:stop]
+        values = self._window_values(data_type, conc, page, m_bucket, h_bucket, step, user.bmr_kcal_per_min)
+        starts, key = lo + page * step, data_type.camel
+        out = [{"startTime": a + "Z", "endTime": b + "Z", key: value}
+               for a, b, value in zip(rfc3339_text(starts), rfc3339_text(np.minimum(hi, starts + step)), values)
+               if value is not None]
         reply: dict[str, Any] = {"rollupDataPoints": out} if out else {}
         if stop < buckets.size:
             reply["nextPageToken"] = base64.urlsafe_b64encode(str(stop).encode()).decode().rstrip("=")
-        return JSONResponse(reply)
+        return reply
+
+    @staticmethod
+    def _window_values(dtype: DataType, conc, windows: np.ndarray, m_bucket: np.ndarray, h_bucket: np.ndarray,
+                       step: int, bmr: float) -> list[dict[str, Any] | None]:
+        """``rollup_value`` of each of ``windows`` (bucket numbers of minutes / samples)."""
+        # Minutes and samples are in time order, so each window is one slice of them.
+        if dtype.path == "heart-rate":
+            h_from, h_to = np.searchsorted(h_bucket, windows, "left"), np.searchsorted(h_bucket, windows, "right")
+            return [rollup_value(dtype, conc, windows[:0], np.arange(a, b), [], bmr)
+                    for a, b in zip(h_from.tolist(), h_to.tolist())]
+        columns = minute_columns(dtype, conc, bmr)
+        m_from, m_to = np.searchsorted(m_bucket, windows, "left"), np.searchsorted(m_bucket, windows, "right")
+        if step <= 60:  # one minute per window (windows come from worn minutes): its values are the sums
+            return [minute_rollup_value(dtype, list(sums))
+                    for sums in zip(*(column[m_from].tolist() for column in columns))]
+        out: list[dict[str, Any] | None] = []
+        for a, b in zip(m_from.tolist(), m_to.tolist()):
+            worn = np.arange(a, b)[conc.worn[a:b]]
+            out.append(minute_rollup_value(dtype, [column[worn].sum() for column in columns]) if worn.size else None)
+        return out
 
     # profile-ish --------------------------------------------------------------------------
     async def _identity(self, request: Request, user: str) -> JSONResponse:
         u = self._authorize(request, user, None)
-        return JSONResponse({"name": "users/me/identity", "healthUserId": u.health_user_id,
-                             "legacyUserId": u.legacy_user_id})
+        return OrjsonResponse({"name": "users/me/identity", "healthUserId": u.health_user_id,
+                               "legacyUserId": u.legacy_user_id})
 
     async def _profile(self, request: Request, user: str) -> JSONResponse:
         u = self._authorize(request, user, PROFILE)
-        return JSONResponse({"name": f"users/{u.health_user_id}/profile", "age": u.age,
-                             "membershipStartDate": {"year": 2024, "month": 1, "day": 15}})
+        return OrjsonResponse({"name": f"users/{u.health_user_id}/profile", "age": u.age,
+                               "membershipStartDate": {"year": 2024, "month": 1, "day": 15}})
 
     async def _settings(self, request: Request, user: str) -> JSONResponse:
         u = self._authorize(request, user, SETTINGS)
         offset = self.cohort.now.astimezone(u.tz).utcoffset()
-        return JSONResponse({
+        return OrjsonResponse({
             "name": f"users/{u.health_user_id}/settings", "timeZone": u.time_zone,
             "utcOffset": duration(int(offset.total_seconds()) if offset else 0),
             "distanceUnit": "DISTANCE_UNIT_KILOMETERS", "weightUnit": "WEIGHT_UNIT_KILOGRAMS",
@@ -1099,7 +1253,7 @@ class GoogleHealthSimulator(LoopbackSimulator):
     async def _devices(self, request: Request, user: str) -> JSONResponse:
         u = self._authorize(request, user, SETTINGS)
         synced = self.cohort.last_sync(u.user_id)
-        return JSONResponse({"pairedDevices": [{
+        return OrjsonResponse({"pairedDevices": [{
             "name": f"users/{u.health_user_id}/pairedDevices/{u.seed % 10**9}",
             "deviceVersion": u.device, "deviceType": "TRACKER",
             "batteryLevel": 30 + (u.seed or 0) % 70, "batteryStatus": "High",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -171,6 +171,34 @@ def test_late_sync_makes_a_day_grow(cohort: SyntheticCohort) -> None:
         assert devices[0]["lastSyncTime"] == cut.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def test_a_sync_between_pages_neither_repeats_nor_skips_points(cohort: SyntheticCohort) -> None:
+    # Later pages of a query reuse its point set only while the user's sync state is unchanged.
+    day = date(2026, 11, 10)
+    tz = cohort.user("LA1").tz
+    cohort.now = local_midnight_utc(day, tz) + timedelta(hours=14)
+    truth = cohort.day("LA1", day).hr_times
+    with GoogleHealthSimulator(cohort) as sim:
+        session = login(sim, "LA1")
+        url = sim.base_url + "/users/me/dataTypes/heart-rate/dataPoints"
+        params = {"filter": civil_filter("heart_rate.sample_time.civil_time", day), "pageSize": 1500}
+        early = cohort.last_sync("LA1")
+        stamps, token, pages = [], None, 0
+        while True:
+            body = session.get(url, params=dict(params, **({"pageToken": token} if token else {})), timeout=30).json()
+            stamps += [p["heartRate"]["sampleTime"]["physicalTime"] for p in body.get("dataPoints", [])]
+            token, pages = body.get("nextPageToken"), pages + 1
+            if not token:
+                break
+            cohort.advance(timedelta(hours=1))  # the device syncs more while the client pages
+        assert pages > 3
+        expected = [datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                    for t in truth[truth < int(early.timestamp())].tolist()][::-1]
+        assert stamps == expected  # what had synced when paging began, each point once, newest first
+        grown, _ = fetch_all(session, url, params)
+        late = cohort.last_sync("LA1").timestamp()
+        assert len(grown) == int((truth < late).sum()) > len(stamps)
+
+
 def test_rate_limit_answers_429_with_retry_after(google: GoogleHealthSimulator) -> None:
     session = login(google, "NY1")
     google.state.set_rate_limit("NY1", 5)
@@ -234,8 +262,37 @@ def test_daily_rollup_and_list_agree_and_payloads_are_deterministic(google: Goog
     no_family = session.get(google.base_url + "/users/me/dataTypes/sleep/dataPoints",
                             params=dict(params, dataSourceFamily="users/me/dataSourceFamilies/all-sources"), timeout=10)
     assert no_family.status_code == 400
-    total = session.get(google.base_url + "/users/me/dataTypes/total-calories/dataPoints", timeout=10)
-    assert total.status_code == 400
+
+
+@pytest.mark.parametrize("data_type", ["floors", "total-calories"])
+def test_floors_and_total_calories_are_read_with_rollups_not_list(google: GoogleHealthSimulator,
+                                                                    data_type: str) -> None:
+    # As the live service answers: list (and reconcile) are refused, the rollups are not.
+    session = login(google, "NY1")
+    day = date(2026, 11, 12)
+    url = google.base_url + f"/users/me/dataTypes/{data_type}/dataPoints"
+    member = data_type.replace("-", "_") + ".interval.civil_start_time"
+    for suffix, verb in (("", "List"), (":reconcile", "Reconcile")):
+        refused = session.get(url + suffix, params={"filter": civil_filter(member, day)}, timeout=10)
+        assert refused.status_code == 400
+        error = refused.json()["error"]
+        assert error["status"] == "INVALID_ARGUMENT"
+        assert error["message"] == (f"{verb} is not supported for data type {data_type}, but the following actions "
+                                    "are supported: rollup, dailyRollup")
+
+    truth = google.cohort.day("NY1", day)
+    tz = google.cohort.user("NY1").tz
+    start, end = local_midnight_utc(day, tz), local_midnight_utc(day + timedelta(days=1), tz)
+    body = {"range": {"startTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "endTime": end.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            "windowSize": "60s", "pageSize": 10000}
+    windows = session.post(url + ":rollUp", json=body, timeout=10).json()["rollupDataPoints"]
+    assert len(windows) == int(truth.worn.sum())  # one window per worn minute, true zeros included
+    if data_type == "floors":
+        assert sum(int(w["floors"]["countSum"]) for w in windows) == int(truth.floors[truth.worn].sum())
+    daily = session.post(url + ":dailyRollUp", json={
+        "range": {"start": {"date": {"year": 2026, "month": 11, "day": 12}},
+                  "end": {"date": {"year": 2026, "month": 11, "day": 13}}}, "windowSizeDays": 1}, timeout=10)
+    assert daily.status_code == 200 and len(daily.json()["rollupDataPoints"]) == 1
 
 
 def test_two_fresh_simulators_serve_identical_payloads() -> None:
