@@ -31,6 +31,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
@@ -39,6 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 DB_NAME = "wearables_bench_backfill"
+DAGSTER_DB_NAME = "dagster_bench_backfill"
 ZONES = ["America/New_York", "Europe/London", "Australia/Brisbane", "Asia/Tokyo", "America/Los_Angeles"]
 ASSETS = [
     "fitbit/raw_payloads", "fitbit/intraday", "fitbit/intraday_parquet",
@@ -48,6 +50,87 @@ ASSETS = [
 DATA_TABLES = ["fitbit_intraday", "fitbit_sleep_stages", "actigraph_daily_statistics", "ingest_status",
                "intraday_hourly", "participant_day_summary", "cohort_week"]
 ACTIVE = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_table() -> dict[int, tuple[int, str, float]]:
+    """pid -> (ppid, command line, CPU seconds of the process and of its reaped children)."""
+    table: dict[int, tuple[int, str, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # exited meanwhile
+        # Fields after the command: state ppid ... utime(12) stime(13) cutime(14) cstime(15).
+        cpu = sum(int(stat[i]) for i in (11, 12, 13, 14)) / CLOCK_TICKS
+        table[int(entry)] = (int(stat[1]), cmdline, cpu)
+    return table
+
+
+class CpuMeter:
+    """Core-seconds spent by each part of the system while a mode runs, from /proc.
+
+    A live process's utime+stime+cutime+cstime counts itself and every child it has already
+    reaped, so summing it over the live processes of a tree counts the tree once, exited
+    processes included: run workers are reaped by Dagster's code server, PostgreSQL backends by
+    the postmaster. Run workers are also followed one by one (polled while alive) so that the
+    Dagster services (webserver, daemon, code servers) can be told apart from the runs."""
+
+    def __init__(self, dev_pid: int) -> None:
+        self.dev_pid = dev_pid
+        self._workers: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    @staticmethod
+    def _tree_cpu(table: dict[int, tuple[int, str, float]], roots: set[int], stop: int | None = None) -> float:
+        """CPU of the live trees under ``roots``, leaving out the subtree of ``stop``."""
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _, _) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        total, todo = 0.0, [r for r in roots if r in table]
+        while todo:
+            pid = todo.pop()
+            if pid == stop:
+                continue
+            total += table[pid][2]
+            todo.extend(children.get(pid, []))
+        return total
+
+    def snapshot(self) -> dict[str, float]:
+        table = _proc_table()
+        postmasters = {pid for pid, (ppid, cmd, _) in table.items()
+                       if "postgres" in cmd.split(" ")[0] and not (ppid in table and "postgres" in table[ppid][1])}
+        for pid, (_, cmd, cpu) in table.items():
+            if "execute_run" in cmd:
+                self._workers[pid] = max(self._workers.get(pid, 0.0), cpu)
+        dagster = self._tree_cpu(table, {self.dev_pid})
+        # The simulators run as threads of this process (which also drives the benchmark);
+        # dagster dev is its child, counted on its own.
+        return {"simulators (this process)": self._tree_cpu(table, {os.getpid()}, stop=self.dev_pid),
+                "dagster tree": dagster, "run workers": sum(self._workers.values()),
+                "postgres": self._tree_cpu(table, postmasters)}
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.5):
+            self.snapshot()
+
+    def __enter__(self) -> "CpuMeter":
+        self._start = self.snapshot()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        end = self.snapshot()
+        self.used = {name: end[name] - self._start[name] for name in end}
+        self.used["dagster services"] = self.used.pop("dagster tree") - self.used["run workers"]
 
 
 def write_roster(path: Path, participants: int, enrolled_from: date) -> None:
@@ -86,6 +169,7 @@ def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], bat
 
     client = dev.client
     label = f"{mode}-{uuid.uuid4().hex[:6]}"
+    meter = CpuMeter(dev.pgid).__enter__()
     start = time.time()
     if mode == "backfill":
         backfill_id = client.launch_backfill([f"{d}|{p}" for d, p in keys], ASSETS, title=label)
@@ -104,14 +188,20 @@ def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], bat
             client.launch_run("participant_day_job", {**tags, "benchmark": label})
         runs = wait_runs(client, {"benchmark": label}, len(tag_sets), timeout_s=7200)
         status = "SUCCESS" if all(r["status"] == "SUCCESS" for r in runs) else "FAILURES"
+    meter.__exit__()
     end = max((r["endTime"] or time.time()) for r in runs)
     minutes = (end - start) / 60
     busy = sum((r["endTime"] or end) - (r["startTime"] or end) for r in runs)
+    n = len(keys)
+    pipeline = meter.used["run workers"] + meter.used["dagster services"] + meter.used["postgres"]
     return {
         "mode": mode, "status": status, "runs": len(runs),
         "failed runs": sum(r["status"] != "SUCCESS" for r in runs),
-        "wall s": end - start, "participant-days/min": len(keys) / minutes,
+        "wall s": end - start, "participant-days/min": n / minutes,
         "mean run s": busy / max(len(runs), 1),
+        **{f"core-s/pd {name}": used / n for name, used in meter.used.items()},
+        # What one machine without the simulators on it would sustain, CPU-bound, on these cores.
+        "pd/min if the APIs were remote": 60 * (os.cpu_count() or 1) / (pipeline / n),
     }
 
 
@@ -121,6 +211,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--modes", default="ranged,backfill,per-partition")
     parser.add_argument("--batch", type=int, default=None, help="participant-days per ranged run")
+    parser.add_argument("--storage", choices=["postgres", "sqlite"], default="postgres",
+                        help="Dagster's own storage: postgres (what dagster.yaml recommends for production, "
+                        "in a database on the local server) or sqlite (the development default)")
     args = parser.parse_args()
 
     import warnings
@@ -139,7 +232,7 @@ def main() -> None:
     from wearable_assets.roster import load_roster
     from wearable_assets.simulators.stack import SimulatorStack
     from wearable_assets.storage.local_server import ensure_server, scratch_database
-    from wearable_assets.storage.timescale import TimescaleResource
+    from wearable_assets.storage.resources import TimescaleResource
 
     batch = args.batch or DEFAULT_MAX_PARTITIONS_PER_RUN
     server, _ = ensure_server()
@@ -154,7 +247,14 @@ def main() -> None:
     keys = [(d, p) for d in days for p in order]
     home = work / "dagster_home"
     home.mkdir()
-    shutil.copy(settings.REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    instance_yaml = (settings.REPO_ROOT / "dagster.yaml").read_text()
+    dagster_db = None
+    if args.storage == "postgres":  # the documented block, uncommented, as test_instance.py does
+        dagster_db = scratch_database(server, DAGSTER_DB_NAME)
+        info = psycopg.conninfo.conninfo_to_dict(dagster_db)
+        instance_yaml += (f"\nstorage:\n  postgres:\n    postgres_url: postgresql+psycopg2://{info['user']}@"
+                          f"{info['host']}:{info['port']}/{DAGSTER_DB_NAME}\n")
+    (home / "dagster.yaml").write_text(instance_yaml)
     env = {
         settings.TIMESCALE_DSN_ENV: dsn, settings.LAKE_URL_ENV: str(work / "lake"), settings.ROSTER_PATH_ENV:
         str(roster_path), "WEARABLES_TOKEN_KEY": Fernet.generate_key().decode(), "DAGSTER_HOME": str(home),
@@ -179,7 +279,8 @@ def main() -> None:
             for p in roster:
                 store.save(p.participant_id, "google_health", stack.google.state.issue_tokens(p.participant_id))
             print(f"{len(keys)} participant-days ({args.participants} participants x {args.days} days, "
-                  f"{days[0]}..{days[-1]}); {os.cpu_count()} CPUs; ranged batch {batch}", flush=True)
+                  f"{days[0]}..{days[-1]}); {os.cpu_count()} CPUs; ranged batch {batch}; "
+                  f"Dagster storage {args.storage}; {load_average()}", flush=True)
             with DagsterDev(home, env) as dev:
                 for mode in args.modes.split(","):
                     wait_quiet(dev.client)
@@ -192,13 +293,22 @@ def main() -> None:
                     print(f"  participant_day_summary rows: {loaded} of {len(keys)}", flush=True)
     finally:
         scratch_database(server, DB_NAME, create=False)
+        if dagster_db:
+            scratch_database(server, DAGSTER_DB_NAME, create=False)
         shutil.rmtree(work, ignore_errors=True)
 
     print()
-    print(f"{'':24s}" + "".join(f"{r['mode']:>20s}" for r in results))
-    for name in ("status", "runs", "failed runs", "mean run s", "wall s", "participant-days/min"):
-        cells = [f"{r[name]:>20.1f}" if isinstance(r[name], float) else f"{r[name]:>20}" for r in results]
-        print(f"{name:24s}" + "".join(cells))
+    print(f"{'':46s}" + "".join(f"{r['mode']:>20s}" for r in results))
+    print(f"(after: {load_average()})")
+    for name in results[0]:
+        if name == "mode":
+            continue
+        cells = [f"{r[name]:>20.2f}" if isinstance(r[name], float) else f"{r[name]:>20}" for r in results]
+        print(f"{name:46s}" + "".join(cells))
+
+
+def load_average() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""One lake write, timed: ``LakeResource.write_partition`` on the local filesystem destination.
+"""One lake write, timed: ``Lake.write_partition`` on the local filesystem destination.
 
 The lake write was the largest CPU cost per participant-day (docs/orchestration.md,
 "Throughput"), so it gets its own micro-benchmark: in one process, a ~92K-row table (one Fitbit
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pyarrow as pa  # noqa: E402
 
-from wearable_assets.storage.lake import LakeResource, PartitionTable  # noqa: E402
+from wearable_assets.storage.lake import Lake, PartitionTable  # noqa: E402
 
 DAY = date(2026, 11, 10)
 
@@ -45,7 +45,7 @@ def intraday(rows: int) -> pa.Table:
     })
 
 
-def timed(lake: LakeResource, table: str, participant: str, day: date, data: pa.Table) -> float:
+def timed(lake: Lake, table: str, participant: str, day: date, data: pa.Table) -> float:
     started = time.perf_counter()
     lake.write_partition(participant, day, [PartitionTable(table, data, {"participant_id": participant})])
     return time.perf_counter() - started
@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     big, small = intraday(92_000), intraday(10)
     with tempfile.TemporaryDirectory(prefix="lake-bench-") as root:
-        lake = LakeResource(url=root)
+        lake = Lake(url=root)
         cold = timed(lake, "cold", "P000", DAY, small)
         profiler = cProfile.Profile() if args.profile else None
         if profiler:

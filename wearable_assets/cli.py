@@ -35,10 +35,10 @@ def db() -> None:
 def db_migrate() -> None:
     """Apply pending migrations from sql/ and report the TimescaleDB licence."""
     from wearable_assets.storage.migrations import MigrationError
-    from wearable_assets.storage.timescale import TimescaleResource
+    from wearable_assets.storage.timescale import Timescale
 
     try:
-        report = TimescaleResource(dsn=settings.timescale_dsn()).migrate()
+        report = Timescale(settings.timescale_dsn()).migrate()
     except MigrationError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"timescaledb.license = {report.license}")
@@ -68,14 +68,14 @@ def roster_sync(roster_file: str | None, today: object) -> None:
     from wearable_assets.participants.sync import apply_to_instance, partition_changes, upsert_participants
     from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
     from wearable_assets.roster import RosterError, load_roster
-    from wearable_assets.storage.timescale import TimescaleResource
+    from wearable_assets.storage.timescale import Timescale
 
     path = roster_file or settings.roster_path()
     try:
         participants = load_roster(path)
     except RosterError as exc:
         raise click.ClickException(str(exc)) from None
-    changed = upsert_participants(TimescaleResource(dsn=settings.timescale_dsn()), participants)
+    changed = upsert_participants(Timescale(settings.timescale_dsn()), participants)
     day = today.date() if today else date.today()  # type: ignore[attr-defined]
     with dg.DagsterInstance.get() as instance:
         changes = partition_changes(participants, instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME), day)
@@ -122,9 +122,9 @@ def simulators_exec(enroll: bool, fitbit_mode: str, command: tuple[str, ...]) ->
 def _enrol_all(participants: list) -> None:
     from wearable_assets.fitbit.resources import google_health_resource
     from wearable_assets.simulators.enrolment import enrol_with_simulator
-    from wearable_assets.storage.timescale import TimescaleResource
+    from wearable_assets.storage.timescale import Timescale
 
-    timescale = TimescaleResource(dsn=settings.timescale_dsn())
+    timescale = Timescale(settings.timescale_dsn())
     resource = google_health_resource().process_config_and_initialize()
     done = enrol_with_simulator(participants, timescale, resource)
     if done:

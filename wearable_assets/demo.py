@@ -75,7 +75,7 @@ def run_demo(participant_count: int, days: int, last_day: date | None = None) ->
     from wearable_assets.participants.sync import apply_to_instance, partition_changes, upsert_participants
     from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, weekly_partitions
     from wearable_assets.simulators.stack import SimulatorStack, ensure_local_token_key
-    from wearable_assets.storage.timescale import TimescaleResource
+    from wearable_assets.storage.timescale import Timescale
 
     roster_file = demo_roster(participant_count)
     os.environ[settings.ROSTER_PATH_ENV] = str(roster_file)
@@ -84,7 +84,7 @@ def run_demo(participant_count: int, days: int, last_day: date | None = None) ->
     first_day = last_day - timedelta(days=days - 1)
     ensure_local_token_key()
 
-    upsert_participants(TimescaleResource(dsn=settings.timescale_dsn()), participants)
+    upsert_participants(Timescale(settings.timescale_dsn()), participants)
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance, SimulatorStack(participants) as stack:
         os.environ.update(stack.env())
@@ -116,18 +116,18 @@ def _monday(day: date) -> date:
 
 
 def table_counts() -> dict[str, int]:
-    from wearable_assets.storage.timescale import TimescaleResource
+    from wearable_assets.storage.timescale import Timescale
 
-    db = TimescaleResource(dsn=settings.timescale_dsn())
+    db = Timescale(settings.timescale_dsn())
     return {t: db.fetch(f"SELECT count(*) FROM wearables.{t}")[0][0] for t in TABLES}  # names are constants
 
 
 def ingest_outcomes(first_day: date, last_day: date) -> dict[tuple[str, str], int]:
     """Participant-days per (source, status) in the demo window: a run can succeed while some
     participant-days need re-consent or met an API error (recorded, not raised), so say so."""
-    from wearable_assets.storage.timescale import TimescaleResource
+    from wearable_assets.storage.timescale import Timescale
 
-    rows = TimescaleResource(dsn=settings.timescale_dsn()).fetch(
+    rows = Timescale(settings.timescale_dsn()).fetch(
         "SELECT source, status, count(*) FROM wearables.ingest_status WHERE local_date BETWEEN %s AND %s "
         "GROUP BY source, status ORDER BY source, status",
         (first_day, last_day),

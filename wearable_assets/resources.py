@@ -12,8 +12,7 @@ import os
 import dagster as dg
 
 from wearable_assets import settings
-from wearable_assets.storage.lake import LakeResource
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
 
 def timescale_resource() -> TimescaleResource:

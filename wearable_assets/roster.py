@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from wearable_assets.partitions import InvalidParticipantId, validate_participant_id
+from wearable_assets.participant_day import InvalidParticipantId, validate_participant_id
 
 FITBIT_PROVIDERS = ("google_health", "fitbit_legacy")
 COLUMNS = (

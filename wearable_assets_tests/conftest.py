@@ -19,9 +19,8 @@ import pytest
 
 from wearable_assets import settings
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
-from wearable_assets.storage.lake import LakeResource
 from wearable_assets.storage.local_server import ensure_server, scratch_database, stop_server
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
 
 @pytest.fixture(scope="session")

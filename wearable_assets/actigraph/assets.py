@@ -3,7 +3,7 @@
 ``actigraph/daily_statistics_parquet`` calls the API (one request series per participant and
 run, however many days the run covers), keeps each local day's records exactly as received
 (``lake.land_raw``) and writes that day's typed rows to the lake through
-``LakeResource.write_partition`` (replace-the-day on plain parquet / Athena, Iceberg merge when
+``Lake.write_partition`` (replace-the-day on plain parquet / Athena, Iceberg merge when
 configured), so re-materialising a day never duplicates it.
 
 ``actigraph/daily_statistics`` loads the same rows into TimescaleDB from the landed records,
@@ -26,10 +26,12 @@ import requests
 
 from wearable_assets.actigraph import records
 from wearable_assets.actigraph.resources import CentrePointResource
-from wearable_assets.partitions import ParticipantDay, participant_day_partitions, partition_days
+from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.partitions import participant_day_partitions, partition_days
 from wearable_assets.roster import Participant
-from wearable_assets.storage.lake import LakeResource, PartitionTable
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.lake import PartitionTable
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets.storage.timescale import Timescale
 
 SOURCE = "centrepoint"  # wearables.ingest_status.source and the raw-payload folder
 RAW_NAME = "daily_statistics"
@@ -45,7 +47,7 @@ class NotInParticipantsTable(LookupError):
     pass
 
 
-def load_participant(timescale: TimescaleResource, participant_id: str) -> Participant:
+def load_participant(timescale: Timescale, participant_id: str) -> Participant:
     """The participant's roster row as synced into ``wearables.participants``."""
     rows = timescale.fetch(
         "SELECT participant_id, study_id, time_zone, enrolled_from, enrolled_to, fitbit_provider, fitbit_user_id, "
@@ -67,7 +69,7 @@ def _by_participant(days: list[ParticipantDay]) -> Iterable[tuple[str, list[date
 
 
 def _write_status(
-    timescale: TimescaleResource, rows: list[tuple[Any, ...]], conn: Any = None
+    timescale: Timescale, rows: list[tuple[Any, ...]], conn: Any = None
 ) -> None:
     timescale.upsert_rows("wearables.ingest_status", key=["participant_id", "local_date", "source"],
                           columns=list(_STATUS_COLUMNS), rows=rows, conn=conn)

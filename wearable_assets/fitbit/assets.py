@@ -19,13 +19,15 @@ from typing import Any
 
 import dagster as dg
 
-from wearable_assets.fitbit import ingest
+from wearable_assets.fitbit import ingest, landing
 from wearable_assets.fitbit.http import ApiError
 from wearable_assets.fitbit.ingest import DayOutcome
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
-from wearable_assets.partitions import ParticipantDay, partition_days, participant_day_partitions
-from wearable_assets.storage.lake import LakeResource
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.partitions import partition_days, participant_day_partitions
+from wearable_assets.storage.lake import Lake
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets.storage.timescale import Timescale
 
 GROUP = "fitbit"
 #: Participant-days per backfill run: ~15-25 API calls each, well inside 300 calls/min/user.
@@ -33,7 +35,7 @@ BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=8)
 RAW_KEY = dg.AssetKey(["fitbit", "raw_payloads"])
 
 
-def auth_states(timescale: TimescaleResource, participant_ids: list[str]) -> dict[str, str]:
+def auth_states(timescale: Timescale, participant_ids: list[str]) -> dict[str, str]:
     """``{"P001/google_health": "active", "P003/fitbit_legacy": "needs_reconsent (gone_410)"}``."""
     rows = timescale.fetch(
         "SELECT participant_id, provider, auth_state, reconsent_reason FROM wearables.oauth_tokens "
@@ -43,7 +45,7 @@ def auth_states(timescale: TimescaleResource, participant_ids: list[str]) -> dic
     return {f"{pid}/{provider}": state + (f" ({reason})" if reason else "") for pid, provider, state, reason in rows}
 
 
-def run_metadata(outcomes: list[DayOutcome], timescale: TimescaleResource) -> dict[str, Any]:
+def run_metadata(outcomes: list[DayOutcome], timescale: Timescale) -> dict[str, Any]:
     """What a run did, summed over its participant-days, plus the per-day detail. No secrets:
     only counts, times, statuses and our own messages."""
     per_metric: dict[str, int] = {}
@@ -79,7 +81,7 @@ def run_metadata(outcomes: list[DayOutcome], timescale: TimescaleResource) -> di
 
 
 def _finish(context: dg.AssetExecutionContext, outcomes: list[DayOutcome],
-            timescale: TimescaleResource) -> dg.MaterializeResult:
+            timescale: Timescale) -> dg.MaterializeResult:
     metadata = run_metadata(outcomes, timescale)
     for outcome in outcomes:
         if outcome.status == "needs_reconsent":
@@ -129,7 +131,7 @@ def raw_payloads(
         except ApiError as exc:
             outcome = DayOutcome(pday.key, participant.provider, "api_error", str(exc))
         else:
-            outcome = ingest.land_day(pday, participant, clients[key], lake)
+            outcome = landing.land_day(pday, participant, clients[key], lake)
         if outcome.status in ("needs_reconsent", "api_error"):
             ingest.record_fetch_failure(timescale, pday, outcome)
         context.log.info("%s: %s, %d API calls", pday.key, outcome.status, outcome.api_calls)
@@ -137,7 +139,7 @@ def raw_payloads(
     return _finish(context, outcomes, timescale)
 
 
-def _load_each(context: dg.AssetExecutionContext, timescale: TimescaleResource, lake: LakeResource,
+def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: Lake,
                load: Any) -> dg.MaterializeResult:
     """Run ``load(pday)`` for every participant-day; a payload that does not parse fails that
     participant-day only (recorded in ingest_status), after the others are done."""

@@ -10,7 +10,7 @@ import dagster as dg
 
 from wearable_assets.fitbit.assets import RAW_KEY
 from wearable_assets.oauth.errors import reconsent_instruction
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import TimescaleResource
 
 
 @dg.asset_check(asset=RAW_KEY, name="participants_need_reconsent", blocking=False,

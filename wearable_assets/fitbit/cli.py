@@ -19,7 +19,7 @@ from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthR
 from wearable_assets.oauth.app import OAuthConfigError
 from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, TokenKeyError, generate_key
 from wearable_assets.oauth.errors import TokenEndpointError
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.timescale import Timescale
 
 
 def _env(name: str) -> str:
@@ -42,7 +42,7 @@ def enroll(participant_id: str, provider: str | None, port: int, login_hint: str
     from wearable_assets.resources import ensure_local_environment
 
     ensure_local_environment()
-    timescale = TimescaleResource(dsn=settings.timescale_dsn())
+    timescale = Timescale(settings.timescale_dsn())
     rows = timescale.fetch(
         "SELECT fitbit_provider, fitbit_user_id FROM wearables.participants WHERE participant_id = %s",
         (participant_id,),

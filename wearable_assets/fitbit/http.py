@@ -25,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import requests
 
-from wearable_assets.gc_paused import gc_paused
+# Re-exported: the adapters import the errors and the decoder from here.
+from wearable_assets.fitbit.decoding import ApiError, MalformedPayload, decode_json  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +46,8 @@ class FetchResult:
     api_calls: int = 0
 
 
-class ApiError(RuntimeError):
-    """A call that failed for good (retries exhausted, or a status the adapter cannot handle)."""
-
-
 class RateLimited(ApiError):
     """The provider's rate-limit window resets later than we are willing to wait."""
-
-
-class MalformedPayload(ApiError):
-    """A 2xx response whose body is not the JSON document the API documents."""
 
 
 class SlidingWindowLimiter:
@@ -229,17 +221,3 @@ class ApiSession:
             )
         self.sleep(wait)
 
-
-def decode_json(body: bytes, what: str, where: str) -> Any:
-    """Parse a response body, naming the payload and where its raw copy was kept on failure.
-
-    orjson rather than ``json``: a 1-s heart-rate day is ~45 MB of Google Health JSON, and
-    decoding it is the largest single cost of a load. The cyclic GC is paused meanwhile
-    (``gc_paused``: ~4x faster on such pages)."""
-    try:
-        with gc_paused():
-            return orjson.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedPayload(
-            f"{what} is not valid JSON ({exc.__class__.__name__}: {exc}); the raw body is kept at {where}"
-        ) from None

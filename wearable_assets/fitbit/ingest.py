@@ -1,19 +1,15 @@
-"""One participant-day, end to end: land the raw payloads, then load them (DB and lake).
+"""One participant-day's landed payloads, loaded: into TimescaleDB and the lake, with its status row.
 
-The assets call these functions once per participant-day of a (possibly ranged) run.
+The assets call these functions once per participant-day of a (possibly ranged) run; fetching
+and landing the payloads is ``landing``'s job. This module imports neither Dagster nor an HTTP
+or OAuth client (a test keeps it so): a process that only loads a participant-day should not
+hold them in memory.
 
-Raw landing keeps, per participant-day, the exact response bodies of each fetch in a folder of
-their own, ``fetch=<UTC time>/<provider>.<request>.p<page>.json.gz``, and a ``_manifest`` at the
-participant-day's deterministic key naming the current fetch and its payloads. The manifest is
-written last, so it only ever points at a complete set. It also records the outcome: ``ok``,
-``needs_reconsent`` or ``api_error``.
-
-Nothing already landed is lost when a re-fetch goes wrong: a failed fetch keeps its own folder
-(the malformed page that broke it included) and its manifest carries ``last_ok``, the previous
-good fetch, whose payloads stay in place. Only a *successful* fetch removes the older folders,
-because it supersedes them. Loaders only load ``ok`` manifests; for the others they leave
-previously loaded rows untouched (data fetched before a grant was revoked is still valid) and
-the status row says what happened.
+What is read: per participant-day, a ``_manifest`` at the participant-day's deterministic key
+names the current fetch, its payloads (``fetch=<UTC time>/<provider>.<request>.p<page>.json.gz``)
+and its outcome: ``ok``, ``needs_reconsent`` or ``api_error``. Loaders only load ``ok``
+manifests; for the others they leave previously loaded rows untouched (data fetched before a
+grant was revoked is still valid) and the status row says what happened.
 """
 
 from __future__ import annotations
@@ -21,8 +17,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
-from typing import Any, Protocol
+from datetime import date, datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -40,13 +36,10 @@ from wearable_assets.fitbit.canonical import (
     stream_batches,
     stream_rows,
 )
-from wearable_assets.fitbit.http import ApiError, FetchResult, Sink, decode_json
-from wearable_assets.oauth.app import OAuthConfigError
-from wearable_assets.oauth.crypto import TokenKeyError
-from wearable_assets.oauth.errors import NeedsReconsent, TokenEndpointError
-from wearable_assets.partitions import ParticipantDay
-from wearable_assets.storage.lake import LakeResource, PartitionTable
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.fitbit.decoding import decode_json
+from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.storage.lake import Lake, PartitionTable
+from wearable_assets.storage.timescale import Timescale
 
 
 RAW_SOURCE = "fitbit"
@@ -54,12 +47,6 @@ MANIFEST = "_manifest"
 PARSERS = {"google_health": google_health_parse.parse_payload, "fitbit_legacy": legacy_parse.parse_payload}
 LAKE_INTRADAY = "fitbit_intraday"
 LAKE_SLEEP = "fitbit_sleep_stages"
-
-
-class Client(Protocol):
-    provider: str
-
-    def fetch_day(self, window: DayWindow, sink: Sink) -> FetchResult: ...
 
 
 @dataclass(frozen=True)
@@ -76,7 +63,7 @@ class FitbitParticipant:
         return self.enrolled_from <= day and (self.enrolled_to is None or day <= self.enrolled_to)
 
 
-def load_participants(timescale: TimescaleResource, ids: list[str]) -> dict[str, FitbitParticipant]:
+def load_participants(timescale: Timescale, ids: list[str]) -> dict[str, FitbitParticipant]:
     rows = timescale.fetch(
         "SELECT participant_id, time_zone, fitbit_provider, enrolled_from, enrolled_to "
         "FROM wearables.participants WHERE participant_id = ANY(%s)",
@@ -122,12 +109,8 @@ class DayOutcome:
         return out
 
 
-# --- raw landing ---------------------------------------------------------------------------
+# --- landed payloads -----------------------------------------------------------------------
 FETCH_PREFIX = "fetch="
-
-
-def _fetch_id(now: datetime) -> str:
-    return now.strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def stored_name(manifest: dict[str, Any], name: str) -> str:
@@ -137,88 +120,12 @@ def stored_name(manifest: dict[str, Any], name: str) -> str:
     return f"{folder}{manifest['provider']}.{name}"
 
 
-def read_landed(lake: LakeResource, pday: ParticipantDay, manifest: dict[str, Any], name: str) -> bytes:
+def read_landed(lake: Lake, pday: ParticipantDay, manifest: dict[str, Any], name: str) -> bytes:
     """The exact body of payload ``name`` as the manifest's fetch landed it."""
     return lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, stored_name(manifest, name))
 
 
-def _manifest(pday: ParticipantDay, participant: FitbitParticipant, provider: str, status: str, *, fetch: str,
-              fetched_at: datetime, payloads: list[str], api_calls: int, detail: str = "") -> dict[str, Any]:
-    return {
-        "participant_id": pday.participant_id,
-        "date": pday.day.isoformat(),
-        "provider": provider,
-        "time_zone": participant.time_zone,
-        "status": status,
-        "detail": detail,
-        "fetch": fetch,
-        "payloads": payloads,
-        "api_calls": api_calls,
-        "fetched_at": fetched_at.isoformat(),
-    }
-
-
-def _last_ok(previous: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The latest good fetch as of ``previous`` (the manifest being replaced)."""
-    if previous is None:
-        return None
-    if previous["status"] == "ok":
-        return {k: v for k, v in previous.items() if k != "last_ok"}
-    return previous.get("last_ok")
-
-
-def _prune_fetches(lake: LakeResource, pday: ParticipantDay, keep: set[str]) -> None:
-    """Delete raw payloads of fetches other than ``keep`` (fetch ids; "" = top-level payloads
-    of manifests that predate fetch folders). The manifest itself always stays."""
-    for name in lake.list_raw(RAW_SOURCE, pday.participant_id, pday.day):
-        folder = name.split("/", 1)[0] if "/" in name else ""
-        fetch = folder.removeprefix(FETCH_PREFIX) if folder.startswith(FETCH_PREFIX) else ""
-        if name != MANIFEST and fetch not in keep:
-            lake.delete_raw(RAW_SOURCE, pday.participant_id, pday.day, name)
-
-
-def land_day(pday: ParticipantDay, participant: FitbitParticipant, client: Client, lake: LakeResource) -> DayOutcome:
-    """Fetch and land one participant-day. Auth problems and API failures become the outcome
-    (and the manifest's status) instead of exceptions, so the caller can carry on with others."""
-    provider = client.provider
-    fetched_at = datetime.now(timezone.utc)
-    fetch = _fetch_id(fetched_at)
-    previous = read_manifest(lake, pday)
-    landed: list[str] = []
-
-    def sink(name: str, body: bytes) -> str:
-        landed.append(name)
-        return lake.land_raw(RAW_SOURCE, pday.participant_id, pday.day,
-                             f"{FETCH_PREFIX}{fetch}/{provider}.{name}", body)
-
-    session = getattr(client, "session", None)
-    calls_before = session.calls if session is not None else 0
-    try:
-        result = client.fetch_day(DayWindow.of(pday.day, participant.time_zone), sink)
-    except NeedsReconsent as exc:
-        outcome = DayOutcome(pday.key, provider, "needs_reconsent", exc.message)
-    except (ApiError, TokenEndpointError, OAuthConfigError, TokenKeyError) as exc:
-        # Transient (token endpoint down) or configuration (client id/secret, token key):
-        # not the participant's doing, so no re-consent; the run fails after the others.
-        outcome = DayOutcome(pday.key, provider, "api_error", str(exc))
-    else:
-        outcome = DayOutcome(pday.key, provider, "ok", api_calls=result.api_calls)
-    if session is not None:
-        outcome.api_calls = session.calls - calls_before
-    manifest = _manifest(pday, participant, provider, outcome.status, fetch=fetch, fetched_at=fetched_at,
-                         payloads=landed, api_calls=outcome.api_calls, detail=outcome.detail)
-    last_ok = None if outcome.status == "ok" else _last_ok(previous)
-    if last_ok is not None:
-        manifest["last_ok"] = last_ok
-    lake.land_raw(RAW_SOURCE, pday.participant_id, pday.day, MANIFEST, manifest)
-    # Superseded fetches go only now that the manifest points at this one. After a failure the
-    # last good fetch stays, and so does this attempt's folder (what broke it, for inspection).
-    keep = {fetch} | ({last_ok.get("fetch") or ""} if last_ok is not None else set())
-    _prune_fetches(lake, pday, keep)
-    return outcome
-
-
-def read_manifest(lake: LakeResource, pday: ParticipantDay) -> dict[str, Any] | None:
+def read_manifest(lake: Lake, pday: ParticipantDay) -> dict[str, Any] | None:
     try:
         body = lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, MANIFEST)
     except FileNotFoundError:
@@ -226,7 +133,7 @@ def read_manifest(lake: LakeResource, pday: ParticipantDay) -> dict[str, Any] | 
     return json.loads(body)
 
 
-def _payloads(lake: LakeResource, pday: ParticipantDay, manifest: dict[str, Any]) -> Iterator[Payload]:
+def _payloads(lake: Lake, pday: ParticipantDay, manifest: dict[str, Any]) -> Iterator[Payload]:
     """Landed payloads one at a time (a heart-rate day is tens of MB of JSON: never all at once).
     Decoding is left to the parser (``Payload.document``), with the same error naming the payload."""
     for name in manifest["payloads"]:
@@ -242,7 +149,7 @@ def _parsed_day(pday: ParticipantDay, manifest: dict[str, Any]) -> ParsedDay:
                      source=manifest["provider"])
 
 
-def open_landed(lake: LakeResource, pday: ParticipantDay,
+def open_landed(lake: Lake, pday: ParticipantDay,
                 manifest: dict[str, Any]) -> tuple[ParsedDay, Iterator[IntradayRow]]:
     """The canonical rows of an ``ok`` manifest, as a lazy stream (reads the lake, writes
     nothing). ``day`` holds the sleep stages and the summary once the stream is exhausted."""
@@ -250,7 +157,7 @@ def open_landed(lake: LakeResource, pday: ParticipantDay,
     return day, stream_rows(day, PARSERS[manifest["provider"]], _payloads(lake, pday, manifest))
 
 
-def open_landed_batches(lake: LakeResource, pday: ParticipantDay,
+def open_landed_batches(lake: Lake, pday: ParticipantDay,
                         manifest: dict[str, Any]) -> tuple[ParsedDay, Iterator[Batch]]:
     """``open_landed`` in columns (what the TimescaleDB load encodes to binary COPY)."""
     day = _parsed_day(pday, manifest)
@@ -274,7 +181,7 @@ def record_status(conn: Any, participant_id: str, day: date, source: str, status
     )
 
 
-def record_fetch_failure(timescale: TimescaleResource, pday: ParticipantDay, outcome: DayOutcome) -> None:
+def record_fetch_failure(timescale: Timescale, pday: ParticipantDay, outcome: DayOutcome) -> None:
     with timescale.connect() as conn:
         record_status(conn, pday.participant_id, pday.day, outcome.provider or "google_health", outcome.status,
                       detail=outcome.detail, api_calls=outcome.api_calls)
@@ -301,7 +208,7 @@ def _summary(pday: ParticipantDay, manifest: dict[str, Any], parsed: ParsedDay) 
     )
 
 
-def _loadable_manifest(lake: LakeResource, pday: ParticipantDay) -> dict[str, Any] | DayOutcome:
+def _loadable_manifest(lake: Lake, pday: ParticipantDay) -> dict[str, Any] | DayOutcome:
     """The manifest of a participant-day whose landing is ``ok``; otherwise the outcome that
     says why there is nothing to load (not landed, or the fetch failed)."""
     manifest = read_manifest(lake, pday)
@@ -321,7 +228,7 @@ def _copy_stream(day: ParsedDay, batches: Iterable[Batch]) -> Iterator[bytes]:
     yield pgcopy.TRAILER
 
 
-def load_timescale(timescale: TimescaleResource, lake: LakeResource, pday: ParticipantDay) -> DayOutcome:
+def load_timescale(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> DayOutcome:
     """Replace the participant-day in TimescaleDB from its landed payloads, in ONE transaction:
     intraday rows of ``[D, D+1)`` local, sleep stages of wake date D, and the status row.
 
@@ -388,7 +295,7 @@ def _sleep_arrow(rows: list[Any]) -> pa.Table:
     return pa.table({f.name: pa.array(col, type=f.type) for f, col in zip(SLEEP_SCHEMA, columns)}, schema=SLEEP_SCHEMA)
 
 
-def load_lake(lake: LakeResource, pday: ParticipantDay) -> DayOutcome:
+def load_lake(lake: Lake, pday: ParticipantDay) -> DayOutcome:
     """Replace the participant-day's parquet (intraday + sleep stages) in the lake, both tables
     in one dlt run."""
     manifest = _loadable_manifest(lake, pday)

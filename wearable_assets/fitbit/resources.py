@@ -18,7 +18,7 @@ from wearable_assets.fitbit.http import ApiError, ApiSession, SlidingWindowLimit
 from wearable_assets.oauth.app import OAuthApp
 from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, TokenCipher
 from wearable_assets.oauth.store import TokenStore
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.timescale import Timescale
 
 GOOGLE_AUTH_URL_ENV = "WEARABLES_GOOGLE_OAUTH_AUTH_URL"
 GOOGLE_TOKEN_URL_ENV = "WEARABLES_GOOGLE_OAUTH_TOKEN_URL"
@@ -42,7 +42,7 @@ class _ApiResource(dg.ConfigurableResource):
     #: Longest 429 wait honoured in-process; a later reset fails the participant-day instead.
     max_wait_s: float = 120.0
 
-    def token_store(self, timescale: TimescaleResource) -> TokenStore:
+    def token_store(self, timescale: Timescale) -> TokenStore:
         return TokenStore(timescale, TokenCipher(self.token_key))
 
     def _limiter(self, provider: str) -> SlidingWindowLimiter:
@@ -84,7 +84,7 @@ class GoogleHealthResource(_ApiResource):
             refresh_backoff_s=self.backoff_s,
         )
 
-    def client(self, participant_id: str, timescale: TimescaleResource) -> google_health.GoogleHealthClient:
+    def client(self, participant_id: str, timescale: Timescale) -> google_health.GoogleHealthClient:
         return google_health.GoogleHealthClient(
             participant_id=participant_id,
             oauth=self.oauth_app(),
@@ -138,7 +138,7 @@ class FitbitLegacyResource(_ApiResource):
             refresh_backoff_s=self.backoff_s,
         )
 
-    def client(self, participant_id: str, timescale: TimescaleResource) -> legacy.FitbitLegacyClient:
+    def client(self, participant_id: str, timescale: Timescale) -> legacy.FitbitLegacyClient:
         return legacy.FitbitLegacyClient(
             participant_id=participant_id,
             oauth=self.oauth_app(),

@@ -25,7 +25,7 @@ from typing import Any
 
 from wearable_assets.oauth.crypto import TokenCipher
 from wearable_assets.oauth.errors import InvalidGrant, NeedsReconsent
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.timescale import Timescale
 
 #: Refresh when the access token has less than this many seconds left.
 REFRESH_MARGIN_S = 120
@@ -64,7 +64,7 @@ def normalise(token: dict[str, Any], now: float) -> dict[str, Any]:
 class TokenStore:
     """Encrypted tokens per (participant, provider), with lock-protected refresh."""
 
-    def __init__(self, timescale: TimescaleResource, cipher: TokenCipher, clock: Callable[[], float] = time.time):
+    def __init__(self, timescale: Timescale, cipher: TokenCipher, clock: Callable[[], float] = time.time):
         self.timescale = timescale
         self.cipher = cipher
         self.clock = clock

@@ -26,7 +26,8 @@ import dagster as dg
 from wearable_assets import settings
 from wearable_assets.orchestration.jobs import participant_day_job
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, daily_partitions
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import TimescaleResource
+from wearable_assets.storage.timescale import Timescale
 
 CRON_ENV = "WEARABLES_SCHEDULE_CRON"
 TIMEZONE_ENV = "WEARABLES_SCHEDULE_TIMEZONE"
@@ -139,7 +140,7 @@ def plan_ranges(wanted: dict[str, list[date]], order: Sequence[str], max_partiti
     return ranges
 
 
-def active_participants(timescale: TimescaleResource) -> list[ScheduledParticipant]:
+def active_participants(timescale: Timescale) -> list[ScheduledParticipant]:
     rows = timescale.fetch(
         "SELECT participant_id, time_zone, enrolled_from, enrolled_to FROM wearables.participants "
         "WHERE in_roster AND (fitbit_provider IS NOT NULL OR centrepoint_subject_id IS NOT NULL) "

@@ -10,7 +10,7 @@ from wearable_assets import settings
 from wearable_assets.participants.sync import partition_changes, upsert_participants
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, participant_partitions
 from wearable_assets.roster import RosterError, load_roster
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import TimescaleResource
 
 
 @dg.sensor(

@@ -15,7 +15,7 @@ import dagster as dg
 
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
 from wearable_assets.roster import COLUMNS, Participant
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.timescale import Timescale
 
 # The roster's columns are the table's columns: wearables.participants mirrors the CSV.
 _COLUMNS = COLUMNS
@@ -37,7 +37,7 @@ def partition_changes(roster: list[Participant], existing: list[str], today: dat
     )
 
 
-def upsert_participants(timescale: TimescaleResource, roster: list[Participant]) -> int:
+def upsert_participants(timescale: Timescale, roster: list[Participant]) -> int:
     """Write the roster to ``wearables.participants``; returns the number of rows changed."""
     rows = [tuple(getattr(p, c) for c in _COLUMNS) + (True,) for p in roster]
     with timescale.connect() as conn:

@@ -14,16 +14,13 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from wearable_assets.partitions import (
-    ParticipantDay,
-    participant_day_partitions,
-    partition_days,
-    weekly_partitions,
-)
+from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.partitions import participant_day_partitions, partition_days, weekly_partitions
 from wearable_assets.rollups import refresh
 from wearable_assets.rollups.automation import follow_upstream
-from wearable_assets.storage.lake import LakeResource, PartitionTable
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.lake import PartitionTable
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets.storage.timescale import Timescale
 
 GROUP = "rollups"
 FITBIT_INTRADAY = dg.AssetKey(["fitbit", "intraday"])
@@ -35,7 +32,7 @@ BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=500)
 COHORT_LAKE_PARTICIPANT = "all"
 
 
-def _refuse_bad_heart_rate(timescale: TimescaleResource, days: list[ParticipantDay]) -> None:
+def _refuse_bad_heart_rate(timescale: Timescale, days: list[ParticipantDay]) -> None:
     bad = refresh.heart_rate_out_of_bounds(timescale, days)
     if bad:
         raise dg.Failure(
@@ -82,7 +79,7 @@ def intraday_hourly(context: dg.AssetExecutionContext, timescale: TimescaleResou
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _summary_metadata(timescale: TimescaleResource, days: list[ParticipantDay]) -> dict[str, Any]:
+def _summary_metadata(timescale: Timescale, days: list[ParticipantDay]) -> dict[str, Any]:
     """Reason counts for the run, and (one participant-day) its headline numbers, which the UI
     plots across partitions."""
     params = refresh.day_params(days)

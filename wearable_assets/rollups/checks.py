@@ -25,11 +25,13 @@ import fsspec
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from wearable_assets.partitions import ParticipantDay, participant_day_partitions, partition_days
+from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.partitions import participant_day_partitions, partition_days
 from wearable_assets.rollups import queries, refresh
 from wearable_assets.rollups.assets import ACTIGRAPH_DAILY, FITBIT_INTRADAY, participant_day_summary
-from wearable_assets.storage.lake import LakeResource
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.lake import Lake
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets.storage.timescale import Timescale
 
 FITBIT_INTRADAY_PARQUET = dg.AssetKey(["fitbit", "intraday_parquet"])
 #: Lake table the Fitbit parquet asset writes (wearable_assets/fitbit/ingest.py LAKE_INTRADAY).
@@ -70,7 +72,7 @@ def heart_rate_within_bounds(context: dg.AssetCheckExecutionContext, timescale: 
     )
 
 
-def _duplicates_in(path_prefix: str, lake: LakeResource) -> tuple[int, int, list[str]]:
+def _duplicates_in(path_prefix: str, lake: Lake) -> tuple[int, int, list[str]]:
     """(rows, duplicated keys, examples) over the parquet files under ``path_prefix``."""
     options: dict[str, Any] = {}
     if not lake.is_local and lake.aws_endpoint_url:
@@ -169,7 +171,7 @@ def freshness_max_age() -> timedelta:
 
 
 def stale_devices(
-    timescale: TimescaleResource, participant_ids: Sequence[str], now: datetime, max_age: timedelta
+    timescale: Timescale, participant_ids: Sequence[str], now: datetime, max_age: timedelta
 ) -> tuple[int, list[str]]:
     """(devices checked, lines for devices whose last sync is older than ``max_age`` or unknown).
 

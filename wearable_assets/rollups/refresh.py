@@ -16,10 +16,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from wearable_assets.partitions import ParticipantDay
+from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.rollups import queries
 from wearable_assets.storage import migrations
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.timescale import Timescale
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class OutOfBounds:
                 f"{HEART_RATE_BOUNDS[0]:g}-{HEART_RATE_BOUNDS[1]:g} bpm (min {self.min_value:g}, max {self.max_value:g})")
 
 
-def heart_rate_out_of_bounds(timescale: TimescaleResource, days: Sequence[ParticipantDay]) -> list[OutOfBounds]:
+def heart_rate_out_of_bounds(timescale: Timescale, days: Sequence[ParticipantDay]) -> list[OutOfBounds]:
     """Participant-days with heart-rate samples outside ``HEART_RATE_BOUNDS``.
 
     Used by the blocking check on ``fitbit/intraday`` and, again, by the rollups before they
@@ -113,7 +113,7 @@ class RefreshResult:
     inserted: int
 
 
-def _replace(timescale: TimescaleResource, delete: str, insert: str, params: dict[str, Any]) -> RefreshResult:
+def _replace(timescale: Timescale, delete: str, insert: str, params: dict[str, Any]) -> RefreshResult:
     with timescale.connect() as conn:
         _require_known(conn, params)
         with conn.transaction():
@@ -122,13 +122,13 @@ def _replace(timescale: TimescaleResource, delete: str, insert: str, params: dic
     return RefreshResult(len(params["dates"]), deleted, inserted)
 
 
-def refresh_intraday_hourly(timescale: TimescaleResource, days: Sequence[ParticipantDay]) -> RefreshResult:
+def refresh_intraday_hourly(timescale: Timescale, days: Sequence[ParticipantDay]) -> RefreshResult:
     """Recompute ``wearables.intraday_hourly`` for ``days`` from ``wearables.fitbit_intraday``."""
     return _replace(timescale, queries.DELETE_HOURLY, queries.INSERT_HOURLY, day_params(days))
 
 
 def refresh_participant_day_summary(
-    timescale: TimescaleResource, days: Sequence[ParticipantDay], rule: ValidDayRule
+    timescale: Timescale, days: Sequence[ParticipantDay], rule: ValidDayRule
 ) -> RefreshResult:
     """Recompute ``wearables.participant_day_summary`` for ``days`` (one row each)."""
     params = day_params(days) | {
@@ -139,7 +139,7 @@ def refresh_participant_day_summary(
     return _replace(timescale, queries.DELETE_SUMMARY, queries.INSERT_SUMMARY, params)
 
 
-def refresh_cohort_week(timescale: TimescaleResource, week_start: date) -> list[dict[str, Any]]:
+def refresh_cohort_week(timescale: Timescale, week_start: date) -> list[dict[str, Any]]:
     """Recompute ``wearables.cohort_week`` for the ISO week starting ``week_start`` (a Monday)."""
     if week_start.isoweekday() != 1:
         raise ValueError(f"week_start {week_start} is a {week_start:%A}; cohort weeks start on Monday (ISO)")
@@ -165,7 +165,7 @@ class AggregateRefresh:
     skipped_reason: str | None
 
 
-def refresh_continuous_aggregates(timescale: TimescaleResource, days: Sequence[ParticipantDay]) -> AggregateRefresh:
+def refresh_continuous_aggregates(timescale: Timescale, days: Sequence[ParticipantDay]) -> AggregateRefresh:
     """Bring the continuous aggregates up to date for the time span of ``days``.
 
     Their refresh policies only look back a few days, so a backfilled past day would otherwise

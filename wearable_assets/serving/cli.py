@@ -34,10 +34,10 @@ def serve(host: str, port: int, migrate: bool) -> None:
     from wearable_assets.serving.config import ServingConfig
 
     if migrate:
-        from wearable_assets.storage.timescale import TimescaleResource
+        from wearable_assets.storage.timescale import Timescale
 
         try:
-            TimescaleResource(dsn=settings.timescale_dsn()).migrate()
+            Timescale(settings.timescale_dsn()).migrate()
         except Exception as exc:  # the API still starts and answers 503 until the database is ready
             click.echo(f"warning: migrations not applied ({type(exc).__name__}); the API answers 503 "
                        "until the database is reachable and migrated", err=True)

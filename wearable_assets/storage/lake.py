@@ -14,6 +14,10 @@ views that keep the newest ``_load_id``) are unaffected. With ``table_format='ic
 Athena, dlt's ``delete-insert`` merge is used instead, scoped to the participant-day
 (``destination_scope``: Athena deletes exactly that day's rows, then inserts the new ones,
 deduplicated on the table's natural key), so rows that vanished upstream vanish here too.
+
+``Lake`` is plain Python (no Dagster), so a loader process does not import Dagster; the
+Dagster resource ``LakeResource`` (``storage.resources``) is a subclass with the same fields as
+config.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ from pathlib import Path
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-import dagster as dg
 import fsspec
 import pyarrow as pa
 
@@ -72,22 +75,37 @@ class LakeWrite:
     files_removed: list[str]
 
 
-class LakeResource(dg.ConfigurableResource):
+class Lake:
     """Where parquet and raw payloads go: a local folder (default) or S3 behind Athena.
 
     AWS credentials are never fields here: boto's default chain (environment, profile, role)
     supplies them, so they stay out of Dagster config, logs and metadata.
+    ``aws_endpoint_url``: an S3-compatible endpoint (moto in tests); None means AWS itself.
     """
 
-    url: str
-    dataset: str = "wearables"
-    destination: Literal["filesystem", "athena"] = "filesystem"
-    table_format: Literal["hive", "iceberg"] = "hive"
-    athena_query_result_bucket: str | None = None
-    athena_work_group: str | None = None
-    aws_region: str | None = None
-    #: S3-compatible endpoint (moto in tests); None means AWS itself.
-    aws_endpoint_url: str | None = None
+    def __init__(
+        self,
+        url: str,
+        dataset: str = "wearables",
+        destination: Literal["filesystem", "athena"] = "filesystem",
+        table_format: Literal["hive", "iceberg"] = "hive",
+        athena_query_result_bucket: str | None = None,
+        athena_work_group: str | None = None,
+        aws_region: str | None = None,
+        aws_endpoint_url: str | None = None,
+    ) -> None:
+        self.url = url
+        self.dataset = dataset
+        self.destination = destination
+        self.table_format = table_format
+        self.athena_query_result_bucket = athena_query_result_bucket
+        self.athena_work_group = athena_work_group
+        self.aws_region = aws_region
+        self.aws_endpoint_url = aws_endpoint_url
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(url={self.url!r}, dataset={self.dataset!r}, "
+                f"destination={self.destination!r}, table_format={self.table_format!r})")
 
     # --- locations -------------------------------------------------------------------------
     @property

@@ -4,6 +4,10 @@ The write path is ``replace_rows``: one transaction that deletes a partition's r
 the new ones with binary ``COPY`` (psycopg 3). Measured on this class of machine it is the
 fastest idempotent load (~270K rows/s into the intraday hypertable, memory flat because COPY
 streams), and it makes a crash harmless: the old rows stay until the new ones commit.
+
+``Timescale`` is plain Python (no Dagster): a process that only loads data, such as one
+participant-day's load, does not pay Dagster's import (~60 MB of RSS). The Dagster resource
+``TimescaleResource`` (``storage.resources``) is a subclass that adds nothing but config fields.
 """
 
 from __future__ import annotations
@@ -13,11 +17,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import dagster as dg
 import psycopg
 from psycopg import sql
-from pydantic import PrivateAttr
 
+from wearable_assets.settings import mask_dsn
 from wearable_assets.storage import migrations
 
 log = logging.getLogger(__name__)
@@ -28,18 +31,22 @@ def _split_table(table: str) -> sql.Identifier:
     return sql.Identifier(schema or "wearables", name)
 
 
-class TimescaleResource(dg.ConfigurableResource):
+class Timescale:
     """Connection to the ``wearables`` schema in TimescaleDB.
 
-    ``dsn`` comes from ``EnvVar("WEARABLES_TIMESCALE_DSN")`` in the definitions; it is never
-    put in logs or metadata (use ``settings.mask_dsn`` to print it).
+    ``dsn`` is never put in logs or metadata (use ``settings.mask_dsn`` to print it). With
+    ``apply_migrations`` the first connection of the object applies pending migrations.
+    State kept per object: whether migrations ran, and the column types binary COPY needs.
     """
 
-    dsn: str
-    apply_migrations: bool = True
+    def __init__(self, dsn: str, apply_migrations: bool = True) -> None:
+        self.dsn = dsn
+        self.apply_migrations = apply_migrations
+        self._migrated = False
+        self._column_types: dict[tuple[str, tuple[str, ...]], list[str]] = {}
 
-    _migrated: bool = PrivateAttr(default=False)
-    _column_types: dict[tuple[str, tuple[str, ...]], list[str]] = PrivateAttr(default_factory=dict)
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dsn={mask_dsn(self.dsn)!r}, apply_migrations={self.apply_migrations!r})"
 
     @contextmanager
     def connect(self, autocommit: bool = False) -> Iterator[psycopg.Connection]:

@@ -16,8 +16,7 @@ import pytest
 from wearable_assets.actigraph.assets import LAKE_TABLE, daily_statistics, daily_statistics_parquet
 from wearable_assets.actigraph.resources import CentrePointResource
 from wearable_assets.simulators.centrepoint import CentrePointSimulator
-from wearable_assets.storage.lake import LakeResource
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
 ASSETS = [daily_statistics_parquet, daily_statistics]
 DAY = date(2026, 11, 2)

@@ -19,8 +19,7 @@ import pyarrow.parquet as pq
 
 from wearable_assets.actigraph.assets import LAKE_TABLE
 from wearable_assets.actigraph.resources import CentrePointResource
-from wearable_assets.storage.lake import LakeResource
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets_tests.actigraph.conftest import AthenaTarget
 from wearable_assets_tests.actigraph.test_assets import DAY, TYPED, db_rows, materialize
 

@@ -18,7 +18,7 @@ from wearable_assets.roster import Participant, load_roster
 from wearable_assets.simulators.cohort import SyntheticCohort
 from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import TimescaleResource
 
 #: The simulated "now": every test day below is in the past and fully synced.
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)

@@ -16,11 +16,10 @@ from wearable_assets.fitbit.assets import intraday, intraday_parquet, raw_payloa
 from wearable_assets.fitbit.checks import participants_need_reconsent
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
-from wearable_assets.partitions import ParticipantDay
+from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.simulators.common import Fault
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
-from wearable_assets.storage.lake import LakeResource
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets_tests.conftest import add_participants
 
 from .conftest import DAY, enrol_directly, google_resource

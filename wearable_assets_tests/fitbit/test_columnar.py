@@ -25,7 +25,7 @@ from wearable_assets.fitbit.canonical import (
     Payload,
     stream_batches,
 )
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import TimescaleResource
 
 FALL_BACK = date(2026, 11, 1)  # America/New_York: 25 hours, 01:00-02:00 local twice
 ZONE = "America/New_York"

@@ -23,7 +23,7 @@ from wearable_assets.oauth.store import TokenStore
 from wearable_assets.simulators.cohort import SyntheticCohort
 from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import TimescaleResource
 
 from .conftest import legacy_resource
 

@@ -12,19 +12,19 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
+import orjson
 import pytest
 
-from wearable_assets.fitbit import ingest
-from wearable_assets.fitbit.canonical import DayWindow
+from wearable_assets.fitbit import google_health_parse, ingest, landing
+from wearable_assets.fitbit.canonical import DayWindow, ParsedDay, Payload, stream_batches
 from wearable_assets.fitbit.google_health import Request
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
-from wearable_assets.partitions import ParticipantDay
+from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.simulators.cohort import SyntheticCohort
 from wearable_assets.simulators.common import Fault, PerKeyLimits
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
-from wearable_assets.storage.lake import LakeResource
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
 from .conftest import DAY, NOW, enrol_directly, google_resource
 
@@ -36,7 +36,7 @@ def fetch_and_load(google: GoogleHealthResource, db: TimescaleResource, lake: La
                    day: date) -> tuple[ingest.DayOutcome, ingest.DayOutcome]:
     pday = ParticipantDay(day, pid)
     participant = ingest.load_participants(db, [pid])[pid]
-    landed = ingest.land_day(pday, participant, google.client(pid, db), lake)
+    landed = landing.land_day(pday, participant, google.client(pid, db), lake)
     if landed.status != "ok":
         return landed, landed
     return landed, ingest.load_timescale(db, lake, pday)
@@ -66,12 +66,24 @@ def test_happy_path_matches_what_the_device_recorded(google: GoogleHealthResourc
     assert counts["spo2"] == sum(1 for s in nights if truth.start <= s.at < truth.end)
     assert counts["resting_heart_rate"] == 1 and counts["breathing_rate"] == 1
 
-    (steps, metres, kcal), = db.fetch(
+    (steps, metres, kcal, floors), = db.fetch(
         "SELECT sum(value) FILTER (WHERE metric = 'steps'), sum(value) FILTER (WHERE metric = 'distance'), "
-        "sum(value) FILTER (WHERE metric = 'calories') FROM wearables.fitbit_intraday")
+        "sum(value) FILTER (WHERE metric = 'calories'), sum(value) FILTER (WHERE metric = 'floors') "
+        "FROM wearables.fitbit_intraday")
     assert steps == int(truth.steps[truth.worn].sum())
     assert metres == pytest.approx(float(truth.distance_m[truth.worn].sum()), abs=0.01)  # mm -> m
     assert kcal == pytest.approx(float(truth.calories[truth.worn].sum()), abs=0.0005 * worn)  # 3-decimal kcalSum
+    assert floors == int(truth.floors[truth.worn].sum())
+    # Floors and calories cannot be listed: one 60 s rollUp each, a row per worn minute, stamped at
+    # the minute's start (the same rows steps has), with no dataSource to keep.
+    floors_path = "/v4/users/me/dataTypes/floors/dataPoints"
+    assert google_sim.state.count_calls(floors_path + ":rollUp", "POST") == 1
+    assert google_sim.state.count_calls(floors_path, "GET") == 0
+    minutes = "SELECT array_agg(ts ORDER BY ts) FROM wearables.fitbit_intraday WHERE metric = %s"
+    assert db.fetch(minutes, ("floors",)) == db.fetch(minutes, ("steps",))
+    assert db.fetch("SELECT DISTINCT metric, device, utc_offset_min FROM wearables.fitbit_intraday "
+                    "WHERE metric IN ('floors', 'calories') ORDER BY 1") == [("calories", None, -300),
+                                                                             ("floors", None, -300)]
     # int64-as-string values came through as numbers; dataSource is kept as provenance.
     assert db.fetch("SELECT DISTINCT device, source, utc_offset_min FROM wearables.fitbit_intraday "
                     "WHERE metric = 'heart_rate'") == [("FITBIT:Charge 6", "google_health", -300)]
@@ -274,3 +286,37 @@ def test_malformed_payload_is_kept_and_nothing_is_half_written(google: GoogleHea
     assert lake.list_raw("fitbit", "P001", DAY) == sorted(
         [ingest.MANIFEST] + [ingest.stored_name(current, n) for n in current["payloads"]])
     assert counts_by_metric(db, "P001") == before
+
+
+def test_floors_read_by_rollup_load_as_the_earlier_list_payloads_did() -> None:
+    """Days landed before floors moved to rollUp hold ``floors.list`` pages; both forms make the
+    same rows (a DST day, with true zeros), except for ``device``: rollUp windows carry no
+    ``dataSource``."""
+    window = DayWindow.of(date(2026, 11, 1), "America/New_York")  # 25 hours, offsets -240 then -300
+    minutes = [window.start + timedelta(minutes=m) for m in range(0, window.minutes, 7)]
+    offset = {True: "-14400s", False: "-18000s"}
+
+    def stamp(ts: datetime) -> str:
+        return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    listed = {"dataPoints": [
+        {"dataSource": {"platform": "FITBIT", "device": {"displayName": "Charge 6"}},
+         "floors": {"count": str(i % 3), "interval": {
+             "startTime": stamp(ts), "startUtcOffset": offset[ts < datetime(2026, 11, 1, 6, tzinfo=timezone.utc)],
+             "endTime": stamp(ts + timedelta(minutes=1))}}}
+        for i, ts in reversed(list(enumerate(minutes)))]}  # newest first, as list serves them
+    rolled = {"rollupDataPoints": [
+        {"startTime": stamp(ts), "endTime": stamp(ts + timedelta(minutes=1)), "floors": {"countSum": str(i % 3)}}
+        for i, ts in enumerate(minutes)]}
+
+    def rows(name: str, document: dict) -> list[tuple]:
+        day = ParsedDay(window=window, participant_id="P001", source="google_health")
+        payloads = [Payload(name, orjson.dumps(document), orjson.loads)]
+        return sorted(row for batch in stream_batches(day, google_health_parse.parse_payload, payloads)
+                      for row in batch.rows(day.participant_id, day.source))
+
+    old, new = rows("floors.list.p000", listed), rows("floors.rollUp.p000", rolled)
+    assert len(new) == len(minutes) and {row[3] for row in new} == {0.0, 1.0, 2.0}
+    assert [row[:6] for row in old] == [row[:6] for row in new]
+    assert {row[4] for row in new} == {-240, -300}
+    assert {row[6] for row in old} == {"FITBIT:Charge 6"} and {row[6] for row in new} == {None}

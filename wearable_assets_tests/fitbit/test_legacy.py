@@ -10,20 +10,19 @@ from datetime import date, timedelta
 import dagster as dg
 import pytest
 
-from wearable_assets.fitbit import ingest
+from wearable_assets.fitbit import ingest, landing
 from wearable_assets.fitbit.assets import raw_payloads
 from wearable_assets.fitbit.canonical import DayWindow
 from wearable_assets.fitbit.http import RateLimited
 from wearable_assets.fitbit.resources import FitbitLegacyResource
 from wearable_assets.oauth.errors import NeedsReconsent
 from wearable_assets.oauth.store import TokenStore
-from wearable_assets.partitions import ParticipantDay
+from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.simulators.cohort import SyntheticCohort
 from wearable_assets.simulators.common import PerKeyLimits
 from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
-from wearable_assets.storage.lake import LakeResource
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
 from wearable_assets_tests.conftest import add_participants
 
@@ -60,7 +59,7 @@ def land_and_load(legacy: FitbitLegacyResource, db: TimescaleResource, lake: Lak
                   day: date, pid: str = "P003") -> tuple[ingest.DayOutcome, ingest.DayOutcome]:
     pday = ParticipantDay(day, pid)
     participant = ingest.load_participants(db, [pid])[pid]
-    landed = ingest.land_day(pday, participant, legacy.client(pid, db), lake)
+    landed = landing.land_day(pday, participant, legacy.client(pid, db), lake)
     return landed, ingest.load_timescale(db, lake, pday)
 
 

@@ -22,7 +22,7 @@ from wearable_assets.fitbit.canonical import DayWindow
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import TimescaleResource
 
 from .conftest import DAY, enrol_directly, google_resource
 

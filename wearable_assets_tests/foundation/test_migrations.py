@@ -12,7 +12,7 @@ import pytest
 from wearable_assets.rollups.refresh import CONTINUOUS_AGGREGATES, refresh_continuous_aggregates
 from wearable_assets.storage import migrations
 from wearable_assets.storage.local_server import scratch_database
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import TimescaleResource
 
 
 def test_migrations_apply_twice_without_change(timescale: TimescaleResource) -> None:

@@ -9,15 +9,10 @@ import pytest
 from wearable_assets import settings
 from wearable_assets.participants.sensors import roster_sensor
 from wearable_assets.participants.sync import apply_to_instance, partition_changes, upsert_participants
-from wearable_assets.partitions import (
-    PARTICIPANTS_PARTITION_NAME,
-    InvalidParticipantId,
-    ParticipantDay,
-    participant_day_partitions,
-    validate_participant_id,
-)
+from wearable_assets.participant_day import InvalidParticipantId, ParticipantDay, validate_participant_id
+from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, participant_day_partitions, to_multi_key
 from wearable_assets.roster import RosterError, load_roster
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import TimescaleResource
 
 HEADER = "participant_id,study_id,time_zone,enrolled_from,enrolled_to,fitbit_provider,fitbit_user_id,centrepoint_study_id,centrepoint_subject_id\n"
 
@@ -76,7 +71,7 @@ def test_partition_keys_round_trip(instance: dg.DagsterInstance) -> None:
         assert pday.key == key
         parsed = participant_day_partitions.get_partition_key_from_str(key)
         assert parsed.keys_by_dimension == {"date": pday.day.isoformat(), "participant": pday.participant_id}
-        assert pday.to_multi_key() == parsed
+        assert to_multi_key(pday) == parsed
 
 
 def test_partition_key_parse_errors_are_clear() -> None:

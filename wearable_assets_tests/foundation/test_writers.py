@@ -7,8 +7,8 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from wearable_assets.storage.lake import LakeResource, PartitionTable
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.lake import PartitionTable
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
 DAY = date(2026, 11, 1)
 START = datetime(2026, 11, 1, 4, tzinfo=timezone.utc)

@@ -12,7 +12,7 @@ from wearable_assets.orchestration import schedules
 from wearable_assets.orchestration.schedules import KeyRange, ScheduledParticipant, due_days, plan_ranges
 from wearable_assets.participants.sync import upsert_participants
 from wearable_assets.roster import load_roster
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import TimescaleResource
 from wearable_assets_tests.conftest import add_participants
 
 D = [date(2026, 11, 1) + timedelta(days=i) for i in range(10)]

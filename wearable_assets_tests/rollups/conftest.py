@@ -2,7 +2,7 @@
 
 import pytest
 
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import TimescaleResource
 from wearable_assets_tests.rollups.sources import PARTICIPANTS, Sources
 
 

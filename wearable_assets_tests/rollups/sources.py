@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from wearable_assets.participants.sync import upsert_participants
 from wearable_assets.roster import Participant
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import TimescaleResource
 
 INTRADAY_COLUMNS = ["participant_id", "metric", "ts", "value", "utc_offset_min", "source", "device"]
 

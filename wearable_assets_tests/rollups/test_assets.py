@@ -6,8 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 
-from wearable_assets.storage.lake import LakeResource
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets_tests.conftest import add_participants
 from wearable_assets_tests.rollups.runs import execute, failure_messages, materialized_keys
 from wearable_assets_tests.rollups.sources import ACTIGRAPH_ONLY, BOTH, FITBIT_ONLY, Sources, minutes_of

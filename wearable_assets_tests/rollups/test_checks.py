@@ -10,8 +10,8 @@ import pytest
 
 from wearable_assets.partitions import participant_day_partitions
 from wearable_assets.rollups import checks
-from wearable_assets.storage.lake import LakeResource, PartitionTable
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.lake import PartitionTable
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets_tests.conftest import add_participants
 from wearable_assets_tests.rollups.runs import execute, failure_messages
 from wearable_assets_tests.rollups.sources import (

@@ -4,9 +4,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from wearable_assets.partitions import ParticipantDay
+from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.rollups import refresh
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import TimescaleResource
 from wearable_assets_tests.rollups.sources import (
     ACTIGRAPH_ONLY,
     BOTH,

@@ -17,13 +17,13 @@ from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthR
 from wearable_assets.oauth.crypto import TokenCipher, generate_key
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participants.sync import upsert_participants
-from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, ParticipantDay
+from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, to_multi_key
 from wearable_assets.roster import load_roster
 from wearable_assets.rollups.assets import intraday_hourly, participant_day_summary
 from wearable_assets.simulators.cohort import SyntheticCohort
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
-from wearable_assets.storage.lake import LakeResource
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
 #: New York (DST ends on 2026-11-01: a 25-hour day) and Brisbane (UTC+10, no DST).
 PARTICIPANTS = ("P001", "P002")
@@ -68,7 +68,7 @@ def load(
             instance.add_dynamic_partitions(PARTICIPANTS_PARTITION_NAME, list(participants))
             for pid in participants:
                 for day in days:
-                    partition = ParticipantDay(day, pid).to_multi_key()
+                    partition = to_multi_key(ParticipantDay(day, pid))
                     result = dg.materialize(
                         [raw_payloads, intraday, intraday_hourly, participant_day_summary],
                         partition_key=partition, resources=resources, instance=instance,
