@@ -79,13 +79,24 @@ class CpuMeter:
     reaped, so summing it over the live processes of a tree counts the tree once, exited
     processes included: run workers are reaped by Dagster's code server, PostgreSQL backends by
     the postmaster. Run workers are also followed one by one (polled while alive) so that the
-    Dagster services (webserver, daemon, code servers) can be told apart from the runs."""
+    Dagster services (webserver, daemon, code servers) can be told apart from the runs.
+    Processes that start and end between two polls (0.5 s) are counted through their parent."""
 
     def __init__(self, dev_pid: int) -> None:
         self.dev_pid = dev_pid
         self._workers: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    @staticmethod
+    def _descendants(table: dict[int, tuple[int, str, float]], root: int) -> list[int]:
+        found, todo = [], [root]
+        while todo:
+            parent = todo.pop()
+            kids = [pid for pid, (ppid, _, _) in table.items() if ppid == parent]
+            found.extend(kids)
+            todo.extend(kids)
+        return found
 
     @staticmethod
     def _tree_cpu(table: dict[int, tuple[int, str, float]], roots: set[int], stop: int | None = None) -> float:
@@ -106,9 +117,10 @@ class CpuMeter:
         table = _proc_table()
         postmasters = {pid for pid, (ppid, cmd, _) in table.items()
                        if "postgres" in cmd.split(" ")[0] and not (ppid in table and "postgres" in table[ppid][1])}
-        for pid, (_, cmd, cpu) in table.items():
-            if "execute_run" in cmd:
-                self._workers[pid] = max(self._workers.get(pid, 0.0), cpu)
+        # Run workers: the code server starts each run as a multiprocessing "spawn" child.
+        for pid in self._descendants(table, self.dev_pid):
+            if "spawn_main" in table[pid][1]:
+                self._workers[pid] = max(self._workers.get(pid, 0.0), table[pid][2])
         dagster = self._tree_cpu(table, {self.dev_pid})
         # The simulators run as threads of this process (which also drives the benchmark);
         # dagster dev is its child, counted on its own.

@@ -19,19 +19,17 @@ import pytest
 
 from wearable_assets import settings
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
-from wearable_assets.storage.local_server import ensure_server, scratch_database, stop_server
+from wearable_assets.storage.local_server import ensure_server, stop_server, temporary_database
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
 
 @pytest.fixture(scope="session")
 def timescale_dsn() -> Iterator[str]:
     server_dsn, started_here = ensure_server()
-    name = f"wearables_test_{os.getpid()}"
-    dsn = scratch_database(server_dsn, name)
     try:
-        yield dsn
+        with temporary_database(server_dsn, f"wearables_test_{os.getpid()}") as dsn:
+            yield dsn
     finally:
-        scratch_database(server_dsn, name, create=False)
         if started_here:
             stop_server()
 

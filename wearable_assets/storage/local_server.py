@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
@@ -47,3 +49,13 @@ def scratch_database(server_dsn: str, name: str, *, create: bool = True) -> str:
         if create:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return psycopg.conninfo.make_conninfo(server_dsn, dbname=name)
+
+
+@contextmanager
+def temporary_database(server_dsn: str, name: str) -> Iterator[str]:
+    """A scratch database for the duration of the block (its DSN), dropped afterwards."""
+    dsn = scratch_database(server_dsn, name)
+    try:
+        yield dsn
+    finally:
+        scratch_database(server_dsn, name, create=False)

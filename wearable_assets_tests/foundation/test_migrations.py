@@ -11,7 +11,7 @@ import pytest
 
 from wearable_assets.rollups.refresh import CONTINUOUS_AGGREGATES, refresh_continuous_aggregates
 from wearable_assets.storage import migrations
-from wearable_assets.storage.local_server import scratch_database
+from wearable_assets.storage.local_server import temporary_database
 from wearable_assets.storage.resources import TimescaleResource
 
 
@@ -46,12 +46,8 @@ TSL_MIGRATIONS = [m for m in migrations.discover() if m.requires_tsl]
 def fresh_db(timescale_dsn: str) -> Iterator[str]:
     """An empty database of its own on the test server: the real sql/ migrations are applied to it
     by the test, and whatever they create (TSL objects on a 'timescale' server) is dropped after."""
-    name = f"wearables_test_{os.getpid()}_tsl"
-    dsn = scratch_database(timescale_dsn, name)
-    try:
+    with temporary_database(timescale_dsn, f"wearables_test_{os.getpid()}_tsl") as dsn:
         yield dsn
-    finally:
-        scratch_database(timescale_dsn, name, create=False)
 
 
 def test_license_detection_drives_which_migrations_run(

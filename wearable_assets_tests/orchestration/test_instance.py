@@ -12,7 +12,7 @@ import pytest
 from wearable_assets import settings
 from wearable_assets.orchestration.pools import POOL_LIMITS, apply_pool_limits
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
-from wearable_assets.storage.local_server import scratch_database
+from wearable_assets.storage.local_server import temporary_database
 
 TEMPLATE = settings.REPO_ROOT / "dagster.yaml"
 
@@ -63,14 +63,10 @@ def dagster_database(timescale_dsn: str) -> Iterator[str]:
     """A fresh ``dagster_test_<pid>`` database on the project's TimescaleDB server, as a
     SQLAlchemy URL with the psycopg2 driver (what the template asks for)."""
     name = f"dagster_test_{os.getpid()}"
-    scratch_database(timescale_dsn, name)
     info = psycopg.conninfo.conninfo_to_dict(timescale_dsn)
     password = f":{info['password']}" if info.get("password") else ""
-    url = f"postgresql+psycopg2://{info['user']}{password}@{info['host']}:{info.get('port', 5432)}/{name}"
-    try:
-        yield url
-    finally:
-        scratch_database(timescale_dsn, name, create=False)
+    with temporary_database(timescale_dsn, name):
+        yield f"postgresql+psycopg2://{info['user']}{password}@{info['host']}:{info.get('port', 5432)}/{name}"
 
 
 @dg.asset(partitions_def=dg.DynamicPartitionsDefinition(name=PARTICIPANTS_PARTITION_NAME))

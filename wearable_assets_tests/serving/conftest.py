@@ -14,7 +14,7 @@ from datetime import date
 import pytest
 
 from wearable_assets.serving.config import ServingConfig
-from wearable_assets.storage.local_server import scratch_database
+from wearable_assets.storage.local_server import temporary_database
 from wearable_assets_tests.serving import loading
 from wearable_assets_tests.serving.servers import RunningApi, api_in_thread
 
@@ -30,13 +30,9 @@ class LoadedData:
 def serving_data(timescale_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedData]:
     """Fitbit data for two participants over two days, loaded by the Fitbit assets from the
     Google Health simulator, then rolled up by the rollup assets."""
-    name = f"wearables_serving_{os.getpid()}"
-    dsn = scratch_database(timescale_dsn, name)
-    try:
+    with temporary_database(timescale_dsn, f"wearables_serving_{os.getpid()}") as dsn:
         loading.load(dsn, tmp_path_factory.mktemp("serving_lake"))
         yield LoadedData(dsn=dsn, participants=loading.PARTICIPANTS, days=loading.DAYS)
-    finally:
-        scratch_database(timescale_dsn, name, create=False)
 
 
 @pytest.fixture(scope="session")
