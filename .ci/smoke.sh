@@ -25,10 +25,10 @@ wearable-assets simulators exec -- \
 python - "$day" "$participant" <<'PY'
 import sys
 from wearable_assets import settings
-from wearable_assets.storage.timescale import TimescaleResource
+from wearable_assets.storage.timescale import Timescale
 
 day, pid = sys.argv[1:]
-db = TimescaleResource(dsn=settings.timescale_dsn())
+db = Timescale(dsn=settings.timescale_dsn())
 checks = {
     "fitbit_intraday": "SELECT count(*) FROM wearables.fitbit_intraday f JOIN wearables.participants p USING (participant_id) "
                        "WHERE participant_id = %(p)s AND (f.ts AT TIME ZONE p.time_zone)::date = %(d)s",
