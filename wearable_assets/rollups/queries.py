@@ -21,6 +21,15 @@ targets AS (
       JOIN wearables.participants p USING (participant_id)
 )"""
 
+# How the statements below read wearables.fitbit_intraday: ``targets × metrics``, then one
+# LATERAL subquery per (participant-day, metric) that aggregates its samples. Why: written as a
+# plain join the planner hashes the whole hypertable (every chunk, every participant), filters
+# afterwards and then sorts the result on disk: seconds per ranged run on one week of data,
+# growing with the study's history. The lateral form is one index range scan on the
+# (participant_id, metric, ts) key per pair, touching exactly the participant-day's rows (chunks
+# outside its window are excluded at run time), and each pair aggregates a small group in memory.
+# ``%(metrics)s`` is the canonical vocabulary (fitbit.metrics): the loader rejects other metrics.
+
 # Whole UTC days covering a run's participant-days (continuous aggregates refresh whole buckets).
 TARGET_SPAN = f"""
 WITH {TARGETS}
@@ -46,13 +55,18 @@ WITH {TARGETS}
 INSERT INTO wearables.intraday_hourly
        (participant_id, local_date, metric, bucket, local_hour,
         n_samples, mean_value, min_value, max_value, sum_value)
-SELECT t.participant_id, t.local_date, i.metric, time_bucket('1 hour', i.ts) AS bucket,
-       extract(hour FROM time_bucket('1 hour', i.ts) AT TIME ZONE t.time_zone)::smallint,
-       count(*), avg(i.value), min(i.value), max(i.value), sum(i.value)
+SELECT t.participant_id, t.local_date, m.metric, h.bucket,
+       extract(hour FROM h.bucket AT TIME ZONE t.time_zone)::smallint,
+       h.n_samples, h.mean_value, h.min_value, h.max_value, h.sum_value
   FROM targets t
-  JOIN wearables.fitbit_intraday i
-    ON i.participant_id = t.participant_id AND i.ts >= t.day_start AND i.ts < t.day_end
- GROUP BY t.participant_id, t.local_date, t.time_zone, i.metric, time_bucket('1 hour', i.ts)"""
+ CROSS JOIN unnest(%(metrics)s::text[]) AS m(metric)
+ CROSS JOIN LATERAL (
+       SELECT time_bucket('1 hour', i.ts) AS bucket, count(*) AS n_samples, avg(i.value) AS mean_value,
+              min(i.value) AS min_value, max(i.value) AS max_value, sum(i.value) AS sum_value
+         FROM wearables.fitbit_intraday i
+        WHERE i.participant_id = t.participant_id AND i.metric = m.metric
+          AND i.ts >= t.day_start AND i.ts < t.day_end
+        GROUP BY 1) h"""
 
 # --- participant_day_summary -------------------------------------------------------------------
 DELETE_SUMMARY = """
@@ -67,25 +81,35 @@ DELETE FROM wearables.participant_day_summary s
 # error) before one that may resolve itself (not synced yet, not ingested), before not worn.
 INSERT_SUMMARY = f"""
 WITH {TARGETS},
-fitbit AS (
-    SELECT t.participant_id, t.local_date,
-           avg(i.value) FILTER (WHERE i.metric = 'heart_rate') AS hr_mean,
-           min(i.value) FILTER (WHERE i.metric = 'heart_rate') AS hr_min,
-           max(i.value) FILTER (WHERE i.metric = 'heart_rate') AS hr_max,
-           avg(i.value) FILTER (WHERE i.metric = 'resting_heart_rate') AS resting_hr,
-           sum(i.value) FILTER (WHERE i.metric = 'steps') AS steps,
-           sum(i.value) FILTER (WHERE i.metric = 'calories') AS calories,
-           sum(i.value) FILTER (WHERE i.metric = 'distance') AS distance_m,
-           sum(i.value) FILTER (WHERE i.metric = 'floors') AS floors,
-           sum(i.value) FILTER (WHERE i.metric = 'active_zone_minutes') AS active_zone_minutes,
-           avg(i.value) FILTER (WHERE i.metric = 'spo2') AS spo2_mean,
-           avg(i.value) FILTER (WHERE i.metric = 'hrv_rmssd') AS hrv_rmssd_mean,
-           avg(i.value) FILTER (WHERE i.metric = 'breathing_rate') AS breathing_rate_mean,
-           count(DISTINCT date_trunc('minute', i.ts)) FILTER (WHERE i.metric = 'heart_rate') AS wear_minutes
+fitbit_metric AS (
+    SELECT t.participant_id, t.local_date, m.metric, d.mean, d.min, d.max, d.sum, d.minutes
       FROM targets t
-      JOIN wearables.fitbit_intraday i
-        ON i.participant_id = t.participant_id AND i.ts >= t.day_start AND i.ts < t.day_end
-     GROUP BY t.participant_id, t.local_date
+     CROSS JOIN unnest(%(metrics)s::text[]) AS m(metric)
+     CROSS JOIN LATERAL (
+           SELECT avg(i.value) AS mean, min(i.value) AS min, max(i.value) AS max, sum(i.value) AS sum,
+                  count(DISTINCT date_trunc('minute', i.ts)) FILTER (WHERE m.metric = 'heart_rate') AS minutes
+             FROM wearables.fitbit_intraday i
+            WHERE i.participant_id = t.participant_id AND i.metric = m.metric
+              AND i.ts >= t.day_start AND i.ts < t.day_end) d
+),
+fitbit AS (
+    -- One row per participant-day; a metric without samples gives NULL (no wear minutes: 0).
+    SELECT participant_id, local_date,
+           max(mean) FILTER (WHERE metric = 'heart_rate') AS hr_mean,
+           max(min) FILTER (WHERE metric = 'heart_rate') AS hr_min,
+           max(max) FILTER (WHERE metric = 'heart_rate') AS hr_max,
+           max(mean) FILTER (WHERE metric = 'resting_heart_rate') AS resting_hr,
+           max(sum) FILTER (WHERE metric = 'steps') AS steps,
+           max(sum) FILTER (WHERE metric = 'calories') AS calories,
+           max(sum) FILTER (WHERE metric = 'distance') AS distance_m,
+           max(sum) FILTER (WHERE metric = 'floors') AS floors,
+           max(sum) FILTER (WHERE metric = 'active_zone_minutes') AS active_zone_minutes,
+           max(mean) FILTER (WHERE metric = 'spo2') AS spo2_mean,
+           max(mean) FILTER (WHERE metric = 'hrv_rmssd') AS hrv_rmssd_mean,
+           max(mean) FILTER (WHERE metric = 'breathing_rate') AS breathing_rate_mean,
+           max(minutes) FILTER (WHERE metric = 'heart_rate') AS wear_minutes
+      FROM fitbit_metric
+     GROUP BY participant_id, local_date
 ),
 sleep AS (
     SELECT t.participant_id, t.local_date,
@@ -248,13 +272,16 @@ COHORT_WEEK_COLUMNS = (
 # --- data-quality checks -----------------------------------------------------------------------
 HEART_RATE_OUT_OF_BOUNDS = f"""
 WITH {TARGETS}
-SELECT t.participant_id, t.local_date, i.metric, count(*) AS samples, min(i.value), max(i.value)
+SELECT t.participant_id, t.local_date, m.metric, o.samples, o.min, o.max
   FROM targets t
-  JOIN wearables.fitbit_intraday i
-    ON i.participant_id = t.participant_id AND i.metric = ANY(%(metrics)s::text[])
-   AND i.ts >= t.day_start AND i.ts < t.day_end
- WHERE i.value < %(low)s OR i.value > %(high)s
- GROUP BY t.participant_id, t.local_date, i.metric
+ CROSS JOIN unnest(%(metrics)s::text[]) AS m(metric)
+ CROSS JOIN LATERAL (
+       SELECT count(*) AS samples, min(i.value) AS min, max(i.value) AS max
+         FROM wearables.fitbit_intraday i
+        WHERE i.participant_id = t.participant_id AND i.metric = m.metric
+          AND i.ts >= t.day_start AND i.ts < t.day_end
+          AND (i.value < %(low)s OR i.value > %(high)s)) o
+ WHERE o.samples > 0
  ORDER BY 1, 2, 3"""
 
 # An ActiGraph row is on the right local date when (a) its record's ``date`` (the subject's

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from wearable_assets.fitbit.metrics import METRICS
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.rollups import queries
 from wearable_assets.storage import migrations
@@ -124,7 +125,8 @@ def _replace(timescale: Timescale, delete: str, insert: str, params: dict[str, A
 
 def refresh_intraday_hourly(timescale: Timescale, days: Sequence[ParticipantDay]) -> RefreshResult:
     """Recompute ``wearables.intraday_hourly`` for ``days`` from ``wearables.fitbit_intraday``."""
-    return _replace(timescale, queries.DELETE_HOURLY, queries.INSERT_HOURLY, day_params(days))
+    params = day_params(days) | {"metrics": list(METRICS)}
+    return _replace(timescale, queries.DELETE_HOURLY, queries.INSERT_HOURLY, params)
 
 
 def refresh_participant_day_summary(
@@ -132,6 +134,7 @@ def refresh_participant_day_summary(
 ) -> RefreshResult:
     """Recompute ``wearables.participant_day_summary`` for ``days`` (one row each)."""
     params = day_params(days) | {
+        "metrics": list(METRICS),
         "min_wear_minutes": rule.min_wear_minutes,
         "rule": rule.text,
         "rule_version": rule.version,

@@ -4,8 +4,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from wearable_assets.fitbit.metrics import METRICS
 from wearable_assets.participant_day import ParticipantDay
-from wearable_assets.rollups import refresh
+from wearable_assets.rollups import queries, refresh
 from wearable_assets.storage.resources import TimescaleResource
 from wearable_assets_tests.rollups.sources import (
     ACTIGRAPH_ONLY,
@@ -203,3 +204,42 @@ def test_cohort_week_per_study(sources: Sources, timescale: TimescaleResource) -
 def test_unknown_participants_get_an_actionable_error(sources: Sources, timescale: TimescaleResource) -> None:
     with pytest.raises(refresh.UnknownParticipants, match="Z999.*roster sync"):
         refresh.refresh_intraday_hourly(timescale, [ParticipantDay(DAY, "Z999"), ParticipantDay(DAY, "F001")])
+
+
+def _rows_read(plan: dict, relations: set[str]) -> int:
+    """Rows the scans of ``relations`` produced or filtered away, over all loops of a JSON plan."""
+    read = 0
+    if plan.get("Relation Name") in relations:
+        read += (plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)) * plan["Actual Loops"]
+    return read + sum(_rows_read(child, relations) for child in plan.get("Plans", []))
+
+
+@pytest.mark.parametrize("statement", ["INSERT_HOURLY", "INSERT_SUMMARY", "HEART_RATE_OUT_OF_BOUNDS"])
+def test_rollups_read_only_the_rows_of_their_participant_days(
+    statement: str, sources: Sources, timescale: TimescaleResource
+) -> None:
+    # A week of two participants; the statement targets one participant-day of one of them.
+    for p in (FITBIT_ONLY, BOTH):
+        for offset in range(-3, 4):
+            sources.worn(p, DAY + timedelta(days=offset), 60)
+    target = pdays(FITBIT_ONLY, DAY)
+    start, end = local_midnight(FITBIT_ONLY, DAY), local_midnight(FITBIT_ONLY, DAY + timedelta(days=1))
+    own, total = timescale.fetch(
+        "SELECT count(*) FILTER (WHERE participant_id = 'F001' AND ts >= %s AND ts < %s), count(*) "
+        "FROM wearables.fitbit_intraday", (start, end))[0]
+    chunks = {r[0] for r in timescale.fetch(
+        "SELECT chunk_name FROM timescaledb_information.chunks WHERE hypertable_name = 'fitbit_intraday'")}
+    params = refresh.day_params(target) | {
+        "metrics": list(METRICS), "min_wear_minutes": 600, "rule": "test", "rule_version": "test",
+        "low": 0.0, "high": 1.0,  # every heart-rate sample is "out of bounds": the check reads them all
+    }
+    if statement == "HEART_RATE_OUT_OF_BOUNDS":
+        params["metrics"] = list(refresh.HEART_RATE_METRICS)
+        own = timescale.fetch("SELECT count(*) FROM wearables.fitbit_intraday WHERE participant_id = 'F001' "
+                              "AND metric = 'heart_rate' AND ts >= %s AND ts < %s", (start, end))[0][0]
+    with timescale.connect() as conn:
+        plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + getattr(queries, statement), params).fetchone()[0]
+        conn.rollback()
+
+    assert 0 < own < total / 10
+    assert _rows_read(plan[0]["Plan"], chunks) == own
