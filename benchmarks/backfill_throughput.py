@@ -207,6 +207,7 @@ def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], bat
     n = len(keys)
     pipeline = meter.used["run workers"] + meter.used["dagster services"] + meter.used["postgres"]
     return {
+        "run ids": [r["runId"] for r in runs],
         "mode": mode, "status": status, "runs": len(runs),
         "failed runs": sum(r["status"] != "SUCCESS" for r in runs),
         "wall s": end - start, "participant-days/min": n / minutes,
@@ -301,6 +302,7 @@ def main() -> None:
                     result = run_mode(mode, dev, keys, order, batch)
                     results.append(result)
                     print(result, flush=True)
+                    print_step_times(result.pop("run ids"))
                     loaded = timescale.fetch("SELECT count(*) FROM wearables.participant_day_summary")[0][0]
                     print(f"  participant_day_summary rows: {loaded} of {len(keys)}", flush=True)
     finally:
@@ -317,6 +319,22 @@ def main() -> None:
             continue
         cells = [f"{r[name]:>20.2f}" if isinstance(r[name], float) else f"{r[name]:>20}" for r in results]
         print(f"{name:46s}" + "".join(cells))
+
+
+def print_step_times(run_ids: list[str]) -> None:
+    """Where a mode's run time went: seconds per step, summed over its runs (steps of one run
+    run one after another in-process, so a run's length is the sum of its steps)."""
+    import dagster as dg
+
+    totals: dict[str, float] = {}
+    with dg.DagsterInstance.get() as instance:
+        for run_id in run_ids:
+            for step in instance.get_run_step_stats(run_id):
+                if step.start_time and step.end_time:
+                    totals[step.step_key] = totals.get(step.step_key, 0.0) + step.end_time - step.start_time
+    print(f"  step seconds summed over {len(run_ids)} runs:")
+    for key, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"    {seconds:8.1f}  {key}")
 
 
 def load_average() -> str:
