@@ -300,9 +300,10 @@ def main() -> None:
                     with psycopg.connect(dsn, autocommit=True) as conn:
                         conn.execute("TRUNCATE " + ", ".join(f"wearables.{t}" for t in DATA_TABLES))
                     result = run_mode(mode, dev, keys, order, batch)
+                    run_ids = result.pop("run ids")
                     results.append(result)
                     print(result, flush=True)
-                    print_step_times(result.pop("run ids"))
+                    print_step_times(run_ids)
                     loaded = timescale.fetch("SELECT count(*) FROM wearables.participant_day_summary")[0][0]
                     print(f"  participant_day_summary rows: {loaded} of {len(keys)}", flush=True)
     finally:
