@@ -176,7 +176,8 @@ def wait_runs(client, tags: dict[str, str], expected: int | None, timeout_s: flo
         time.sleep(2)
 
 
-def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], batch: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], batch: int) -> tuple[dict[str, object], list[str]]:  # type: ignore[no-untyped-def]
+    """The mode's measurements, and the ids of its runs."""
     from wearable_assets.orchestration.schedules import plan_ranges
 
     client = dev.client
@@ -206,8 +207,7 @@ def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], bat
     busy = sum((r["endTime"] or end) - (r["startTime"] or end) for r in runs)
     n = len(keys)
     pipeline = meter.used["run workers"] + meter.used["dagster services"] + meter.used["postgres"]
-    return {
-        "run ids": [r["runId"] for r in runs],
+    result = {
         "mode": mode, "status": status, "runs": len(runs),
         "failed runs": sum(r["status"] != "SUCCESS" for r in runs),
         "wall s": end - start, "participant-days/min": n / minutes,
@@ -216,6 +216,7 @@ def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], bat
         # What one machine without the simulators on it would sustain, CPU-bound, on these cores.
         "pd/min if the APIs were remote": 60 * (os.cpu_count() or 1) / (pipeline / n),
     }
+    return result, [r["runId"] for r in runs]
 
 
 def main() -> None:
@@ -299,8 +300,7 @@ def main() -> None:
                     wait_quiet(dev.client)
                     with psycopg.connect(dsn, autocommit=True) as conn:
                         conn.execute("TRUNCATE " + ", ".join(f"wearables.{t}" for t in DATA_TABLES))
-                    result = run_mode(mode, dev, keys, order, batch)
-                    run_ids = result.pop("run ids")
+                    result, run_ids = run_mode(mode, dev, keys, order, batch)
                     results.append(result)
                     print(result, flush=True)
                     print_step_times(run_ids)
