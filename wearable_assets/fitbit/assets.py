@@ -3,15 +3,15 @@
 All three are partitioned by ``date x participant`` and loop over ``partition_days(context)``, so
 a backfill can batch several participant-days per run (``BACKFILL_POLICY``).
 
-Outcome rules for a ranged run (several participant-days):
-
-* a participant whose grant is dead (``needs_reconsent``) is recorded in ``ingest_status`` and
-  in the metadata, and the others carry on: the run succeeds, because nothing is wrong with the
-  pipeline and retrying will not help until a person acts;
-* an API failure that survived the retries, or a payload that does not parse, is recorded for
-  that participant-day, the others are still processed (each participant-day is its own
-  transaction), and then the asset **fails** naming the failed participant-days, so the run is
-  red and a retry re-does them (re-runs are idempotent).
+Each participant-day is its own outcome (``wearable_assets.outcomes``), also in a ranged run:
+``ok``, ``no_data``, ``skipped`` (no Fitbit in the roster, not enrolled), ``needs_reconsent``
+(the grant is dead: a person must act) or ``api_error`` (an API failure that survived the
+retries, a token endpoint down, a payload that does not parse). Whatever happens to one
+participant-day is recorded on its own partition (metadata and the ``participant_day_outcome``
+check) and in ``ingest_status``; the others of the run are fetched, loaded and rolled up all the
+same (each participant-day is its own transaction). The step never fails for one participant-
+day: the failed ones show red on their own partitions and are fetched again by the schedule's
+re-pull window or by re-running just those partitions.
 """
 
 
@@ -23,6 +23,7 @@ from wearable_assets.fitbit import ingest, landing
 from wearable_assets.fitbit.http import ApiError
 from wearable_assets.fitbit.ingest import DayOutcome
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
+from wearable_assets.outcomes import PartitionOutcome, outcome_check_spec, report
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.partitions import partition_days, participant_day_partitions
 from wearable_assets.storage.lake import Lake
@@ -33,6 +34,7 @@ GROUP = "fitbit"
 #: Participant-days per backfill run: ~15-25 API calls each, well inside 300 calls/min/user.
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=8)
 RAW_KEY = dg.AssetKey(["fitbit", "raw_payloads"])
+INTRADAY_KEY = dg.AssetKey(["fitbit", "intraday"])
 
 
 def auth_states(timescale: Timescale, participant_ids: list[str]) -> dict[str, str]:
@@ -45,55 +47,39 @@ def auth_states(timescale: Timescale, participant_ids: list[str]) -> dict[str, s
     return {f"{pid}/{provider}": state + (f" ({reason})" if reason else "") for pid, provider, state, reason in rows}
 
 
-def run_metadata(outcomes: list[DayOutcome], timescale: Timescale) -> dict[str, Any]:
-    """What a run did, summed over its participant-days, plus the per-day detail. No secrets:
-    only counts, times, statuses and our own messages."""
-    per_metric: dict[str, int] = {}
-    for outcome in outcomes:
-        for metric, count in outcome.rows_per_metric.items():
-            per_metric[metric] = per_metric.get(metric, 0) + count
-    statuses: dict[str, int] = {}
-    for outcome in outcomes:
-        statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
-    ranges = [o.time_range for o in outcomes if o.time_range]
-    completeness = [o.hr_completeness_pct for o in outcomes if o.hr_completeness_pct is not None]
-    participants = sorted({ParticipantDay.from_key(o.key).participant_id for o in outcomes})
-    reconsent = [f"{o.key}: {o.detail}" for o in outcomes if o.status == "needs_reconsent"]
-    metadata: dict[str, Any] = {
-        "participant_days": len(outcomes),
-        "status_counts": dg.MetadataValue.json(statuses),
-        "rows": sum(o.rows for o in outcomes),
-        "rows_per_metric": dg.MetadataValue.json(per_metric),
-        "sleep_stages": sum(o.sleep_stages for o in outcomes),
-        "api_calls": sum(o.api_calls for o in outcomes),
-        "auth_state": dg.MetadataValue.json(auth_states(timescale, participants)),
-        "participant_day_detail": dg.MetadataValue.json([o.as_metadata() for o in outcomes]),
-    }
-    if ranges:
-        metadata["time_range_start"] = dg.MetadataValue.timestamp(min(r[0] for r in ranges))
-        metadata["time_range_end"] = dg.MetadataValue.timestamp(max(r[1] for r in ranges))
-    if completeness:
-        metadata["hr_completeness_pct_min"] = min(completeness)
-        metadata["hr_completeness_pct_mean"] = round(sum(completeness) / len(completeness), 2)
-    if reconsent:
-        metadata["needs_reconsent"] = dg.MetadataValue.md("\n".join(f"- {line}" for line in reconsent))
-    return metadata
+def partition_outcome(outcome: DayOutcome, auth: dict[str, str] | None = None, *,
+                      rows: bool = True) -> PartitionOutcome:
+    """What one participant-day's partition shows: its own counts only, never the run's. No
+    secrets: counts, times, statuses and our own messages. ``rows``: the asset wrote rows (the
+    raw asset lands payloads, so its row count would mean nothing)."""
+    pday = ParticipantDay.from_key(outcome.key)
+    metadata: dict[str, Any] = {"provider": outcome.provider, "api_calls": outcome.api_calls}
+    if outcome.provider and auth is not None:
+        metadata["auth_state"] = auth.get(f"{pday.participant_id}/{outcome.provider}", "no token stored")
+    loaded = outcome.status in ("ok", "no_data")
+    if rows and loaded:
+        metadata["sleep_stages"] = outcome.sleep_stages
+        metadata["rows_per_metric"] = dg.MetadataValue.json(outcome.rows_per_metric)
+    if outcome.hr_completeness_pct is not None:
+        metadata["hr_completeness_pct"] = outcome.hr_completeness_pct
+    if outcome.time_range:
+        metadata["time_range_start"] = dg.MetadataValue.timestamp(outcome.time_range[0])
+        metadata["time_range_end"] = dg.MetadataValue.timestamp(outcome.time_range[1])
+    if outcome.dropped:
+        metadata["dropped"] = dg.MetadataValue.json(outcome.dropped)
+    return PartitionOutcome(outcome.key, outcome.status, outcome.detail,
+                            rows=outcome.rows if rows and loaded else None, metadata=metadata)
 
 
-def _finish(context: dg.AssetExecutionContext, outcomes: list[DayOutcome],
-            timescale: Timescale) -> dg.MaterializeResult:
-    metadata = run_metadata(outcomes, timescale)
+def _report(context: dg.AssetExecutionContext, outcomes: list[DayOutcome], timescale: Timescale,
+            *, rows: bool = True, check: bool = True) -> Any:
     for outcome in outcomes:
         if outcome.status == "needs_reconsent":
             context.log.warning(outcome.detail)
-    failed = [o for o in outcomes if o.status == "api_error"]
-    if failed:
-        raise dg.Failure(
-            description=f"{len(failed)} of {len(outcomes)} participant-days failed: "
-            + "; ".join(f"{o.key}: {o.detail}" for o in failed),
-            metadata=metadata,
-        )
-    return dg.MaterializeResult(metadata=metadata)
+        elif outcome.status == "api_error":
+            context.log.error(f"{outcome.key}: {outcome.detail}")
+    auth = auth_states(timescale, sorted({ParticipantDay.from_key(o.key).participant_id for o in outcomes}))
+    yield from report(context, [partition_outcome(o, auth, rows=rows) for o in outcomes], check=check)
 
 
 @dg.asset(
@@ -103,6 +89,7 @@ def _finish(context: dg.AssetExecutionContext, outcomes: list[DayOutcome],
     backfill_policy=BACKFILL_POLICY,
     pool="google_health_api",
     kinds={"json"},
+    check_specs=[outcome_check_spec(RAW_KEY, "fetched and landed")],
     description="Exact Google Health / legacy Fitbit API payloads of each participant-day, gzip JSON in the lake.",
 )
 def raw_payloads(
@@ -111,7 +98,7 @@ def raw_payloads(
     lake: LakeResource,
     google_health: GoogleHealthResource,
     fitbit_legacy: FitbitLegacyResource,
-) -> dg.MaterializeResult:
+) -> Any:
     days = partition_days(context)
     participants = ingest.load_participants(timescale, sorted({d.participant_id for d in days}))
     resources = {"google_health": google_health, "fitbit_legacy": fitbit_legacy}
@@ -136,39 +123,40 @@ def raw_payloads(
             ingest.record_fetch_failure(timescale, pday, outcome)
         context.log.info("%s: %s, %d API calls", pday.key, outcome.status, outcome.api_calls)
         outcomes.append(outcome)
-    return _finish(context, outcomes, timescale)
+    yield from _report(context, outcomes, timescale, rows=False)
 
 
 def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: Lake,
-               load: Any) -> dg.MaterializeResult:
+               load: Any, *, check: bool = True) -> Any:
     """Run ``load(pday)`` for every participant-day; a payload that does not parse fails that
-    participant-day only (recorded in ingest_status), after the others are done."""
+    participant-day only (recorded in ingest_status), and the others are loaded all the same."""
     outcomes: list[DayOutcome] = []
     for pday in partition_days(context):
         try:
             outcome = load(pday)
-        except (ValueError, ApiError) as exc:  # PayloadError / MalformedPayload: a bad payload
+        except (ValueError, ApiError, FileNotFoundError) as exc:  # a bad or missing payload
             outcome = DayOutcome(pday.key, None, "api_error", f"could not load {pday.key}: {exc}")
             manifest = ingest.read_manifest(lake, pday) or {}
             outcome.provider = manifest.get("provider")
             ingest.record_fetch_failure(timescale, pday, outcome)
         context.log.info("%s: %s, %d rows", pday.key, outcome.status, outcome.rows)
         outcomes.append(outcome)
-    return _finish(context, outcomes, timescale)
+    yield from _report(context, outcomes, timescale, check=check)
 
 
 @dg.asset(
-    key=["fitbit", "intraday"],
+    key=INTRADAY_KEY,
     group_name=GROUP,
     partitions_def=participant_day_partitions,
     backfill_policy=BACKFILL_POLICY,
     deps=[RAW_KEY],
     kinds={"timescaledb"},
+    check_specs=[outcome_check_spec(INTRADAY_KEY, "loaded into TimescaleDB")],
     description="wearables.fitbit_intraday + wearables.fitbit_sleep_stages, replaced per participant-day "
     "in one transaction from the landed raw payloads.",
 )
-def intraday(context: dg.AssetExecutionContext, timescale: TimescaleResource, lake: LakeResource) -> dg.MaterializeResult:
-    return _load_each(context, timescale, lake, lambda pday: ingest.load_timescale(timescale, lake, pday))
+def intraday(context: dg.AssetExecutionContext, timescale: TimescaleResource, lake: LakeResource) -> Any:
+    yield from _load_each(context, timescale, lake, lambda pday: ingest.load_timescale(timescale, lake, pday))
 
 
 @dg.asset(
@@ -182,6 +170,7 @@ def intraday(context: dg.AssetExecutionContext, timescale: TimescaleResource, la
     "one folder per participant-day, replaced on re-run.",
 )
 def intraday_parquet(context: dg.AssetExecutionContext, timescale: TimescaleResource,
-                     lake: LakeResource) -> dg.MaterializeResult:
-    return _load_each(context, timescale, lake, lambda pday: ingest.load_lake(lake, pday))
+                     lake: LakeResource) -> Any:
+    # Same outcome as fitbit/intraday (same payloads): its check there is enough.
+    yield from _load_each(context, timescale, lake, lambda pday: ingest.load_lake(lake, pday), check=False)
 

@@ -2,21 +2,23 @@
 
 They read what the source assets loaded into TimescaleDB (``deps``, no data passing) and
 replace their own partitions' rows with one SQL statement per table (``refresh.py``). A ranged
-run (backfill, schedule) rolls up all its participant-days in one transaction per table.
+run (backfill, schedule) rolls up all its participant-days in one transaction per table, and
+each participant-day's partition then records its own numbers (``wearable_assets.outcomes``):
+hours written, the summary's verdict and headline values, which the UI plots by partition.
 ``automation.follow_upstream`` re-runs a partition whenever its upstream partition changes.
 """
 
 
-from collections import Counter
 from datetime import date
 from typing import Any
 
 import dagster as dg
 import pyarrow as pa
 
+from wearable_assets.outcomes import PartitionOutcome, report
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.partitions import participant_day_partitions, partition_days, weekly_partitions
-from wearable_assets.rollups import refresh
+from wearable_assets.rollups import queries, refresh
 from wearable_assets.rollups.automation import follow_upstream
 from wearable_assets.storage.lake import PartitionTable
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
@@ -44,15 +46,6 @@ def _refuse_bad_heart_rate(timescale: Timescale, days: list[ParticipantDay]) -> 
         )
 
 
-def _keys_metadata(days: list[ParticipantDay]) -> dict[str, Any]:
-    return {
-        "participant_days": len(days),
-        "participants": len({d.participant_id for d in days}),
-        "first_day": days[0].day.isoformat(),
-        "last_day": days[-1].day.isoformat(),
-    }
-
-
 def _aggregate_note(context: dg.AssetExecutionContext, result: refresh.AggregateRefresh) -> dict[str, Any]:
     if result.skipped_reason:
         context.log.info(result.skipped_reason)
@@ -70,39 +63,39 @@ def _aggregate_note(context: dg.AssetExecutionContext, result: refresh.Aggregate
     description="Hourly mean/min/max/count/sum per participant, metric and UTC hour (local hour kept): "
     "wearables.intraday_hourly.",
 )
-def intraday_hourly(context: dg.AssetExecutionContext, timescale: TimescaleResource) -> dg.MaterializeResult:
+def intraday_hourly(context: dg.AssetExecutionContext, timescale: TimescaleResource) -> Any:
     days = partition_days(context)
     _refuse_bad_heart_rate(timescale, days)
     result = refresh.refresh_intraday_hourly(timescale, days)
-    metadata: dict[str, Any] = _keys_metadata(days) | {"rows_deleted": result.deleted, "rows_written": result.inserted}
-    metadata |= _aggregate_note(context, refresh.refresh_continuous_aggregates(timescale, days))
-    return dg.MaterializeResult(metadata=metadata)
+    context.log.info(f"intraday_hourly: {result.deleted} row(s) deleted, {result.inserted} written")
+    aggregates = _aggregate_note(context, refresh.refresh_continuous_aggregates(timescale, days))
+    outcomes = [
+        PartitionOutcome(ParticipantDay(day, pid).key, "ok" if hours else "no_data",
+                         "" if hours else "no Fitbit samples loaded for this participant-day",
+                         rows=hours, metadata={"metrics": metrics} | aggregates)
+        for pid, day, hours, metrics in timescale.fetch(queries.HOURLY_PER_DAY, refresh.day_params(days))
+    ]
+    yield from report(context, outcomes, check=False)
 
 
-def _summary_metadata(timescale: Timescale, days: list[ParticipantDay]) -> dict[str, Any]:
-    """Reason counts for the run, and (one participant-day) its headline numbers, which the UI
-    plots across partitions."""
-    params = refresh.day_params(days)
-    rows = timescale.fetch(
-        """SELECT s.completeness_reason, s.valid_day, s.hr_mean, s.resting_hr, s.steps, s.wear_minutes,
-                  s.completeness
-             FROM wearables.participant_day_summary s
-             JOIN unnest(%(participant_ids)s::text[], %(dates)s::date[]) AS t(participant_id, local_date)
-            USING (participant_id, local_date)""",
-        params,
-    )
-    reasons = Counter(r[0] for r in rows)
-    metadata: dict[str, Any] = {
-        "valid_days": sum(1 for r in rows if r[1]),
-        "reasons": dg.MetadataValue.json(dict(sorted(reasons.items()))),
-    }
-    if len(rows) == 1:
-        _, _, hr_mean, resting_hr, steps, wear, completeness = rows[0]
+def summary_outcomes(timescale: Timescale, days: list[ParticipantDay],
+                     rule: refresh.ValidDayRule) -> list[PartitionOutcome]:
+    """Each participant-day's summary as its partition shows it: the verdict, its reason and the
+    headline numbers (plotted across partitions in the UI)."""
+    outcomes = []
+    rows = timescale.fetch(queries.SUMMARY_PER_DAY, refresh.day_params(days))
+    for pid, day, reason, valid, hr_mean, resting_hr, steps, wear, completeness in rows:
+        metadata: dict[str, Any] = {"completeness_reason": reason, "valid_day": bool(valid),
+                                    "valid_day_rule": rule.text, "valid_day_rule_version": rule.version}
         for name, value in (("hr_mean", hr_mean), ("resting_hr", resting_hr), ("steps", steps),
                             ("wear_minutes", wear), ("completeness", completeness)):
             if value is not None:
                 metadata[name] = float(value)
-    return metadata
+        outcomes.append(PartitionOutcome(ParticipantDay(day, pid).key, "ok", reason or "", rows=1, metadata=metadata))
+    written = {o.key for o in outcomes}
+    outcomes += [PartitionOutcome(d.key, "skipped", "no summary row: the participant is not in wearables.participants",
+                                  rows=0) for d in days if d.key not in written]
+    return outcomes
 
 
 @dg.asset(
@@ -115,14 +108,13 @@ def _summary_metadata(timescale: Timescale, days: list[ParticipantDay]) -> dict[
     description="One row per participant-day combining Fitbit and ActiGraph, with wear minutes, the "
     "valid-day verdict (rule and version) and why data is missing: wearables.participant_day_summary.",
 )
-def participant_day_summary(context: dg.AssetExecutionContext, timescale: TimescaleResource) -> dg.MaterializeResult:
+def participant_day_summary(context: dg.AssetExecutionContext, timescale: TimescaleResource) -> Any:
     days = partition_days(context)
     _refuse_bad_heart_rate(timescale, days)
     rule = refresh.ValidDayRule.from_env()
     result = refresh.refresh_participant_day_summary(timescale, days, rule)
-    metadata = _keys_metadata(days) | {"valid_day_rule": rule.text, "valid_day_rule_version": rule.version}
-    metadata |= _summary_metadata(timescale, days)
-    return dg.MaterializeResult(metadata=metadata | {"rows_written": result.inserted})
+    context.log.info(f"participant_day_summary: {result.inserted} row(s) written")
+    yield from report(context, summary_outcomes(timescale, days, rule), check=False)
 
 
 def _cohort_table(rows: list[dict[str, Any]]) -> pa.Table:

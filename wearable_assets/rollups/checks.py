@@ -1,11 +1,12 @@
-"""Data-quality checks, one participant-day partition (or a ranged run's set of them) at a time.
+"""Data-quality checks, one result per participant-day, also in a ranged run.
 
-Each check is partitioned like its asset, so the UI shows results per participant-day; in a
-ranged run Dagster runs a check once for all the run's keys and records it without a partition.
+Each check is partitioned like its asset. In a ranged run Dagster runs a check once for all the
+run's keys; the checks here evaluate every participant-day of the run in one query and yield one
+evaluation per participant-day partition (``outcomes.report_checks``), so the UI shows each
+participant-day's own result and metadata, never the run's.
 
-* heart rate within 25-250 bpm on ``fitbit/intraday`` — **blocking**: in the same run the
-  rollups do not start when it fails (the rollups also re-check before writing, for runs that
-  automation starts on their own);
+* heart rate within 25-250 bpm on ``fitbit/intraday`` (per participant-day, so one bad
+  participant-day no longer holds back the rollups of the others in its run);
 * no duplicate ``(participant, metric, ts)`` in the lake's ``fitbit_intraday`` parquet (the
   database cannot hold duplicates: its unique index is the load's idempotency key; the lake has
   no such index, and a crash between writing new files and deleting old ones leaves both);
@@ -25,6 +26,7 @@ import fsspec
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from wearable_assets.outcomes import report_checks
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.partitions import participant_day_partitions, partition_days
 from wearable_assets.rollups import queries, refresh
@@ -53,23 +55,24 @@ def _lines(items: Sequence[object]) -> dg.MetadataValue:
 @dg.asset_check(
     asset=FITBIT_INTRADAY,
     partitions_def=participant_day_partitions,
-    blocking=True,
-    description="Heart rate (and resting heart rate) within 25-250 bpm. Blocks the rollups when it fails.",
+    blocking=False,
+    description="Heart rate (and resting heart rate) within 25-250 bpm, per participant-day.",
 )
-def heart_rate_within_bounds(context: dg.AssetCheckExecutionContext, timescale: TimescaleResource) -> dg.AssetCheckResult:
+def heart_rate_within_bounds(context: dg.AssetCheckExecutionContext, timescale: TimescaleResource) -> Any:
     days = partition_days(context)  # type: ignore[arg-type]
-    bad = refresh.heart_rate_out_of_bounds(timescale, days)
+    bad: dict[str, list[refresh.OutOfBounds]] = {}
+    for b in refresh.heart_rate_out_of_bounds(timescale, days):
+        bad.setdefault(ParticipantDay(b.local_date, b.participant_id).key, []).append(b)
     low, high = refresh.HEART_RATE_BOUNDS
-    return dg.AssetCheckResult(
-        passed=not bad,
-        metadata={
-            "participant_days_checked": len(days),
-            "participant_days_out_of_bounds": len({(b.participant_id, b.local_date) for b in bad}),
-            "samples_out_of_bounds": sum(b.samples for b in bad),
+    results = {
+        d.key: (d.key not in bad, {
+            "samples_out_of_bounds": sum(b.samples for b in bad.get(d.key, [])),
             "bounds_bpm": f"{low:g}-{high:g}",
-            "detail": _lines(bad),
-        },
-    )
+            "detail": _lines(bad.get(d.key, [])),
+        })
+        for d in days
+    }
+    yield from report_checks(context, FITBIT_INTRADAY, "heart_rate_within_bounds", results)
 
 
 def _duplicates_in(path_prefix: str, lake: Lake) -> tuple[int, int, list[str]]:
@@ -97,21 +100,12 @@ def _duplicates_in(path_prefix: str, lake: Lake) -> tuple[int, int, list[str]]:
     partitions_def=participant_day_partitions,
     description="No (participant, metric, ts) appears twice in the participant-day's lake parquet.",
 )
-def no_duplicate_samples_in_lake(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
-    days = partition_days(context)  # type: ignore[arg-type]
-    rows = 0
-    problems: list[str] = []
-    duplicated = 0
-    for d in days:
+def no_duplicate_samples_in_lake(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> Any:
+    results = {}
+    for d in partition_days(context):  # type: ignore[arg-type]
         n, dupes, examples = _duplicates_in(lake.partition_prefix(LAKE_INTRADAY_TABLE, d.participant_id, d.day), lake)
-        rows += n
-        if dupes:
-            duplicated += dupes
-            problems.append(f"{d.key}: {dupes} duplicated key(s), e.g. {'; '.join(examples)}")
-    return dg.AssetCheckResult(
-        passed=not problems,
-        metadata={"rows_checked": rows, "duplicated_keys": duplicated, "detail": _lines(problems)},
-    )
+        results[d.key] = (not dupes, {"rows_checked": n, "duplicated_keys": dupes, "detail": _lines(examples)})
+    yield from report_checks(context, FITBIT_INTRADAY_PARQUET, "no_duplicate_samples_in_lake", results)
 
 
 @dg.asset_check(
@@ -120,18 +114,17 @@ def no_duplicate_samples_in_lake(context: dg.AssetCheckExecutionContext, lake: L
     description="Each ActiGraph row sits on the participant's local date: its record date falls on it and its "
     "first/last epochs lie inside that local day.",
 )
-def actigraph_local_date(context: dg.AssetCheckExecutionContext, timescale: TimescaleResource) -> dg.AssetCheckResult:
+def actigraph_local_date(context: dg.AssetCheckExecutionContext, timescale: TimescaleResource) -> Any:
     days = partition_days(context)  # type: ignore[arg-type]
-    rows = timescale.fetch(queries.ACTIGRAPH_MISATTRIBUTED, refresh.day_params(days))
-    problems = [
-        f"{local_date}|{pid} setting {setting}: record date {record_date!r} is local {record_local} in the "
-        f"participant's zone; epochs {first} .. {last}"
-        for pid, local_date, setting, record_date, record_local, first, last in rows
-    ]
-    return dg.AssetCheckResult(
-        passed=not rows,
-        metadata={"participant_days_checked": len(days), "misattributed_rows": len(rows), "detail": _lines(problems)},
-    )
+    problems: dict[str, list[str]] = {}
+    for pid, local_date, setting, record_date, record_local, first, last in timescale.fetch(
+            queries.ACTIGRAPH_MISATTRIBUTED, refresh.day_params(days)):
+        problems.setdefault(ParticipantDay(local_date, pid).key, []).append(
+            f"setting {setting}: record date {record_date!r} is local {record_local} in the participant's zone; "
+            f"epochs {first} .. {last}")
+    results = {d.key: (d.key not in problems, {"misattributed_rows": len(problems.get(d.key, [])),
+                                                "detail": _lines(problems.get(d.key, []))}) for d in days}
+    yield from report_checks(context, ACTIGRAPH_DAILY, "actigraph_local_date", results)
 
 
 @dg.asset_check(
@@ -140,26 +133,28 @@ def actigraph_local_date(context: dg.AssetCheckExecutionContext, timescale: Time
     description="Warns for enrolled participant-days below the valid-day rule, with the reason "
     "(not synced yet, not worn, needs re-consent, API error, ...).",
 )
-def participant_day_complete(context: dg.AssetCheckExecutionContext, timescale: TimescaleResource) -> dg.AssetCheckResult:
+def participant_day_complete(context: dg.AssetCheckExecutionContext, timescale: TimescaleResource) -> Any:
     days = partition_days(context)  # type: ignore[arg-type]
-    rows = timescale.fetch(queries.SUMMARY_ROWS, refresh.day_params(days))
-    enrolled = [r for r in rows if r[2]]
-    incomplete = [r for r in enrolled if not r[3]]
-    reasons: dict[str, int] = {}
-    for row in incomplete:
-        reasons[row[5]] = reasons.get(row[5], 0) + 1
-    lines = [f"{d}|{pid}: {reason}, {completeness:.0%} of the day worn ({detail})"
-             for pid, d, _, _, completeness, reason, detail in incomplete]
-    metadata: dict[str, Any] = {
-        "enrolled_participant_days": len(enrolled),
-        "incomplete": len(incomplete),
-        "reasons": dg.MetadataValue.json(dict(sorted(reasons.items()))),
-        "threshold": refresh.ValidDayRule.from_env().text,
-        "detail": _lines(lines),
-    }
-    if len(days) == 1 and incomplete:
-        metadata["reason"] = incomplete[0][5]
-    return dg.AssetCheckResult(passed=not incomplete, severity=dg.AssetCheckSeverity.WARN, metadata=metadata)
+    threshold = refresh.ValidDayRule.from_env().text
+    rows = {ParticipantDay(r[1], r[0]).key: r for r in timescale.fetch(queries.SUMMARY_ROWS, refresh.day_params(days))}
+    results: dict[str, tuple[bool, dict[str, Any]]] = {}
+    for d in days:
+        row = rows.get(d.key)
+        if row is None:
+            results[d.key] = (False, {"reason": "no_summary_row", "threshold": threshold,
+                                      "detail": "materialise participant_day_summary for this participant-day"})
+            continue
+        _, _, enrolled, valid, completeness, reason, detail = row
+        metadata: dict[str, Any] = {"enrolled": bool(enrolled), "valid_day": bool(valid), "reason": reason,
+                                    "threshold": threshold}
+        if completeness is not None:
+            metadata["completeness"] = float(completeness)
+        if detail:
+            metadata["detail"] = detail
+        # Not enrolled: nothing is expected, so nothing is incomplete (the reason says so).
+        results[d.key] = (bool(valid) or not enrolled, metadata)
+    yield from report_checks(context, participant_day_summary.key, "participant_day_complete", results,
+                             severity=dg.AssetCheckSeverity.WARN)
 
 
 def freshness_max_age() -> timedelta:
@@ -199,20 +194,25 @@ def stale_devices(
     description="Warns when a device of the run's participants has not synced for more than "
     f"{DEFAULT_FRESHNESS_DAYS} days (WEARABLES_FRESHNESS_MAX_DAYS): its data will arrive late or not at all.",
 )
-def device_freshness(context: dg.AssetCheckExecutionContext, timescale: TimescaleResource) -> dg.AssetCheckResult:
+def device_freshness(context: dg.AssetCheckExecutionContext, timescale: TimescaleResource) -> Any:
     days: list[ParticipantDay] = partition_days(context)  # type: ignore[arg-type]
     max_age = freshness_max_age()
-    checked, stale = stale_devices(timescale, [d.participant_id for d in days], datetime.now(timezone.utc), max_age)
-    return dg.AssetCheckResult(
-        passed=not stale,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "devices_checked": checked,
-            "stale_devices": len(stale),
+    now = datetime.now(timezone.utc)
+    stale_by_participant: dict[str, list[str]] = {}
+    checked_by_participant: dict[str, int] = {}
+    for pid in sorted({d.participant_id for d in days}):
+        checked_by_participant[pid], stale_by_participant[pid] = stale_devices(timescale, [pid], now, max_age)
+    results = {
+        d.key: (not stale_by_participant[d.participant_id], {
+            "devices_checked": checked_by_participant[d.participant_id],
+            "stale_devices": len(stale_by_participant[d.participant_id]),
             "max_age_days": max_age.total_seconds() / 86400,
-            "detail": _lines(stale),
-        },
-    )
+            "detail": _lines(stale_by_participant[d.participant_id]),
+        })
+        for d in days
+    }
+    yield from report_checks(context, participant_day_summary.key, "device_freshness", results,
+                             severity=dg.AssetCheckSeverity.WARN)
 
 
 ALL_CHECKS = [

@@ -328,3 +328,17 @@ SELECT s.participant_id, s.local_date, s.enrolled, s.valid_day, s.completeness, 
   JOIN unnest(%(participant_ids)s::text[], %(dates)s::date[]) AS t(participant_id, local_date)
     USING (participant_id, local_date)
  ORDER BY 1, 2"""
+
+# --- per-participant-day metadata (each partition shows its own numbers) ------------------
+HOURLY_PER_DAY = """
+SELECT t.participant_id, t.local_date, count(h.*) AS hours, count(DISTINCT h.metric) AS metrics
+  FROM unnest(%(participant_ids)s::text[], %(dates)s::date[]) AS t(participant_id, local_date)
+  LEFT JOIN wearables.intraday_hourly h USING (participant_id, local_date)
+ GROUP BY 1, 2"""
+
+SUMMARY_PER_DAY = """
+SELECT s.participant_id, s.local_date, s.completeness_reason, s.valid_day, s.hr_mean, s.resting_hr, s.steps,
+       s.wear_minutes, s.completeness
+  FROM wearables.participant_day_summary s
+  JOIN unnest(%(participant_ids)s::text[], %(dates)s::date[]) AS t(participant_id, local_date)
+ USING (participant_id, local_date)"""

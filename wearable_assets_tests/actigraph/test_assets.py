@@ -13,10 +13,12 @@ import dagster as dg
 import duckdb
 import pytest
 
-from wearable_assets.actigraph.assets import LAKE_TABLE, daily_statistics, daily_statistics_parquet
+from wearable_assets.actigraph.assets import daily_statistics, daily_statistics_parquet
+from wearable_assets.actigraph.ingest import LAKE_TABLE
 from wearable_assets.actigraph.resources import CentrePointResource
 from wearable_assets.simulators.centrepoint import CentrePointSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets_tests.partition_events import check_results, partition_metadata
 
 ASSETS = [daily_statistics_parquet, daily_statistics]
 DAY = date(2026, 11, 2)
@@ -34,10 +36,9 @@ def materialize(
     )
 
 
-def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    """The run's metadata (a ranged run records the same result for every partition)."""
-    event = result.asset_materializations_for_node(asset)[0]
-    return {k: v.value for k, v in event.metadata.items()}
+def metadata(result: dg.ExecuteInProcessResult, asset: str, key: str) -> dict[str, Any]:
+    """The participant-day's own metadata (its latest materialisation of the run)."""
+    return partition_metadata(result, asset)[key]
 
 
 def db_rows(timescale: TimescaleResource, participant_id: str) -> list[tuple[Any, ...]]:
@@ -76,11 +77,11 @@ def test_materialize_a_participant_day(env: dict[str, Any], sim: CentrePointSimu
     assert result.success
     expected = sim.daily_statistic(50002, DAY, 0)  # what the API holds for Brisbane's 2 November
     wear = int(expected["epochAggregation"]["wearMinutes"])
-    parquet = metadata(result, "actigraph__daily_statistics_parquet")
-    assert parquet["rows"] == 1 and parquet["pages_fetched"] == 1 and parquet["api_calls"] == 1
-    assert parquet["wear_minutes"] == wear and parquet["valid_day"] == (wear >= 600)
-    db = metadata(result, "actigraph__daily_statistics")
-    assert db["rows"] == 1 and db["wear_minutes"] == wear
+    parquet = metadata(result, "actigraph/daily_statistics_parquet", f"{DAY}|P002")
+    assert parquet["dagster/row_count"] == 1 and parquet["pages_fetched"] == 1 and parquet["api_calls"] == 1
+    assert parquet["wear_minutes"] == wear and parquet["status"] == "ok"
+    db = metadata(result, "actigraph/daily_statistics", f"{DAY}|P002")
+    assert db["dagster/row_count"] == 1 and db["wear_minutes"] == wear and db["valid_day"] == (wear >= 600)
 
     (row,) = db_rows(env["timescale"], "P002")
     # The setting GUID the API sent is kept, and keyed as its first 8 bytes (signed big-endian bigint).
@@ -122,7 +123,7 @@ def test_reruns_and_recomputed_days_never_duplicate(env: dict[str, Any], sim: Ce
     sim.recompute(50001, DAY)  # a later upload changed the day: new numbers, new record id
     result = materialize(**env, partition_key=key)
     after = db_rows(env["timescale"], "P001")
-    assert len(after) == 2 and metadata(result, "actigraph__daily_statistics")["rows_replaced"] == 2
+    assert len(after) == 2 and metadata(result, "actigraph/daily_statistics", key)["rows_replaced"] == 2
     assert [r[5] for r in after] == [r[5] + 40 for r in first]
     assert {r[-2] for r in after}.isdisjoint({r[-2] for r in first})
     assert len(lake_files(env["lake"], "P001", DAY)) == 1
@@ -136,7 +137,8 @@ def test_a_day_without_data_is_no_data_and_clears_old_rows(env: dict[str, Any], 
     assert len(db_rows(env["timescale"], "P005")) == 1
     sim.remove_day(50005, DAY)
     result = materialize(**env, partition_key=key)
-    assert metadata(result, "actigraph__daily_statistics_parquet")["rows"] == 0
+    parquet = metadata(result, "actigraph/daily_statistics_parquet", key)
+    assert parquet["dagster/row_count"] == 0 and parquet["status"] == "no_data"
     assert db_rows(env["timescale"], "P005") == [] and lake_files(env["lake"], "P005", DAY) == []
     assert [s[:3] for s in status(env["timescale"], "P005")] == [(DAY, "no_data", 0)]
 
@@ -149,19 +151,32 @@ def test_a_subject_unknown_to_centrepoint_is_no_data(env: dict[str, Any], monkey
     assert row[1] == "no_data" and "404" in row[4]
 
 
-def test_api_error_is_recorded_and_fails_the_run(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_error_is_recorded_on_its_participant_day(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    key = f"{DAY}|P005"
+    assert materialize(**env, partition_key=key).success
+    loaded = db_rows(env["timescale"], "P005")
     monkeypatch.setenv("CENTREPOINT_CLIENT_SECRET", "not-the-secret")
-    result = materialize(**env, partition_key=f"{DAY}|P005", raise_on_error=False)
-    assert not result.success
+    result = materialize(**env, partition_key=key, raise_on_error=False)
+    assert result.success  # recorded on the participant-day, red there; a ranged run's others go on
     (row,) = status(env["timescale"], "P005")
     assert row[1] == "api_error" and "invalid_client" in row[4] and "not-the-secret" not in row[4]
-    assert db_rows(env["timescale"], "P005") == []
+    for asset in ("actigraph/daily_statistics_parquet", "actigraph/daily_statistics"):
+        outcome = check_results(result, asset)[key]
+        assert not outcome.passed and outcome.severity == dg.AssetCheckSeverity.ERROR
+        assert metadata(result, asset, key)["status"] == "api_error"
+    # The failed fetch neither reloads the old records as new nor removes what was loaded before.
+    assert db_rows(env["timescale"], "P005") == loaded and len(loaded) == 1
+    assert status(env["timescale"], "P005")[0][1] == "api_error"
 
 
 def test_participant_without_centrepoint_is_skipped(env: dict[str, Any], sim: CentrePointSimulator) -> None:
     result = materialize(**env, partition_key=f"{DAY}|P004")
     assert result.success
-    assert "P004: no CentrePoint subject" in metadata(result, "actigraph__daily_statistics_parquet")["skipped"]
+    skipped = metadata(result, "actigraph/daily_statistics_parquet", f"{DAY}|P004")
+    assert skipped["status"] == "skipped" and "no CentrePoint subject" in skipped["detail"]
+    assert "dagster/row_count" not in skipped
+    outcome = check_results(result, "actigraph/daily_statistics")[f"{DAY}|P004"]
+    assert not outcome.passed and outcome.severity == dg.AssetCheckSeverity.WARN
     assert sim.state.count_calls("/analytics") == 0 and status(env["timescale"], "P004") == []
 
 
@@ -170,11 +185,12 @@ def test_a_ranged_run_fetches_the_window_once(env: dict[str, Any], sim: CentrePo
             "dagster/asset_partition_range_end": "2026-11-03|P005"}
     result = materialize(**env, tags=tags)
     assert result.success
-    assert sorted(e.partition for e in result.asset_materializations_for_node("actigraph__daily_statistics")) == [
+    assert sorted({e.partition for e in result.asset_materializations_for_node("actigraph__daily_statistics")}) == [
         f"2026-11-0{d}|P005" for d in (1, 2, 3)]
-    parquet = metadata(result, "actigraph__daily_statistics_parquet")
-    assert parquet["rows"] == 3 and parquet["api_calls"] == 1
-    assert sorted(parquet["wear_minutes_by_day"]) == [f"2026-11-0{d}|P005" for d in (1, 2, 3)]
+    parquet = partition_metadata(result, "actigraph/daily_statistics_parquet")
+    assert sorted(parquet) == [f"2026-11-0{d}|P005" for d in (1, 2, 3)]
+    assert [(m["dagster/row_count"], m["api_calls"]) for m in parquet.values()] == [(1, 1)] * 3
+    assert sim.state.count_calls("/analytics") == 1
     assert [s[:3] for s in status(env["timescale"], "P005")] == [
         (date(2026, 11, d), "ok", 1) for d in (1, 2, 3)]
 
@@ -187,7 +203,7 @@ def _materialize_in_own_process(key: str, instance_ref: Any, dsn: str, lake_url:
             resources={"centrepoint": CentrePointResource(), "lake": LakeResource(url=lake_url),
                        "timescale": TimescaleResource(dsn=dsn)},
         )
-        return metadata(result, "actigraph__daily_statistics_parquet")["rows"]
+        return metadata(result, "actigraph/daily_statistics_parquet", key)["dagster/row_count"]
 
 
 def test_concurrent_participant_days_do_not_share_dlt_state(env: dict[str, Any]) -> None:
@@ -211,9 +227,8 @@ def test_records_without_a_readable_date_are_kept_and_named(
         monkeypatch.setenv("CENTREPOINT_BASE_URL", odd.url)
         monkeypatch.setenv("CENTREPOINT_TOKEN_URL", odd.token_url)
         result = materialize(**env, partition_key=f"{DAY}|P005", raise_on_error=False)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "have no readable 'date'" in failure.event_specific_data.error.to_string()  # type: ignore[union-attr]
+    outcome = check_results(result, "actigraph/daily_statistics_parquet")[f"{DAY}|P005"]
+    assert not outcome.passed and outcome.description and "have no readable 'date'" in outcome.description
     landed = env["lake"].read_raw("centrepoint", "P005", DAY, "daily_statistics")
     assert landed.count(b'"sometime"') == 3  # the window's records, as received
     assert db_rows(env["timescale"], "P005") == []

@@ -17,7 +17,7 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 
-from wearable_assets.actigraph.assets import LAKE_TABLE
+from wearable_assets.actigraph.ingest import LAKE_TABLE
 from wearable_assets.actigraph.resources import CentrePointResource
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets_tests.actigraph.conftest import AthenaTarget

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -21,6 +22,7 @@ from wearable_assets.simulators.common import Fault
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets_tests.conftest import add_participants
+from wearable_assets_tests.partition_events import check_results, partition_metadata
 
 from .conftest import DAY, enrol_directly, google_resource
 
@@ -32,10 +34,9 @@ def resources(google: GoogleHealthResource, db: TimescaleResource, lake: LakeRes
             "fitbit_legacy": FitbitLegacyResource(client_id="", client_secret="", token_key=google.token_key)}
 
 
-def materialization(result: dg.ExecuteInProcessResult, key: list[str]) -> dict[str, object]:
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key)]
-    assert events, f"no materialization of {key}"
-    return {k: v.value for k, v in events[0].materialization.metadata.items()}
+def materialization(result: dg.ExecuteInProcessResult, key: list[str], partition: str = f"{DAY}|P001") -> dict[str, Any]:
+    """The partition's own metadata (its latest materialisation of the run)."""
+    return partition_metadata(result, key)[partition]
 
 
 def all_event_text(instance: dg.DagsterInstance, run_id: str) -> str:
@@ -58,17 +59,18 @@ def test_materialize_one_participant_day_without_leaking_secrets(
     loaded = materialization(result, ["fitbit", "intraday"])
     parquet = materialization(result, ["fitbit", "intraday_parquet"])
     assert raw["api_calls"] == google_sim.state.count_calls("/v4/") > 10
-    assert raw["auth_state"] == {"P001/google_health": "active"}
+    assert raw["auth_state"] == "active" and raw["status"] == "ok"
     per_metric = loaded["rows_per_metric"]
     assert isinstance(per_metric, dict) and per_metric["heart_rate"] > 10000
-    assert loaded["rows"] == sum(per_metric.values())
+    assert loaded["dagster/row_count"] == sum(per_metric.values())
     assert parquet["rows_per_metric"] == per_metric
-    assert 90 < loaded["hr_completeness_pct_min"] <= 100
+    assert 90 < loaded["hr_completeness_pct"] <= 100
     assert loaded["time_range_start"] < loaded["time_range_end"]
     (db_rows,), = db.fetch("SELECT count(*) FROM wearables.fitbit_intraday")
     (lake_rows,) = duckdb.sql(f"SELECT count(*) FROM read_parquet('{lake.table_glob('fitbit_intraday')}')").fetchone()
-    assert db_rows == lake_rows == loaded["rows"]
-    assert [e.passed for e in result.get_asset_check_evaluations()] == [True]
+    assert db_rows == lake_rows == loaded["dagster/row_count"]
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == 3 and all(e.passed for e in evaluations)  # two outcome checks + re-consent
 
     # Secrets: the client secret, the token key, the enrolled tokens and the refreshed ones.
     assert google_sim.state.token_calls["refresh_token"] == 1
@@ -110,20 +112,26 @@ def test_ranged_run_records_reconsent_and_carries_on(
         tags={"dagster/asset_partition_range_start": f"{DAY}|P001", "dagster/asset_partition_range_end": f"{DAY}|P002"},
     )
     assert result.success  # a dead grant is a person's job, not a pipeline failure
-    raw = materialization(result, ["fitbit", "raw_payloads"])
-    assert raw["participant_days"] == 2
-    assert raw["status_counts"] == {"ok": 1, "needs_reconsent": 1}
-    assert raw["auth_state"] == {"P001/google_health": "active", "P002/google_health": "needs_reconsent (invalid_grant)"}
-    assert "P002" in str(raw["needs_reconsent"]) and "wearable-assets enroll --participant P002" in str(raw["needs_reconsent"])
+    # Each partition shows its own outcome, not the run's.
+    raw = partition_metadata(result, ["fitbit", "raw_payloads"])
+    assert {k: m["status"] for k, m in raw.items()} == {f"{DAY}|P001": "ok", f"{DAY}|P002": "needs_reconsent"}
+    assert raw[f"{DAY}|P001"]["auth_state"] == "active"
+    assert raw[f"{DAY}|P002"]["auth_state"] == "needs_reconsent (invalid_grant)"
+    assert "wearable-assets enroll --participant P002" in raw[f"{DAY}|P002"]["detail"]
+    loaded = partition_metadata(result, ["fitbit", "intraday"])
+    assert loaded[f"{DAY}|P001"]["dagster/row_count"] > 10000 and "dagster/row_count" not in loaded[f"{DAY}|P002"]
+    outcome = check_results(result, ["fitbit", "intraday"])
+    assert outcome[f"{DAY}|P001"].passed
+    assert not outcome[f"{DAY}|P002"].passed and outcome[f"{DAY}|P002"].severity == dg.AssetCheckSeverity.ERROR
     statuses = dict(db.fetch("SELECT participant_id, status FROM wearables.ingest_status"))
     assert statuses == {"P001": "ok", "P002": "needs_reconsent"}
     assert db.fetch("SELECT DISTINCT participant_id FROM wearables.fitbit_intraday") == [("P001",)]
-    check = result.get_asset_check_evaluations()[0]
+    check = check_results(result, ["fitbit", "raw_payloads"], "participants_need_reconsent")[None]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert "P002" in str(check.metadata["who"].value)
 
 
-def test_api_failure_fails_the_run_after_the_others_are_landed(
+def test_an_api_failure_fails_only_its_participant_day(
     google: GoogleHealthResource, google_sim: GoogleHealthSimulator, google_store: TokenStore, db: TimescaleResource,
     lake: LakeResource, instance: dg.DagsterInstance,
 ) -> None:
@@ -132,14 +140,27 @@ def test_api_failure_fails_the_run_after_the_others_are_landed(
     quick = google_resource(google_sim, google.token_key, max_retries=1)
     # P001 is fetched first; its heart-rate call fails for good (two 503s = the retry budget).
     google_sim.state.inject(Fault("/v4/users/me/dataTypes/heart-rate/dataPoints", kind="status", status=503, count=2))
-    result = dg.materialize(
-        [raw_payloads], resources=resources(quick, db, lake), instance=instance, raise_on_error=False,
-        tags={"dagster/asset_partition_range_start": f"{DAY}|P001", "dagster/asset_partition_range_end": f"{DAY}|P002"},
-    )
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    message = failure.step_failure_data.error.message  # type: ignore[union-attr]
-    assert f"1 of 2 participant-days failed: {DAY}|P001" in message and "503" in message
+    tags = {"dagster/asset_partition_range_start": f"{DAY}|P001", "dagster/asset_partition_range_end": f"{DAY}|P002"}
+    result = dg.materialize(ASSETS, resources=resources(quick, db, lake), instance=instance, raise_on_error=False,
+                            tags=tags)
+    # The run goes on: P002 is landed AND loaded; P001 is red on its own partition.
+    assert result.success
+    fetched = check_results(result, ["fitbit", "raw_payloads"])
+    assert fetched[f"{DAY}|P002"].passed
+    failed = fetched[f"{DAY}|P001"]
+    assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
+    assert failed.description is not None and "api_error" in failed.description and "503" in failed.description
+    assert partition_metadata(result, ["fitbit", "intraday"])[f"{DAY}|P001"]["status"] == "api_error"
     assert ingest.read_manifest(lake, ParticipantDay(DAY, "P002"))["status"] == "ok"  # type: ignore[index]
-    assert dict(db.fetch("SELECT participant_id, status FROM wearables.ingest_status")) == {"P001": "api_error"}
+    assert dict(db.fetch("SELECT participant_id, status FROM wearables.ingest_status")) == {
+        "P001": "api_error", "P002": "ok"}
+    assert db.fetch("SELECT DISTINCT participant_id FROM wearables.fitbit_intraday") == [("P002",)]
+
+    # Re-running just the failed participant-day repairs it; P002 is untouched.
+    before = db.fetch("SELECT count(*) FROM wearables.fitbit_intraday WHERE participant_id = 'P002'")
+    again = dg.materialize(ASSETS, resources=resources(quick, db, lake), instance=instance,
+                           partition_key=f"{DAY}|P001")
+    assert check_results(again, ["fitbit", "intraday"])[f"{DAY}|P001"].passed
+    assert dict(db.fetch("SELECT participant_id, status FROM wearables.ingest_status")) == {"P001": "ok", "P002": "ok"}
+    assert db.fetch("SELECT count(*) FROM wearables.fitbit_intraday WHERE participant_id = 'P002'") == before
 

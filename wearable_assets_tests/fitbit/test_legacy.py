@@ -25,6 +25,7 @@ from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
 from wearable_assets_tests.conftest import add_participants
+from wearable_assets_tests.partition_events import partition_metadata
 
 from .conftest import NOW, enrol_directly, google_resource, legacy_resource
 
@@ -104,9 +105,10 @@ def test_materialize_gone_legacy_and_google_participant_on_one_day(
         legacy_calls = list(gone_sim.state.calls)
 
     assert result.success  # a dead grant is recorded, not a pipeline failure
-    meta = {k: v.value for k, v in result.asset_materializations_for_node("fitbit__raw_payloads")[0].metadata.items()}
-    assert meta["participant_days"] == 2 and meta["status_counts"] == {"ok": 1, "needs_reconsent": 1}
-    assert meta["auth_state"] == {"P001/google_health": "active", "P003/fitbit_legacy": "needs_reconsent (gone_410)"}
+    meta = partition_metadata(result, "fitbit/raw_payloads")
+    assert {k: (m["status"], m["auth_state"]) for k, m in meta.items()} == {
+        f"{ARCHIVED_DAY}|P001": ("ok", "active"),
+        f"{ARCHIVED_DAY}|P003": ("needs_reconsent", "needs_reconsent (gone_410)")}
 
     assert db.fetch("SELECT participant_id, provider, auth_state, reconsent_reason FROM wearables.oauth_tokens "
                     "ORDER BY 1") == [("P001", "google_health", "active", None),

@@ -42,8 +42,16 @@ def test_a_ranged_run_carries_participant_days_from_the_apis_to_the_rollups(
     assert result.success, failure_messages(result)
     for asset in ("fitbit/intraday", "actigraph/daily_statistics", "intraday_hourly", "participant_day_summary"):
         assert materialized_keys(result, asset) == keys
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks["heart_rate_within_bounds"] and checks["no_duplicate_samples_in_lake"] and checks["actigraph_local_date"]
+    # Every check has one result per participant-day, and they all pass.
+    evaluations = result.get_asset_check_evaluations()
+    by_check: dict[str, set[str | None]] = {}
+    for e in evaluations:
+        by_check.setdefault(e.check_name, set()).add(e.partition)
+        if e.check_name in ("heart_rate_within_bounds", "no_duplicate_samples_in_lake", "actigraph_local_date",
+                            "participant_day_outcome"):
+            assert e.passed, (e.asset_key, e.check_name, e.partition, e.description)
+    by_check.pop("participants_need_reconsent")  # about the roster as a whole, not a participant-day
+    assert all(partitions == set(keys) for partitions in by_check.values()), by_check
     summaries = timescale.fetch(
         "SELECT participant_id, local_date, valid_day, completeness_reason, fitbit_wear_minutes, "
         "actigraph_wear_minutes, steps, hr_mean FROM wearables.participant_day_summary ORDER BY 1, 2")

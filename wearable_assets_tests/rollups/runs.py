@@ -30,11 +30,12 @@ def execute(
 
 
 def materialized_keys(result: dg.ExecuteInProcessResult, asset: str) -> list[str]:
-    return sorted(
+    """The partitions the run materialised (each has Dagster's event and its own, see outcomes.py)."""
+    return sorted({
         str(e.event_specific_data.materialization.partition)  # type: ignore[union-attr]
         for e in result.all_events
         if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == dg.AssetKey.from_user_string(asset)
-    )
+    })
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:

@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets_tests.conftest import add_participants
+from wearable_assets_tests.partition_events import check_results, partition_metadata
 from wearable_assets_tests.rollups.runs import execute, failure_messages, materialized_keys
 from wearable_assets_tests.rollups.sources import ACTIGRAPH_ONLY, BOTH, FITBIT_ONLY, Sources, minutes_of
 
@@ -34,15 +35,17 @@ def test_ranged_run_rolls_up_every_participant_day_in_one_step(
     assert timescale.fetch(
         "SELECT participant_id, count(*) FROM wearables.participant_day_summary WHERE valid_day GROUP BY 1 ORDER BY 1"
     ) == [("A001", 2), ("F001", 2)]
-    summary_meta = next(
-        e.event_specific_data.materialization.metadata  # type: ignore[union-attr]
-        for e in result.all_events
-        if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == dg.AssetKey("participant_day_summary")
-    )
-    assert summary_meta["participant_days"].value == 4 and summary_meta["valid_days"].value == 4
-    # The summary's checks ran once for the whole range.
-    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert checks["participant_day_complete"].passed and checks["participant_day_complete"].partition is None
+    # Each partition records its own verdict and numbers, not the run's.
+    summary = partition_metadata(result, "participant_day_summary")
+    assert sorted(summary) == expected
+    assert all(m["valid_day"] and m["completeness_reason"] == "complete" for m in summary.values())
+    assert {k: m["wear_minutes"] for k, m in summary.items()} == {k: 700.0 if "F001" in k else 640.0 for k in expected}
+    hourly = partition_metadata(result, "intraday_hourly")
+    assert {k: m["status"] for k, m in hourly.items()} == {
+        k: "ok" if "F001" in k else "no_data" for k in expected}
+    # The summary's checks ran once for the whole range, with one result per participant-day.
+    complete = check_results(result, "participant_day_summary", "participant_day_complete")
+    assert sorted(complete) == expected and all(e.passed for e in complete.values())
 
 
 def test_rollups_refuse_heart_rate_outside_bounds(
@@ -68,7 +71,7 @@ def test_single_participant_day_metadata_is_plottable(
     sources.worn(BOTH, DAY, 650, hr=64)
     result = execute(dg.AssetSelection.assets("participant_day_summary"), instance, partition_key=f"{DAY}|B001")
     assert result.success, failure_messages(result)
-    mat = result.asset_materializations_for_node("participant_day_summary")[0]
+    mat = result.asset_materializations_for_node("participant_day_summary")[-1]
     assert mat.partition == f"{DAY}|B001"
     assert (mat.metadata["hr_mean"].value, mat.metadata["steps"].value, mat.metadata["wear_minutes"].value) == (
         64.0, 6500.0, 650.0)
