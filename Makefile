@@ -13,11 +13,12 @@ export DAGSTER_HOME ?= $(STATE)/dagster_home
 PARTICIPANTS ?= 5
 DAYS         ?= 3
 
-.PHONY: help venv db db-stop dagster-home test demo dev serve lock clean-state browser ci-smoke
+.PHONY: help venv db db-stop dagster-home test lint demo dev serve lock clean-state browser ci-smoke
 
 help:
 	@echo "make demo    - install, start the local stack, run the main job on the demo cohort, print a summary"
 	@echo "make test    - install and run the whole test suite (real TimescaleDB + simulators)"
+	@echo "make lint    - ruff (style, imports, likely bugs) and mypy (types of wearable_assets)"
 	@echo "make db      - install/start the project-local TimescaleDB and apply migrations (prints the DSN last)"
 	@echo "make db-stop - stop the project-local TimescaleDB"
 	@echo "make dev     - the Dagster UI on http://127.0.0.1:3000 (with the simulators)"
@@ -53,6 +54,11 @@ browser:
 
 test: venv browser
 	$(BIN)/pytest
+
+# Checks only, never rewrites files (no formatter): CI fails when either fails.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy wearable_assets
 
 demo: venv db dagster-home
 	$(BIN)/wearable-assets demo --participants $(PARTICIPANTS) --days $(DAYS)

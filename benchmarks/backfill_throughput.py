@@ -132,7 +132,7 @@ class CpuMeter:
         while not self._stop.wait(0.5):
             self.snapshot()
 
-    def __enter__(self) -> "CpuMeter":
+    def __enter__(self) -> CpuMeter:
         self._start = self.snapshot()
         self._thread.start()
         return self

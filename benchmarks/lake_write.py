@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pyarrow as pa  # noqa: E402
+import pyarrow as pa
 
-from wearable_assets.storage.lake import Lake, PartitionTable  # noqa: E402
+from wearable_assets.storage.lake import Lake, PartitionTable
 
 DAY = date(2026, 11, 10)
 

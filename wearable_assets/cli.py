@@ -33,7 +33,7 @@ def db() -> None:
 
 @db.command("migrate")
 def db_migrate() -> None:
-    """Apply pending migrations from sql/ and report the TimescaleDB licence."""
+    """Apply pending migrations from wearable_assets/sql/ and report the TimescaleDB licence."""
     from wearable_assets.storage.migrations import MigrationError
     from wearable_assets.storage.timescale import Timescale
 

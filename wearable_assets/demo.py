@@ -146,7 +146,8 @@ def lake_counts() -> dict[str, int]:
     for table in sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")):
         glob = (root / table / "**" / "*.parquet").as_posix()
         try:
-            out[table] = duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning = true)").fetchone()[0]
+            counted = duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning = true)").fetchone()
+            out[table] = counted[0] if counted else 0
         except duckdb.IOException:
             continue
     return out

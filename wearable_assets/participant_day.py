@@ -43,7 +43,7 @@ class ParticipantDay:
         return f"{self.day.isoformat()}|{self.participant_id}"
 
     @classmethod
-    def from_key(cls, key: str) -> "ParticipantDay":
+    def from_key(cls, key: str) -> ParticipantDay:
         """Parse ``2026-11-01|P001``; works on plain strings and ``MultiPartitionKey``.
 
         Parsing the string (rather than ``.keys_by_dimension``) is deliberate: direct asset

@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import dlt
 import pendulum
@@ -92,7 +92,7 @@ class CentrePointAuth(OAuth2ClientCredentials):
     """Client-credentials auth that renews early and retries a 401 once with a new token."""
 
     token_refresh_margin_s: int = 60
-    stats: Annotated[Optional[FetchStats], NotResolved()] = None
+    stats: Annotated[FetchStats | None, NotResolved()] = None
 
     def parse_expiration_in_seconds(self, response_json: Any) -> int:
         return max(super().parse_expiration_in_seconds(response_json) - self.token_refresh_margin_s, 0)
@@ -152,9 +152,9 @@ def centrepoint_source(
     subject_id: int,
     from_date: date | str,
     to_date: date | str,
-    daily_statistics_setting_id: Optional[str] = None,
-    centrepoint_client_id: Optional[TSecretStrValue] = dlt.secrets.value,
-    centrepoint_client_secret: Optional[TSecretStrValue] = dlt.secrets.value,
+    daily_statistics_setting_id: str | None = None,
+    centrepoint_client_id: TSecretStrValue | None = dlt.secrets.value,
+    centrepoint_client_secret: TSecretStrValue | None = dlt.secrets.value,
     centrepoint_base_url: str = DEFAULT_BASE_URL,
     centrepoint_token_url: str = DEFAULT_TOKEN_URL,
     scope: str = DEFAULT_SCOPE,
@@ -164,7 +164,7 @@ def centrepoint_source(
     request_backoff_factor: float = 1.0,
     request_max_retry_delay_s: float = 300.0,
     request_timeout_s: float = 60.0,
-    stats: Annotated[Optional[FetchStats], NotResolved()] = None,
+    stats: Annotated[FetchStats | None, NotResolved()] = None,
 ) -> Any:
     """DailyStatistics of ``subject_id`` in ``study_id`` with ``fromDate``..``toDate`` inclusive.
 

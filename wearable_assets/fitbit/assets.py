@@ -25,7 +25,7 @@ from wearable_assets.fitbit.ingest import DayOutcome
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
 from wearable_assets.outcomes import PartitionOutcome, outcome_check_spec, report
 from wearable_assets.participant_day import ParticipantDay
-from wearable_assets.partitions import partition_days, participant_day_partitions
+from wearable_assets.partitions import participant_day_partitions, partition_days
 from wearable_assets.storage.lake import Lake
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets.storage.timescale import Timescale
@@ -101,7 +101,8 @@ def raw_payloads(
 ) -> Any:
     days = partition_days(context)
     participants = ingest.load_participants(timescale, sorted({d.participant_id for d in days}))
-    resources = {"google_health": google_health, "fitbit_legacy": fitbit_legacy}
+    resources: dict[str, GoogleHealthResource | FitbitLegacyResource] = {
+        "google_health": google_health, "fitbit_legacy": fitbit_legacy}
     clients: dict[tuple[str, str], Any] = {}  # one per participant: the access token is reused across days
     outcomes: list[DayOutcome] = []
     for pday in days:

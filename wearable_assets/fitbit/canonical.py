@@ -40,8 +40,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
 
 
-_NUMPY_TYPES = {pa.int8(): np.dtype(np.int8), pa.int16(): np.dtype(np.int16), pa.int32(): np.dtype(np.int32),
-                pa.int64(): np.dtype(np.int64), pa.float64(): np.dtype(np.float64)}
+_NUMPY_TYPES: dict[pa.DataType, np.dtype] = {
+    pa.int8(): np.dtype(np.int8), pa.int16(): np.dtype(np.int16), pa.int32(): np.dtype(np.int32),
+    pa.int64(): np.dtype(np.int64), pa.float64(): np.dtype(np.float64)}
 
 
 def as_numpy(values: pa.Array) -> np.ndarray:
@@ -133,7 +134,7 @@ class DayWindow:
     end: datetime
 
     @classmethod
-    def of(cls, day: date, tz: ZoneInfo | str) -> "DayWindow":
+    def of(cls, day: date, tz: ZoneInfo | str) -> DayWindow:
         zone = ZoneInfo(tz) if isinstance(tz, str) else tz
         start = datetime.combine(day, time.min, tzinfo=zone).astimezone(timezone.utc)
         end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone).astimezone(timezone.utc)

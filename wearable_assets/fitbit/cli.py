@@ -35,7 +35,8 @@ def _env(name: str) -> str:
               help="Default: the participant's fitbit_provider in the roster (google_health if empty).")
 @click.option("--port", type=int, default=8765, show_default=True,
               help="Port of the callback server on 127.0.0.1 (register http://127.0.0.1:PORT/callback as redirect URI).")
-@click.option("--login-hint", default=None, help="Account to preselect on the consent page (default: the roster's fitbit_user_id).")
+@click.option("--login-hint", default=None,
+              help="Account to preselect on the consent page (default: the roster's fitbit_user_id).")
 @click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True, help="Seconds to wait for consent.")
 def enroll(participant_id: str, provider: str | None, port: int, login_hint: str | None, timeout_s: float) -> None:
     """Print the consent URL, wait for the callback, store the participant's tokens encrypted."""

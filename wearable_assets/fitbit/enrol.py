@@ -72,7 +72,7 @@ class _CallbackServer(HTTPServer):
 class _CallbackHandler(BaseHTTPRequestHandler):
     server: _CallbackServer
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+    def do_GET(self) -> None:  # http.server naming
         parts = urlsplit(self.path)
         if parts.path != "/callback":
             self.send_error(404, "only /callback is served here")
@@ -91,7 +91,7 @@ class _CallbackHandler(BaseHTTPRequestHandler):
             self.server.params = params
             self.server.received.set()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         """Silenced: the request line holds the authorization code."""
 
 

@@ -27,7 +27,6 @@ from wearable_assets.oauth.app import OAuthApp
 from wearable_assets.oauth.errors import redact
 from wearable_assets.oauth.store import TokenStore
 
-
 PROVIDER = "google_health"
 DEFAULT_AUTH_URL = "https://accounts.google.com/o/oauth2/v2/auth"
 DEFAULT_TOKEN_URL = "https://oauth2.googleapis.com/token"

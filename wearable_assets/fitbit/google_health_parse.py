@@ -112,10 +112,10 @@ def parse_points(day: ParsedDay, data_type: str, document: dict[str, Any], name:
             source = point.get("dataSource")
             device = None
             if source:
-                key = (source.get("platform"), (source.get("device") or {}).get("displayName"))
-                if key not in devices:
-                    devices[key] = ":".join(p for p in key if p) or None
-                device = devices[key]
+                device_key = (source.get("platform"), (source.get("device") or {}).get("displayName"))
+                if device_key not in devices:
+                    devices[device_key] = ":".join(p for p in device_key if p) or None
+                device = devices[device_key]
             yield ts, value, offset, device
 
     day.add_series(metric, samples())

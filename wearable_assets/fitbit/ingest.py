@@ -14,8 +14,9 @@ grant was revoked is still valid) and the status row says what happened.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -40,7 +41,6 @@ from wearable_assets.fitbit.decoding import decode_json
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.storage.lake import Lake, PartitionTable
 from wearable_assets.storage.timescale import Timescale
-
 
 RAW_SOURCE = "fitbit"
 MANIFEST = "_manifest"
@@ -141,7 +141,7 @@ def _payloads(lake: Lake, pday: ParticipantDay, manifest: dict[str, Any]) -> Ite
         body = lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, stored)
         what = f"{manifest['provider']} payload {name} of {pday.key}"
         where = lake.raw_key(RAW_SOURCE, pday.participant_id, pday.day, stored)
-        yield Payload(name, body, lambda raw, what=what, where=where: decode_json(raw, what, where))
+        yield Payload(name, body, functools.partial(decode_json, what=what, where=where))
 
 
 def _parsed_day(pday: ParticipantDay, manifest: dict[str, Any]) -> ParsedDay:
@@ -291,7 +291,7 @@ def intraday_arrow(batches: Iterable[Batch], participant_id: str, source: str, d
 
 
 def _sleep_arrow(rows: list[Any]) -> pa.Table:
-    columns = list(zip(*rows)) if rows else [[] for _ in SLEEP_SCHEMA]
+    columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in SLEEP_SCHEMA]
     return pa.table({f.name: pa.array(col, type=f.type) for f, col in zip(SLEEP_SCHEMA, columns)}, schema=SLEEP_SCHEMA)
 
 

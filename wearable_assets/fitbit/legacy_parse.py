@@ -202,9 +202,9 @@ def parse_intraday(day: ParsedDay, name: str, document: dict[str, Any]) -> None:
         day.add_series(metric, _samples(name, clock, times, values, scale))
     summary = document.get(f"activities-{resource}") or []
     if resource == "heart":
-        value = summary[0].get("value") if summary and isinstance(summary[0], dict) else None
-        if isinstance(value, dict) and value.get("restingHeartRate") is not None:
-            day.add("resting_heart_rate", day.window.start, float(value["restingHeartRate"]), None, None)
+        heart = summary[0].get("value") if summary and isinstance(summary[0], dict) else None
+        if isinstance(heart, dict) and heart.get("restingHeartRate") is not None:
+            day.add("resting_heart_rate", day.window.start, float(heart["restingHeartRate"]), None, None)
     elif summary and isinstance(summary[0], dict) and summary[0].get("value") is not None:
         day.daily_totals[metric if metric != "distance" else "distance_m"] = float(summary[0]["value"]) * scale
 

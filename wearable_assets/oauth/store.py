@@ -54,7 +54,8 @@ def expires_at_of(token: dict[str, Any], now: float) -> float | None:
 
 def normalise(token: dict[str, Any], now: float) -> dict[str, Any]:
     """Keep what a client needs (no ``id_token`` etc.) with an absolute ``expires_at``."""
-    keep = {k: token[k] for k in ("access_token", "refresh_token", "token_type", "scope", "user_id") if k in token}
+    kept = ("access_token", "refresh_token", "token_type", "scope", "user_id")
+    keep: dict[str, Any] = {k: token[k] for k in kept if k in token}
     expiry = expires_at_of(token, now)
     if expiry is not None:
         keep["expires_at"] = expiry

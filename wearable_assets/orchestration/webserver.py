@@ -14,6 +14,7 @@ a terminal does not reliably pass SIGTERM on to its children.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -198,7 +199,7 @@ class DagsterDev:
         self._daemon = daemon
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, ready_timeout_s: float = 120.0) -> "DagsterDev":
+    def start(self, ready_timeout_s: float = 120.0) -> DagsterDev:
         bin_dir = Path(sys.executable).parent
         command = [str(bin_dir / "dagster"), "dev"] if self._daemon else [str(bin_dir / "dagster-webserver")]
         log = self.log_path.open("ab")
@@ -246,10 +247,8 @@ class DagsterDev:
             deadline = time.monotonic() + wait_s
             while time.monotonic() < deadline and process_group_members(pgid):
                 time.sleep(0.2)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
         left = process_group_members(pgid)
         self._proc = None
         if left:
@@ -259,7 +258,7 @@ class DagsterDev:
     def pgid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    def __enter__(self) -> "DagsterDev":
+    def __enter__(self) -> DagsterDev:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

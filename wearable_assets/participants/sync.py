@@ -8,6 +8,7 @@ is kept, because clinical data is deleted by a deliberate procedure, not by a fi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -27,7 +28,7 @@ class PartitionChanges:
     remove: list[str]
 
 
-def partition_changes(roster: list[Participant], existing: list[str], today: date) -> PartitionChanges:
+def partition_changes(roster: list[Participant], existing: Sequence[str], today: date) -> PartitionChanges:
     """Which participant partitions to add and remove so they match the roster as of ``today``."""
     wanted = [p.participant_id for p in roster if p.enrolled_from <= today]
     current = set(existing)

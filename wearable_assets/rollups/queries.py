@@ -74,9 +74,10 @@ DELETE FROM wearables.participant_day_summary s
  USING unnest(%(participant_ids)s::text[], %(dates)s::date[]) AS t(participant_id, local_date)
  WHERE s.participant_id = t.participant_id AND s.local_date = t.local_date"""
 
-# Per device: its measures, its ingest status, and a reason (see sql/004_rollups.sql for the
-# vocabulary). "Not worn" needs evidence that the device reported after the day ended: a last
-# sync at or after the day's end, or (when the provider gives no sync time) data for the day. The overall reason is the valid device's verdict, else the most actionable
+# Per device: its measures, its ingest status, and a reason (see wearable_assets/sql/004_rollups.sql
+# for the vocabulary). "Not worn" needs evidence that the device reported after the day ended: a last
+# sync at or after the day's end, or (when the provider gives no sync time) data for the day.
+# The overall reason is the valid device's verdict, else the most actionable
 # reason among the devices the participant has: one that someone can fix (re-consent, API
 # error) before one that may resolve itself (not synced yet, not ingested), before not worn.
 INSERT_SUMMARY = f"""

@@ -47,7 +47,7 @@ class ValidDayRule:
     version: str = VALID_DAY_RULE_VERSION
 
     @classmethod
-    def from_env(cls) -> "ValidDayRule":
+    def from_env(cls) -> ValidDayRule:
         raw = os.environ.get(MIN_WEAR_ENV)
         if raw is None or raw.strip() == "":
             return cls()
@@ -188,7 +188,8 @@ def refresh_continuous_aggregates(timescale: Timescale, days: Sequence[Participa
             if conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None  # type: ignore[index]
         ]
         if not existing or not days:
-            return AggregateRefresh([], "continuous aggregates not created yet (sql/tsl/001 not applied)" if not existing else None)
+            missing = "continuous aggregates not created yet (migration tsl/001 not applied)"
+            return AggregateRefresh([], missing if not existing else None)
         lo, hi = conn.execute(queries.TARGET_SPAN, day_params(days)).fetchone()  # type: ignore[misc]
         for name in existing:  # in dependency order: 1 min feeds 1 h feeds 1 day
             conn.execute(

@@ -30,7 +30,7 @@ RAW_MAX_DAYS_ENV = "WEARABLES_API_RAW_MAX_DAYS"
 #: Server-side limit per statement; a slower query answers 503 instead of tying up the database.
 STATEMENT_TIMEOUT_MS_ENV = "WEARABLES_API_STATEMENT_TIMEOUT_MS"
 
-READER_ROLE = "wearables_reader"  # created by sql/005_serving.sql
+READER_ROLE = "wearables_reader"  # created by wearable_assets/sql/005_serving.sql
 
 
 def _float_env(name: str, default: float) -> float:
@@ -69,7 +69,7 @@ class ServingConfig:
             raise ValueError("auto routing would pick raw for spans that resolution=raw refuses")
 
     @classmethod
-    def from_env(cls) -> "ServingConfig":
+    def from_env(cls) -> ServingConfig:
         origins = tuple(o.strip().rstrip("/") for o in os.environ.get(CORS_ORIGINS_ENV, "").split(",") if o.strip())
         role = os.environ.get(API_ROLE_ENV, READER_ROLE).strip() or None
         return cls(

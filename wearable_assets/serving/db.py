@@ -6,7 +6,7 @@ buy. Why so small a pool instead of a library: the API only ever runs short read
 statements, so reuse, a size bound and "drop a connection that broke" are all it needs.
 
 Every connection is made read-only three ways: ``SET ROLE`` to the reader role (SELECT-only
-grants, sql/005_serving.sql), ``default_transaction_read_only``, and a ``statement_timeout`` so a
+grants, wearable_assets/sql/005_serving.sql), ``default_transaction_read_only``, and a ``statement_timeout`` so a
 heavy query cannot hold the database.
 """
 

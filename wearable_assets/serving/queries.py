@@ -72,7 +72,8 @@ def _page(conn: psycopg.Connection, query: sql.Composable, params: dict[str, Any
         if rows:
             total = rows[0]["_total"]
         else:  # an offset past the end returns no rows, hence no window count: ask directly
-            total = cur.execute(sql.SQL("SELECT count(*) AS n FROM ({}) q").format(query), params).fetchone()["n"]
+            counted = cur.execute(sql.SQL("SELECT count(*) AS n FROM ({}) q").format(query), params).fetchone()
+            total = counted["n"] if counted else 0
     for row in rows:
         del row["_total"]
     return Page(points=rows, total_count=int(total))

@@ -31,7 +31,8 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -154,14 +155,14 @@ class CentrePointSimulator:
     def token_url(self) -> str:
         return f"{self.url}/connect/token"
 
-    def start(self) -> "CentrePointSimulator":
+    def start(self) -> CentrePointSimulator:
         self._server.start()
         return self
 
     def stop(self) -> None:
         self._server.stop()
 
-    def __enter__(self) -> "CentrePointSimulator":
+    def __enter__(self) -> CentrePointSimulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

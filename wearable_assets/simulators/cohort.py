@@ -334,7 +334,7 @@ class SimDay:
     def heart_rate(self) -> list[tuple[datetime, int]]:
         return [(from_epoch(t), int(b)) for t, b in zip(self.hr_times.tolist(), self.hr_bpm.tolist())]
 
-    def until(self, t: datetime) -> "SimDay":
+    def until(self, t: datetime) -> SimDay:
         """The part of this day the cloud has once the device last synced at ``t``.
 
         Samples at or after ``t`` are gone; minutes that had not finished by ``t`` are marked
@@ -465,10 +465,10 @@ class SyntheticCohort:
     @classmethod
     def from_roster(
         cls,
-        participants: Sequence["Participant"],
+        participants: Sequence[Participant],
         traits: dict[str, dict[str, object]] | None = None,
         **kwargs: object,
-    ) -> "SyntheticCohort":
+    ) -> SyntheticCohort:
         """One user per participant with a Fitbit account (``fitbit_user_id``), in their zone.
 
         ``traits`` maps a user id to ``SimUser`` fields to override (e.g. ``DEMO_TRAITS``).
@@ -482,7 +482,7 @@ class SyntheticCohort:
         return cls(users, **kwargs)  # type: ignore[arg-type]
 
     @classmethod
-    def demo(cls, roster_path: Path | str | None = None, **kwargs: object) -> "SyntheticCohort":
+    def demo(cls, roster_path: Path | str | None = None, **kwargs: object) -> SyntheticCohort:
         """The demo roster's Fitbit users with ``DEMO_TRAITS`` (late syncs, long off-wrist days)."""
         from wearable_assets import settings
         from wearable_assets.roster import load_roster

@@ -2,8 +2,8 @@
 
 Each simulator is a FastAPI app; ``SimulatorServer`` runs it with uvicorn on 127.0.0.1 in a
 background thread so a pytest fixture (or the demo) can start and stop it in-process.
-``OrjsonResponse`` (and ``wearable_assets.gc_paused`` around rendering) keep large replies cheap: the simulators share the CPU with
-the pipeline they feed, so their cost per participant-day shows up in its measured throughput.
+``OrjsonResponse`` (and ``wearable_assets.gc_paused`` around rendering) keep large replies cheap: the
+simulators share the CPU with the pipeline they feed, so their cost per participant-day shows up in its measured throughput.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import socket
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -298,7 +298,7 @@ class SimulatorServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "SimulatorServer":
+    def start(self) -> SimulatorServer:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
@@ -321,7 +321,7 @@ class SimulatorServer:
             self._thread.join(timeout=10)
         self._server = self._thread = None
 
-    def __enter__(self) -> "SimulatorServer":
+    def __enter__(self) -> SimulatorServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -398,7 +398,7 @@ class OAuthSimulatorState(SimulatorState):
         (``login_hint``; implied when there is one user) and which scopes it grants."""
         if login_hint is None and len(users) == 1:
             login_hint = users[0]
-        if login_hint not in users:
+        if login_hint is None or login_hint not in users:
             return None, ()
         allowed = self.granted_scopes.get(login_hint, tuple(requested))
         return login_hint, tuple(s for s in requested if s in allowed)

@@ -39,6 +39,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 
+from wearable_assets.gc_paused import gc_paused
 from wearable_assets.simulators.cohort import (
     UTC,
     OffsetTable,
@@ -51,7 +52,6 @@ from wearable_assets.simulators.cohort import (
     offset_table,
     to_epoch,
 )
-from wearable_assets.gc_paused import gc_paused
 from wearable_assets.simulators.common import (
     AuthCode,
     LoopbackSimulator,
@@ -440,7 +440,7 @@ def build_points(dtype: DataType, user: SimUser, days: list[SimDay], lo: int, hi
 
     def wrap(payload: dict[str, Any], reconciled: bool, src: dict[str, Any] = source, name: str | None = None):
         if reconciled:
-            out = {"dataPointName": name} if name else {}
+            out: dict[str, Any] = {"dataPointName": name} if name else {}
             out[key] = payload
             return out
         out = {"name": name} if name else {}
@@ -667,7 +667,7 @@ def rollup_value(dtype: DataType, conc, m_idx: np.ndarray, h_idx: np.ndarray, da
         return {"beatsPerMinuteAvg": round(float(v.mean()), 2), "beatsPerMinuteMin": float(v.min()),
                 "beatsPerMinuteMax": float(v.max())}
     if dtype.path == "daily-resting-heart-rate":
-        values = [d.resting_hr for d in days if d.resting_hr is not None]
+        values: list[float] = [d.resting_hr for d in days if d.resting_hr is not None]
         return {"beatsPerMinuteMin": float(min(values)), "beatsPerMinuteMax": float(max(values))} if values else None
     if dtype.path == "daily-heart-rate-variability":
         values = [float(np.mean([w.rmssd for w in d.hrv])) for d in days if d.hrv]
@@ -1254,7 +1254,7 @@ class GoogleHealthSimulator(LoopbackSimulator):
         u = self._authorize(request, user, SETTINGS)
         synced = self.cohort.last_sync(u.user_id)
         return OrjsonResponse({"pairedDevices": [{
-            "name": f"users/{u.health_user_id}/pairedDevices/{u.seed % 10**9}",
+            "name": f"users/{u.health_user_id}/pairedDevices/{(u.seed or 0) % 10**9}",
             "deviceVersion": u.device, "deviceType": "TRACKER",
             "batteryLevel": 30 + (u.seed or 0) % 70, "batteryStatus": "High",
             "lastSyncTime": synced.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

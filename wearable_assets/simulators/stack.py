@@ -42,10 +42,10 @@ class SimulatorStack:
         self.centrepoint = CentrePointSimulator(list(self.participants))
 
     @classmethod
-    def demo(cls, **kwargs: object) -> "SimulatorStack":
+    def demo(cls, **kwargs: object) -> SimulatorStack:
         return cls(load_roster(settings.roster_path()), **kwargs)  # type: ignore[arg-type]
 
-    def start(self) -> "SimulatorStack":
+    def start(self) -> SimulatorStack:
         for sim in (self.google, self.fitbit, self.centrepoint):
             sim.start()
         return self
@@ -54,7 +54,7 @@ class SimulatorStack:
         for sim in (self.google, self.fitbit, self.centrepoint):
             sim.stop()
 
-    def __enter__(self) -> "SimulatorStack":
+    def __enter__(self) -> SimulatorStack:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -26,10 +26,10 @@ import gzip
 import json
 import logging
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import fsspec
@@ -184,7 +184,7 @@ class Lake:
     def _destinations(self, participant_id: str, day: date) -> tuple[Any, Any]:
         import dlt  # imported when writing: loads into TimescaleDB and raw landing never need it
 
-        placeholders = {"participant_id": participant_id, "date": day.isoformat()}
+        placeholders: dict[str, Any] = {"participant_id": participant_id, "date": day.isoformat()}
         credentials = self._aws_credentials()
         files = dlt.destinations.filesystem(
             bucket_url=self.bucket_url, layout=LAYOUT, extra_placeholders=placeholders, credentials=credentials
@@ -193,7 +193,7 @@ class Lake:
             return files, None
         athena = dlt.destinations.athena(
             query_result_bucket=self.athena_query_result_bucket,
-            athena_work_group=self.athena_work_group,
+            athena_work_group=self.athena_work_group,  # type: ignore[arg-type]  # dlt: `str = None`
             credentials=credentials,
             force_iceberg=self.table_format == "iceberg",
         )
@@ -239,7 +239,7 @@ class Lake:
                 table.data, name=table.name, write_disposition=disposition,
                 primary_key=list(table.primary_key) if iceberg and table.primary_key else None,
                 table_format="iceberg" if iceberg else None,
-            ))
+            ))  # type: ignore[call-overload]  # dlt types these hints' None defaults as non-optional
         if not resources:
             return writes
         destination, staging = self._destinations(participant_id, day)

@@ -1,4 +1,4 @@
-"""Versioned SQL migrations from ``sql/``, applied in order, each exactly once.
+"""Versioned SQL migrations from the package's ``sql/`` folder, applied in order, each exactly once.
 
 Why not a migration framework: the schema is a handful of files and TimescaleDB DDL
 (``create_hypertable``) is plain SQL; what matters is ordering, once-only, transactions and a
@@ -6,6 +6,10 @@ licence gate, which fit in this module. Files under ``sql/tsl/`` use Timescale-l
 features (continuous aggregates, compression) and are applied only where
 ``timescaledb.license = 'timescale'``; elsewhere they are skipped with a logged reason and
 re-considered on the next run (so moving to a TSL server later picks them up).
+
+The files are package data (``wearable_assets/sql/``) read through ``importlib.resources``, so an
+installed wheel migrates without the source checkout; every ``NNN_*.sql`` file found there is a
+migration, none is listed by name.
 """
 
 from __future__ import annotations
@@ -14,17 +18,16 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 
 import psycopg
-
-from wearable_assets.settings import REPO_ROOT
 
 log = logging.getLogger(__name__)
 #: Skips already reported by this process: every run checks migrations, the reason is said once.
 _reported_skips: set[str] = set()
 
-SQL_DIR = REPO_ROOT / "sql"
+SQL_DIR: Traversable = resources.files("wearable_assets") / "sql"
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 # Any number: only serialises concurrent migrators of this project.
 _ADVISORY_LOCK_ID = 7_401_202_611
@@ -37,7 +40,7 @@ class MigrationError(RuntimeError):
 @dataclass(frozen=True)
 class Migration:
     version: str  # "001" or "tsl/001"
-    path: Path
+    path: Traversable  # a pathlib.Path for an unpacked install or a test's own folder
     requires_tsl: bool
 
     @property
@@ -49,10 +52,14 @@ class Migration:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 
-def discover(sql_dir: Path = SQL_DIR) -> list[Migration]:
+def discover(sql_dir: Traversable = SQL_DIR) -> list[Migration]:
+    if not sql_dir.is_dir():
+        # An install without its package data would otherwise "migrate" nothing and look fine.
+        raise MigrationError(f"{sql_dir}: the migrations folder is missing (package data not installed?)")
     found: list[Migration] = []
     for folder, tsl in ((sql_dir, False), (sql_dir / "tsl", True)):
-        for path in sorted(folder.glob("*.sql")):
+        files = [f for f in folder.iterdir() if f.name.endswith(".sql") and f.is_file()] if folder.is_dir() else []
+        for path in sorted(files, key=lambda f: f.name):
             match = _NAME.match(path.name)
             if not match:
                 raise MigrationError(f"{path}: migration files are named NNN_description.sql")
@@ -98,7 +105,7 @@ class MigrationReport:
     license: str | None
 
 
-def migrate(conn: psycopg.Connection, sql_dir: Path = SQL_DIR) -> MigrationReport:
+def migrate(conn: psycopg.Connection, sql_dir: Traversable = SQL_DIR) -> MigrationReport:
     """Apply pending migrations; safe to call on every start (a no-op when up to date)."""
     license_ = ensure_extension(conn)
     report = MigrationReport(applied=[], skipped={}, license=license_)
@@ -110,7 +117,7 @@ def migrate(conn: psycopg.Connection, sql_dir: Path = SQL_DIR) -> MigrationRepor
                    version text PRIMARY KEY, filename text NOT NULL, checksum text NOT NULL,
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
-        applied = dict(conn.execute("SELECT version, checksum FROM wearables.schema_migrations").fetchall())
+        applied: dict[str, str] = dict(conn.execute("SELECT version, checksum FROM wearables.schema_migrations").fetchall())
         for migration in discover(sql_dir):
             if migration.version in applied:
                 if applied[migration.version] != migration.checksum:

@@ -69,11 +69,11 @@ class Timescale:
         with self.connect() as conn:
             return migrations.timescale_license(conn)
 
-    def fetch(self, query: str | sql.Composable, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
+    def fetch(self, query: str | sql.SQL | sql.Composed, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
         with self.connect() as conn:
             return conn.execute(query, params).fetchall()
 
-    def execute(self, query: str | sql.Composable, params: Sequence[Any] | dict[str, Any] | None = None) -> int:
+    def execute(self, query: str | sql.SQL | sql.Composed, params: Sequence[Any] | dict[str, Any] | None = None) -> int:
         """Run one statement in its own transaction; returns the affected row count."""
         with self.connect() as conn:
             cur = conn.execute(query, params)
@@ -91,7 +91,7 @@ class Timescale:
                     WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped""",
                 (schema or "wearables", name),
             ).fetchall()
-            by_name = dict(rows)
+            by_name: dict[str, str] = dict(rows)
             missing = [c for c in columns if c not in by_name]
             if missing:
                 raise ValueError(f"{table} has no column(s) {', '.join(missing)}")
@@ -122,7 +122,7 @@ class Timescale:
         ident = _split_table(table)
         with conn.transaction():
             deleted = conn.execute(
-                sql.SQL("DELETE FROM {} WHERE ").format(ident) + sql.SQL(where), params  # type: ignore[arg-type]
+                sql.SQL("DELETE FROM {} WHERE ").format(ident) + sql.SQL(where), params
             ).rowcount
             inserted = self.copy_rows(conn, table, columns, rows)
         return deleted, inserted
@@ -143,7 +143,7 @@ class Timescale:
         ident = _split_table(table)
         with conn.transaction():
             deleted = conn.execute(
-                sql.SQL("DELETE FROM {} WHERE ").format(ident) + sql.SQL(where), params  # type: ignore[arg-type]
+                sql.SQL("DELETE FROM {} WHERE ").format(ident) + sql.SQL(where), params
             ).rowcount
             statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
                 ident, sql.SQL(", ").join(map(sql.Identifier, columns))

@@ -23,7 +23,6 @@ from wearable_assets.simulators.common import PerKeyLimits
 from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
-
 from wearable_assets_tests.conftest import add_participants
 from wearable_assets_tests.partition_events import partition_metadata
 

@@ -59,7 +59,7 @@ def test_concurrent_runs_refresh_exactly_once(google: GoogleHealthResource, goog
             store = google.token_store(db)  # its own connections, as a second run would have
             barrier.wait()
             results.append(store.access_token("P001", "google_health", slow_refresh))
-        except BaseException as exc:  # noqa: BLE001 (reported below)
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(2)]

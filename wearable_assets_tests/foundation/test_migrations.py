@@ -44,8 +44,8 @@ TSL_MIGRATIONS = [m for m in migrations.discover() if m.requires_tsl]
 
 @pytest.fixture
 def fresh_db(timescale_dsn: str) -> Iterator[str]:
-    """An empty database of its own on the test server: the real sql/ migrations are applied to it
-    by the test, and whatever they create (TSL objects on a 'timescale' server) is dropped after."""
+    """An empty database of its own on the test server: the real migrations (wearable_assets/sql/) are
+    applied to it by the test, and whatever they create (TSL objects on a 'timescale' server) is dropped after."""
     with temporary_database(timescale_dsn, f"wearables_test_{os.getpid()}_tsl") as dsn:
         yield dsn
 
@@ -53,7 +53,7 @@ def fresh_db(timescale_dsn: str) -> Iterator[str]:
 def test_license_detection_drives_which_migrations_run(
     fresh_db: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert TSL_MIGRATIONS, "sql/tsl/ holds the Timescale-licensed migrations"
+    assert TSL_MIGRATIONS, "wearable_assets/sql/tsl/ holds the Timescale-licensed migrations"
     tsl_versions = [m.version for m in TSL_MIGRATIONS]
     monkeypatch.setattr(migrations, "_reported_skips", set())  # skips are logged once per process
     caplog.set_level(logging.INFO, logger=migrations.__name__)

@@ -14,8 +14,6 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
-
 from wearable_assets.storage.lake import Lake
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets.storage.timescale import Timescale

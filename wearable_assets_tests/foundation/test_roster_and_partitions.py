@@ -7,14 +7,17 @@ import dagster as dg
 import pytest
 
 from wearable_assets import settings
+from wearable_assets.participant_day import InvalidParticipantId, ParticipantDay, validate_participant_id
 from wearable_assets.participants.sensors import roster_sensor
 from wearable_assets.participants.sync import apply_to_instance, partition_changes, upsert_participants
-from wearable_assets.participant_day import InvalidParticipantId, ParticipantDay, validate_participant_id
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, participant_day_partitions, to_multi_key
 from wearable_assets.roster import RosterError, load_roster
 from wearable_assets.storage.resources import TimescaleResource
 
-HEADER = "participant_id,study_id,time_zone,enrolled_from,enrolled_to,fitbit_provider,fitbit_user_id,centrepoint_study_id,centrepoint_subject_id\n"
+HEADER = (
+    "participant_id,study_id,time_zone,enrolled_from,enrolled_to,fitbit_provider,fitbit_user_id,"
+    "centrepoint_study_id,centrepoint_subject_id\n"
+)
 
 
 def write_roster(tmp_path: Path, *rows: str) -> Path:

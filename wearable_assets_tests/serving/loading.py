@@ -16,11 +16,11 @@ from wearable_assets.fitbit.assets import intraday, raw_payloads
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
 from wearable_assets.oauth.crypto import TokenCipher, generate_key
 from wearable_assets.oauth.store import TokenStore
-from wearable_assets.participants.sync import upsert_participants
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.participants.sync import upsert_participants
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, to_multi_key
-from wearable_assets.roster import load_roster
 from wearable_assets.rollups.assets import intraday_hourly, participant_day_summary
+from wearable_assets.roster import load_roster
 from wearable_assets.simulators.cohort import SyntheticCohort
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource

@@ -8,6 +8,7 @@ free loopback port and stopped (with its browser) when the session ends.
 from __future__ import annotations
 
 import base64
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -61,7 +62,7 @@ class Browser:
         self.base = f"http://127.0.0.1:{self.port}"
         self.session: str | None = None
 
-    def __enter__(self) -> "Browser":
+    def __enter__(self) -> Browser:
         try:
             self._wait_ready()
             caps = {
@@ -132,10 +133,8 @@ class Browser:
 
     def close(self) -> None:
         if self.session:
-            try:
+            with contextlib.suppress(requests.RequestException, WebDriverError):
                 self._call("DELETE", f"/session/{self.session}")
-            except (requests.RequestException, WebDriverError):
-                pass
             self.session = None
         if self.driver.poll() is None:
             self.driver.terminate()

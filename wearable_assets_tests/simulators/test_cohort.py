@@ -6,9 +6,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 
-from wearable_assets.simulators.cohort import SimUser, SyntheticCohort, local_midnight_utc, to_epoch
-from wearable_assets.roster import load_roster
 from wearable_assets import settings
+from wearable_assets.roster import load_roster
+from wearable_assets.simulators.cohort import SimUser, SyntheticCohort, local_midnight_utc, to_epoch
 
 
 def test_same_day_is_identical_in_any_order_and_any_instance() -> None:
