@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -338,3 +340,25 @@ def test_validate_and_sync_commands(
     assert out.returncode == 0, out
     assert "not reachable" in out.stderr and "checked the file only" in out.stderr
     assert out.stdout.strip() == f"{unlink}: file OK, 2 participants"
+
+
+def test_concurrent_syncs_apply_each_change_once(timescale: TimescaleResource, tmp_path: Path) -> None:
+    """A sensor tick and a CLI sync at the same moment: the checks and the write of one sync see the
+    rows of the other (one advisory lock), so a change is reported applied exactly once and a
+    refusal is never bypassed by a sync that read the rows before the other wrote them."""
+    sync_roster(timescale, load_roster(write(tmp_path, P1, P2, P3, name="first.csv")), [], TODAY)
+    give_data(timescale, ingested=("P2",))
+    rows = [P1, P2, P3]
+    for n in range(4, 24):  # 20 rounds, each adding one participant from two syncs at once
+        rows.append(f"P{n},S1,Europe/London,2026-01-01,,,,,")
+        roster = load_roster(write(tmp_path, *rows, name=f"round{n}.csv"))
+        barrier = threading.Barrier(2)
+
+        def sync(roster: list = roster, barrier: threading.Barrier = barrier) -> list[str]:
+            barrier.wait()
+            return sync_roster(timescale, roster, [], TODAY).added
+
+        with ThreadPoolExecutor(2) as pool:
+            added = [f.result() for f in [pool.submit(sync), pool.submit(sync)]]
+        assert sorted(added) == [[], [f"P{n}"]], (n, added)
+    assert timescale.fetch("SELECT count(*) FROM wearables.participants WHERE in_roster") == [(23,)]
