@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import date
+from pathlib import Path
 
 import click
 
@@ -57,34 +58,129 @@ def roster() -> None:
               help="Roster CSV (default: $WEARABLES_ROSTER or roster/demo_roster.csv).")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Treat this date as today for enrolment windows.")
-def roster_sync(roster_file: str | None, today: object) -> None:
+@click.option("--force", is_flag=True,
+              help="Apply changes that unlink the devices of participants who already have data, remove "
+                   "such participants, and remove partition keys the roster does not know (each is printed).")
+def roster_sync(roster_file: str | None, today: object, force: bool) -> None:
     """Write the roster to wearables.participants and the Dagster 'participants' partitions.
 
     The same work the roster sensor does on its tick, for CI and first set-up (there is no
-    Dagster CLI command that adds dynamic partitions).
+    Dagster CLI command that adds dynamic partitions). Like the sensor it refuses, and applies
+    nothing, when the change would unlink a device of a participant who already has data;
+    --force applies it and prints what was forced.
     """
     import dagster as dg
+    import psycopg
 
-    from wearable_assets.participants.sync import apply_to_instance, partition_changes, upsert_participants
+    from wearable_assets.participants.plan import RosterRefused, sync_roster
+    from wearable_assets.participants.sync import apply_to_instance
     from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
-    from wearable_assets.roster import RosterError, load_roster
     from wearable_assets.storage.timescale import Timescale
 
-    path = roster_file or settings.roster_path()
-    try:
-        participants = load_roster(path)
-    except RosterError as exc:
-        raise click.ClickException(str(exc)) from None
-    changed = upsert_participants(Timescale(settings.timescale_dsn()), participants)
+    path = Path(roster_file) if roster_file else settings.roster_path()
+    participants = _load_roster_or_exit(path, "fix the roster file; nothing was applied")
     day = today.date() if today else date.today()  # type: ignore[attr-defined]
-    with dg.DagsterInstance.get() as instance:
-        changes = partition_changes(participants, instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME), day)
-        apply_to_instance(instance, changes)
+    try:
+        instance_cm = dg.DagsterInstance.get()
+    except dg.DagsterInvariantViolationError as exc:
+        raise click.ClickException(f"{exc}: nothing applied (`make dagster-home` creates the local one)") from None
+    with instance_cm as instance:
+        existing = instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME)
+        try:
+            plan = sync_roster(Timescale(settings.timescale_dsn()), participants, existing, day,
+                               force=force, source=path.name)
+        except RosterRefused as exc:
+            raise _problems_exit(exc.problems, "nothing applied: fix the roster, or re-run with --force if the "
+                                              "change is intended")
+        except psycopg.OperationalError as exc:
+            raise click.ClickException(
+                f"database {settings.mask_dsn(settings.timescale_dsn())} not reachable "
+                f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}): nothing applied; "
+                "start it (make db) or set WEARABLES_TIMESCALE_DSN"
+            ) from None
+        apply_to_instance(instance, plan.partitions)
         total = len(instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME))
-    click.echo(
-        f"roster {path}: {len(participants)} participants, {changed} database rows changed; "
-        f"partitions +{len(changes.add)} -{len(changes.remove)} = {total}"
-    )
+    for refusal in plan.refusals:
+        click.echo(f"forced: {refusal}")
+    click.echo(f"roster {path}: {len(participants)} participants; {plan.summary()} = {total}")
+
+
+@roster.command("validate")
+@click.argument("path", type=click.Path(dir_okay=False), required=False)
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Treat this date as today for enrolment windows.")
+def roster_validate(path: str | None, today: object) -> None:
+    """Check a roster file before it goes live; exit 1 with one line per problem.
+
+    Checks the file (header, every row) and, when the database is reachable, what `roster sync`
+    or the sensor would refuse: devices unlinked from participants who already have data,
+    removed participants with data, partition keys the roster does not know. Writes nothing.
+    PATH defaults to $WEARABLES_ROSTER or roster/demo_roster.csv.
+    """
+    import psycopg
+
+    from wearable_assets.participants.plan import plan_roster
+    from wearable_assets.storage.timescale import Timescale
+
+    roster_path = Path(path) if path else settings.roster_path()
+    participants = _load_roster_or_exit(roster_path, "fix the roster file and validate it again")
+    day = today.date() if today else date.today()  # type: ignore[attr-defined]
+    existing = _participant_partitions_or_none()
+    timescale = Timescale(settings.timescale_dsn(), apply_migrations=False)
+    try:
+        with timescale.connect() as conn:
+            plan = plan_roster(conn, participants, existing or [], day, source=roster_path.name)
+            conn.rollback()
+    except psycopg.errors.UndefinedTable:
+        click.echo(f"{roster_path}: OK, {len(participants)} participants (the database has no wearables schema yet: "
+                   "nothing to unlink)")
+        return
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        click.echo(f"note: database {settings.mask_dsn(settings.timescale_dsn())} not reachable ({reason}): "
+                   "checked the file only, not the unlink rule", err=True)
+        click.echo(f"{roster_path}: file OK, {len(participants)} participants")
+        return
+    if existing is None:
+        click.echo("note: Dagster instance not readable: partition keys were not checked", err=True)
+    if plan.refusals:
+        raise _problems_exit(plan.refusals, "fix the roster, or apply it with `wearable-assets roster sync --force` "
+                                           "if the change is intended")
+    click.echo(f"{roster_path}: OK, {len(participants)} participants; applying it would make "
+               f"{plan.summary(partitions=existing is not None)}")
+
+
+def _load_roster_or_exit(path: Path, what_to_do: str) -> list:
+    """The roster, or every problem printed one per line and exit 1 (no traceback)."""
+    from wearable_assets.roster import RosterError, load_roster
+
+    try:
+        return load_roster(path)
+    except OSError as exc:
+        raise _problems_exit([f"cannot read {path}: {exc.strerror or exc}"], "check the path (or $WEARABLES_ROSTER)")
+    except RosterError as exc:
+        raise _problems_exit(exc.problems, what_to_do)
+
+
+def _participant_partitions_or_none() -> list[str] | None:
+    """The 'participants' partition keys of the local Dagster instance, or None if it cannot be read."""
+    import dagster as dg
+
+    from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
+
+    try:
+        with dg.DagsterInstance.get() as instance:
+            return list(instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME))
+    except Exception:  # noqa: BLE001  an optional check: any failure only means it was skipped
+        return None
+
+
+def _problems_exit(problems: list[str], what_to_do: str) -> SystemExit:
+    """Print one line per problem and what to do; the caller raises the returned exit (status 1)."""
+    for problem in problems:
+        click.echo(problem)
+    click.echo(f"{len(problems)} problem{'s' * (len(problems) != 1)}: {what_to_do}", err=True)
+    return SystemExit(1)
 
 
 @cli.group()

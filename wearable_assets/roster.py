@@ -3,19 +3,30 @@
 The roster is a CSV file (easy to keep in a spreadsheet by a study coordinator) mirrored into
 ``wearables.participants`` and into Dagster's dynamic ``participants`` partitions. Loading is
 strict: a bad row stops the sync with a message naming the row, because a silently skipped
-participant is missing data nobody notices until analysis.
+participant is missing data nobody notices until analysis. The header is strict too: an
+unknown or misspelt column is refused (a column ``fitbit_provder`` would otherwise read as "no
+Fitbit" for everyone and unlink every device), as are duplicate and unnamed columns and rows
+with more cells than the header. A UTF-8 byte-order mark (spreadsheet "CSV UTF-8" exports) is
+accepted.
+
+Whether a valid roster may be *applied* (it must not unlink the devices of participants who
+already have data) is decided against the database in ``participants.plan``.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from wearable_assets.participant_day import InvalidParticipantId, validate_participant_id
+from wearable_assets.participant_day import (
+    InvalidParticipantId,
+    validate_participant_id,
+)
 
 FITBIT_PROVIDERS = ("google_health", "fitbit_legacy")
 COLUMNS = (
@@ -29,10 +40,23 @@ COLUMNS = (
     "centrepoint_study_id",
     "centrepoint_subject_id",
 )
+REQUIRED_COLUMNS = ("participant_id", "study_id", "time_zone", "enrolled_from")
 
 
 class RosterError(ValueError):
-    """A roster row that cannot be used, with the row number and what to fix."""
+    """A roster that cannot be used: one line per problem, each naming the row or column to fix.
+
+    ``str()`` is the first problem (plus how many more), so a sensor tick or a CLI error stays
+    one line; ``problems`` holds them all for ``wearable-assets roster validate``.
+    """
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        more = len(self.problems) - 1
+        super().__init__(self.problems[0] + (
+            f" (and {more} more problem{'s' * (more > 1)}: `wearable-assets roster validate` lists them all)"
+            if more else ""
+        ))
 
 
 @dataclass(frozen=True)
@@ -125,22 +149,74 @@ def parse_row(row: dict[str, str], where: str) -> Participant:
 
 
 def parse_rows(rows: Iterable[dict[str, str]], source: str = "roster") -> list[Participant]:
+    """Validate every row; raises one ``RosterError`` listing the problems of all bad rows."""
     participants: list[Participant] = []
+    problems: list[str] = []
     seen: set[str] = set()
     for line, row in enumerate(rows, start=2):  # line 1 is the header
-        participant = parse_row(row, f"{source} line {line}")
+        where = f"{source} line {line}"
+        extra = row.get(None)  # type: ignore[call-overload]  # DictReader's restkey for surplus cells
+        if extra and any((cell or "").strip() for cell in extra):
+            problems.append(f"{where}: {len(extra)} more cell(s) than the header has columns; "
+                            "add the column to the header or remove the cells")
+            continue
+        try:
+            participant = parse_row(row, where)
+        except RosterError as exc:
+            problems.extend(exc.problems)
+            continue
         if participant.participant_id in seen:
-            raise RosterError(f"{source} line {line}: participant {participant.participant_id} is listed twice")
+            problems.append(f"{where}: participant {participant.participant_id} is listed twice")
+            continue
         seen.add(participant.participant_id)
         participants.append(participant)
+    if problems:
+        raise RosterError(problems)
     return participants
 
 
+def check_header(fieldnames: list[str] | None, source: str) -> list[str]:
+    """Problems with the header line: unknown (with the nearest known name), duplicate,
+    unnamed and missing required columns. Empty when the header is usable."""
+    if not fieldnames:
+        return [f"{source} is empty: the first line must be the header ({', '.join(COLUMNS)})"]
+    problems: list[str] = []
+    first_seen: dict[str, int] = {}
+    for number, name in enumerate(fieldnames, start=1):
+        if not name:
+            problems.append(f"{source} header: column {number} has no name (a trailing comma?); remove it")
+        elif name in first_seen:
+            problems.append(
+                f"{source} header: column {name!r} appears twice (columns {first_seen[name]} and {number}); keep one"
+            )
+        elif name not in COLUMNS:
+            near = difflib.get_close_matches(name.lower(), COLUMNS, n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]!r}?" if near else f"known columns: {', '.join(COLUMNS)}"
+            problems.append(f"{source} header: unknown column {name!r} ({hint}); rename or remove it")
+        first_seen.setdefault(name, number)
+    missing = [c for c in REQUIRED_COLUMNS if c not in first_seen]
+    if missing:
+        problems.append(f"{source} header: missing required column(s) {', '.join(missing)}")
+    return problems
+
+
 def load_roster(path: Path | str) -> list[Participant]:
+    """Read and validate the roster file; raises ``RosterError`` (all problems) or ``OSError``.
+
+    ``utf-8-sig`` accepts a byte-order mark and reads a file without one unchanged. Header
+    names are trimmed like cells; a bad header stops before the rows are read, since every
+    row would be misread.
+    """
     path = Path(path)
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in ("participant_id", "study_id", "time_zone", "enrolled_from") if c not in (reader.fieldnames or [])]
-        if missing:
-            raise RosterError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
-        return parse_rows(reader, source=str(path.name))
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = [name.strip() for name in reader.fieldnames or []]
+            problems = check_header(header, path.name)
+            if problems:
+                raise RosterError(problems)
+            reader.fieldnames = header
+            return parse_rows(reader, source=path.name)
+    except UnicodeDecodeError as exc:
+        raise RosterError(f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                          "save the file as CSV UTF-8") from None

@@ -4,6 +4,11 @@ Participants are added to the partitions once their enrolment starts and stay th
 ends (their history remains materialisable); a participant removed from the roster file is
 removed from the partitions and flagged ``in_roster = false`` in the database, but their data
 is kept, because clinical data is deleted by a deliberate procedure, not by a file edit.
+
+These are the plain writes. The roster sensor and ``wearable-assets roster sync`` go through
+``participants.plan.sync_roster``, which first refuses changes that would unlink the devices
+of participants who already have data; ``upsert_participants`` itself checks nothing (test
+fixtures, the demo and the benchmarks use it to set up a cohort).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
+import psycopg
 
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
 from wearable_assets.roster import COLUMNS, Participant
@@ -40,22 +46,28 @@ def partition_changes(roster: list[Participant], existing: Sequence[str], today:
 
 def upsert_participants(timescale: Timescale, roster: list[Participant]) -> int:
     """Write the roster to ``wearables.participants``; returns the number of rows changed."""
-    rows = [tuple(getattr(p, c) for c in _COLUMNS) + (True,) for p in roster]
     with timescale.connect() as conn:
-        changed = timescale.upsert_rows(
-            "wearables.participants",
-            key=["participant_id"],
-            columns=[*_COLUMNS, "in_roster"],
-            rows=rows,
-            conn=conn,
-        )
-        ids = [p.participant_id for p in roster]
-        changed += conn.execute(
-            "UPDATE wearables.participants SET in_roster = false, updated_at = now() "
-            "WHERE in_roster AND NOT (participant_id = ANY(%s))",
-            (ids,),
-        ).rowcount
+        changed = write_participants(timescale, conn, roster)
         conn.commit()
+    return changed
+
+
+def write_participants(timescale: Timescale, conn: psycopg.Connection, roster: list[Participant]) -> int:
+    """Upsert ``roster`` and flag everyone else ``in_roster = false`` on ``conn`` (not committed)."""
+    rows = [tuple(getattr(p, c) for c in _COLUMNS) + (True,) for p in roster]
+    changed = timescale.upsert_rows(
+        "wearables.participants",
+        key=["participant_id"],
+        columns=[*_COLUMNS, "in_roster"],
+        rows=rows,
+        conn=conn,
+    )
+    ids = [p.participant_id for p in roster]
+    changed += conn.execute(
+        "UPDATE wearables.participants SET in_roster = false, updated_at = now() "
+        "WHERE in_roster AND NOT (participant_id = ANY(%s))",
+        (ids,),
+    ).rowcount
     return changed
 
 

@@ -135,21 +135,31 @@ def test_roster_sync_writes_database_and_flags_removed(timescale: TimescaleResou
 def test_roster_sensor_adds_and_removes_partitions(
     timescale: TimescaleResource, instance: dg.DagsterInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(settings.ROSTER_PATH_ENV, str(write_roster(tmp_path, "P1,S1,Europe/London,2026-01-01,,,,,")))
+    # GONE was in the roster (no data yet) and has left it: its partition goes, and the tick says so.
+    upsert_participants(timescale, load_roster(write_roster(tmp_path, "GONE,S1,Europe/London,2026-01-01,,,,,")))
     instance.add_dynamic_partitions(PARTICIPANTS_PARTITION_NAME, ["GONE"])
+    monkeypatch.setenv(settings.ROSTER_PATH_ENV, str(write_roster(tmp_path, "P1,S1,Europe/London,2026-01-01,,,,,")))
     result = roster_sensor(dg.build_sensor_context(instance=instance), timescale=timescale)
     assert isinstance(result, dg.SensorResult)
     requests = {type(r).__name__: list(r.partition_keys) for r in result.dynamic_partitions_requests}
     assert requests == {"AddDynamicPartitionsRequest": ["P1"], "DeleteDynamicPartitionsRequest": ["GONE"]}
+    assert result.skip_reason is not None
+    assert result.skip_reason.skip_message == (
+        "roster applied: 1 added (P1), 0 changed, 1 removed (GONE); partitions +1 -1"
+    )
     apply_to_instance(instance, partition_changes(load_roster(settings.roster_path()), ["GONE"], date.today()))
     assert instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME) == ["P1"]
     again = roster_sensor(dg.build_sensor_context(instance=instance), timescale=timescale)
-    assert isinstance(again, dg.SkipReason) and "unchanged" in str(again.skip_message)
+    assert isinstance(again, dg.SkipReason) and again.skip_message == "roster unchanged (1 participants, 1 partitions)"
 
 
-def test_roster_sensor_keeps_partitions_when_roster_is_broken(
+def test_roster_sensor_fails_and_keeps_partitions_when_roster_is_broken(
     timescale: TimescaleResource, instance: dg.DagsterInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    instance.add_dynamic_partitions(PARTICIPANTS_PARTITION_NAME, ["P1"])
+    upsert_participants(timescale, load_roster(write_roster(tmp_path, "P1,S1,Europe/London,2026-01-01,,,,,")))
     monkeypatch.setenv(settings.ROSTER_PATH_ENV, str(write_roster(tmp_path, "a|b,S1,Europe/London,2026-01-01,,,,,")))
-    result = roster_sensor(dg.build_sensor_context(instance=instance), timescale=timescale)
-    assert isinstance(result, dg.SkipReason) and "roster not applied" in str(result.skip_message)
+    with pytest.raises(RosterError, match="roster not applied: roster.csv line 2: participant id 'a|b'"):
+        roster_sensor(dg.build_sensor_context(instance=instance), timescale=timescale)
+    assert instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME) == ["P1"]
+    assert timescale.fetch("SELECT participant_id, in_roster FROM wearables.participants") == [("P1", True)]
