@@ -5,9 +5,11 @@ Endpoints (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``):
 hourly rollup or daily values by span (``routing.py``); ``GET /participants`` the overview table;
 ``GET /metrics`` the metric vocabulary; ``GET /health``; ``/`` the dashboard (``static/``).
 
-Error contract: a request the client must fix is a 400 with a ``detail`` message; a database
-that cannot answer is a 503; anything else is a 500 with a generic message — the traceback goes
-to the server log, never to the client.
+Error contract: a request the client must fix is a 400 with a ``detail`` message — every
+parameter is checked (``params.py``: no control characters, bounded lengths and integers, strict
+dates), so no input reaches the database in a form that fails there; a database that cannot
+answer (or a login that may do more than read, ``db.py``) is a 503; anything else is a 500 with a
+generic message — the traceback goes to the server log, never to the client.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
@@ -32,7 +34,13 @@ from wearable_assets.fitbit.metrics import METRICS
 from wearable_assets.serving import queries
 from wearable_assets.serving.config import ServingConfig
 from wearable_assets.serving.db import DatabaseUnavailable, ReadOnlyPool
-from wearable_assets.serving.routing import BadRequest, Resolution, choose_route, parse_time
+from wearable_assets.serving.params import (
+    MAX_ID_CHARS,
+    MAX_OFFSET,
+    MAX_TIME_CHARS,
+    check_query_parameters,
+)
+from wearable_assets.serving.routing import BadRequest, Resolution, choose_route, parse_date, parse_time
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -138,6 +146,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         version="1",
         description="Read-only access to participants' wearable data: raw samples, hourly and daily rollups.",
         lifespan=lifespan,
+        dependencies=[Depends(check_query_parameters)],
     )
     app.state.config = config
     app.state.pool = pool
@@ -181,25 +190,28 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
 
     @app.get("/participants", response_model=list[ParticipantOverview], tags=["data"])
     def participants(
-        as_of: date | None = Query(None, description="Count valid days in the 7 days before this date "
-                                                     "(default: each participant's local today)"),
+        as_of: str | None = Query(None, max_length=10, json_schema_extra={"format": "date"},
+                                  description="Count valid days in the 7 days before this date, YYYY-MM-DD "
+                                              "(default: each participant's local today)"),
         include_removed: bool = Query(False, description="Also list participants no longer in the roster"),
     ) -> list[dict[str, Any]]:
         """Participants with last sync, auth state and valid days in the last 7 days."""
-        return pool.run(lambda conn: queries.participants_overview(conn, as_of, include_removed))
+        as_of_date = parse_date("as_of", as_of)
+        return pool.run(lambda conn: queries.participants_overview(conn, as_of_date, include_removed))
 
     @app.get("/data", response_model=DataPage, tags=["data"])
     def data(
-        participant_id: str = Query(..., max_length=64),
-        metric: str = Query(..., max_length=64, description="One of GET /metrics"),
-        start: str | None = Query(None, description="Window start (inclusive), ISO 8601. A date or a time without "
-                                                    "offset is read in the participant's time zone."),
-        end: str | None = Query(None, description="Window end (exclusive), ISO 8601"),
+        participant_id: str = Query(..., max_length=MAX_ID_CHARS),
+        metric: str = Query(..., max_length=MAX_ID_CHARS, description="One of GET /metrics"),
+        start: str | None = Query(None, max_length=MAX_TIME_CHARS,
+                                  description="Window start (inclusive), ISO 8601. A date or a time without "
+                                              "offset is read in the participant's time zone."),
+        end: str | None = Query(None, max_length=MAX_TIME_CHARS, description="Window end (exclusive), ISO 8601"),
         resolution: Resolution = Query(Resolution.AUTO, description="auto routes by span: raw up to "
                                        f"{config.auto_raw_max}, hourly up to {config.auto_hourly_max}, else daily"),
         from_raw: bool = Query(False, description="Compute 1h/1d buckets from raw samples instead of the rollups"),
         limit: int = Query(config.default_limit, ge=1, le=config.max_limit),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
     ) -> _FastJSONResponse:
         """Points of one participant's metric in ``[start, end)``, a page at a time, oldest first."""
         if metric not in METRICS:

@@ -25,13 +25,14 @@ log = logging.getLogger(__name__)
 @click.option("--port", type=int, default=lambda: int(os.environ.get(PORT_ENV, "8000")), show_default="8000",
               help=f"Port to bind (env {PORT_ENV}).")
 @click.option("--migrate/--no-migrate", default=True, show_default=True,
-              help="Apply pending migrations (with the pipeline's DSN) before serving.")
+              help="Apply pending migrations (with the pipeline's DSN, WEARABLES_TIMESCALE_DSN) before serving; "
+                   "the API itself then logs in with its own read-only DSN.")
 def serve(host: str, port: int, migrate: bool) -> None:
     """Serve the read API (/data, /participants, /metrics, /docs) and the dashboard at /."""
     import uvicorn
 
     from wearable_assets.serving.api import create_app
-    from wearable_assets.serving.config import ServingConfig
+    from wearable_assets.serving.config import ServingConfig, describe_dsn
 
     if migrate:
         from wearable_assets.storage.timescale import Timescale
@@ -42,8 +43,7 @@ def serve(host: str, port: int, migrate: bool) -> None:
             click.echo(f"warning: migrations not applied ({type(exc).__name__}); the API answers 503 "
                        "until the database is reachable and migrated", err=True)
     config = ServingConfig.from_env()
-    click.echo(f"serving the data API on http://{host}:{port}/ (database {settings.mask_dsn(config.dsn)}, "
-               f"role {config.role or 'login user'})")
+    click.echo(f"serving the data API on http://{host}:{port}/ (database login {describe_dsn(config.dsn)})")
     uvicorn.run(create_app(config), host=host, port=port, log_level="info", access_log=False)
 
 

@@ -194,7 +194,7 @@ SELECT p.participant_id, p.study_id, p.time_zone, p.fitbit_provider, p.enrolled_
        s.last_device_sync, s.last_ingest_at, s.last_data_date, s.sources,
        v.as_of, coalesce(v.valid_days, 0) AS valid_days_last_7, coalesce(v.summarised_days, 0) AS summarised_days_last_7
   FROM wearables.participants p
-  LEFT JOIN wearables.oauth_tokens t ON t.participant_id = p.participant_id AND t.provider = p.fitbit_provider
+  LEFT JOIN wearables.auth_states t ON t.participant_id = p.participant_id AND t.provider = p.fitbit_provider
   LEFT JOIN LATERAL (
         SELECT max(i.last_device_sync) AS last_device_sync, max(i.finished_at) AS last_ingest_at,
                max(i.local_date) FILTER (WHERE i.status = 'ok' AND i.rows_loaded > 0) AS last_data_date,
@@ -215,7 +215,8 @@ def participants_overview(conn: psycopg.Connection, as_of: date | None, include_
     """Every participant with sync, auth and valid-day state.
 
     "Last 7 days" are the seven complete local days before ``as_of`` (default: the participant's
-    own today), because today's summary is still filling up.
+    own today), because today's summary is still filling up. The auth state comes from the view
+    ``wearables.auth_states``: the API's login may not read the token table itself.
     """
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(_PARTICIPANTS, {"as_of": as_of, "include_removed": include_removed}).fetchall()

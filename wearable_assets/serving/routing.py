@@ -8,12 +8,18 @@ timescale.md §3.4) — while a chart can only show a few thousand points anyway
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from enum import Enum
 from zoneinfo import ZoneInfo
 
 from wearable_assets.serving.config import ServingConfig
+
+#: Dates and times outside these years are refused (400): no wearable data is older than 1970,
+#: and far-off dates only overflow date arithmetic here or in PostgreSQL.
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2200
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 RAW_TABLE = "wearables.fitbit_intraday"
 HOURLY_TABLE = "wearables.intraday_hourly"
@@ -104,6 +110,25 @@ def parse_time(name: str, text: str | None, tz: ZoneInfo) -> datetime:
         raise BadRequest(
             f"{name}={text!r} is not an ISO 8601 date or date-time (e.g. 2026-11-01 or 2026-11-01T05:00:00Z)"
         ) from None
-    if not 1970 <= parsed.year <= 2200:
-        raise BadRequest(f"{name}={text!r} is outside the years 1970-2200")
+    if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
+        raise BadRequest(f"{name}={text!r} is outside the years {EARLIEST_YEAR}-{LATEST_YEAR}")
+    return parsed
+
+
+def parse_date(name: str, text: str | None) -> date | None:
+    """Parse an optional ``YYYY-MM-DD`` parameter (``as_of``); None when absent.
+
+    Stricter than a pydantic ``date`` on purpose: that also takes ``0`` or ``1700000000`` as Unix
+    timestamps, which no researcher means by a day.
+    """
+    if text is None:
+        return None
+    try:
+        if not _ISO_DATE.fullmatch(text):
+            raise ValueError(text)
+        parsed = date.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(f"{name}={text!r} is not a date in the form YYYY-MM-DD (e.g. 2026-11-08)") from None
+    if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
+        raise BadRequest(f"{name}={text!r} is outside the years {EARLIEST_YEAR}-{LATEST_YEAR}")
     return parsed

@@ -13,7 +13,7 @@ from datetime import date
 
 import pytest
 
-from wearable_assets.serving.config import ServingConfig
+from wearable_assets.serving.config import ServingConfig, api_dsn
 from wearable_assets.storage.local_server import temporary_database
 from wearable_assets_tests.serving import loading
 from wearable_assets_tests.serving.servers import RunningApi, api_in_thread
@@ -24,6 +24,11 @@ class LoadedData:
     dsn: str  # owner DSN (the pipeline's), for the tests' own checking queries
     participants: tuple[str, ...]
     days: tuple[date, ...]
+
+    @property
+    def api_dsn(self) -> str:
+        """The same database as the API logs in to it: as ``wearables_api``, no password."""
+        return api_dsn(self.dsn)
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +42,7 @@ def serving_data(timescale_dsn: str, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="session")
 def api(serving_data: LoadedData) -> Iterator[RunningApi]:
-    """The API on 127.0.0.1 (random port) reading the loaded data through the read-only role."""
-    config = ServingConfig(dsn=serving_data.dsn, cors_origins=("http://allowed.example",))
+    """The API on 127.0.0.1 (random port) reading the loaded data as its own login role."""
+    config = ServingConfig(dsn=serving_data.api_dsn, cors_origins=("http://allowed.example",))
     with api_in_thread(config) as running:
         yield running

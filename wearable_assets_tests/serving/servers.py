@@ -46,11 +46,14 @@ def api_in_thread(config: ServingConfig) -> Iterator[RunningApi]:
 
 @contextmanager
 def api_process(dsn: str) -> Iterator[tuple[str, int]]:
-    """``python -m wearable_assets.serving`` (what ``make serve`` runs) reading ``dsn``, on a free
-    port chosen through ``WEARABLES_API_PORT``; yields ``(url, port)`` once it answers."""
+    """``python -m wearable_assets.serving`` (what ``make serve`` runs) for the database of the
+    pipeline's ``dsn``, on a free port chosen through ``WEARABLES_API_PORT``; yields
+    ``(url, port)`` once it answers. ``WEARABLES_API_DSN`` is left unset, so the process logs in
+    the way a default set-up does: as ``wearables_api`` on the pipeline's server and database."""
     port = free_port()
-    env = {**os.environ, "WEARABLES_API_DSN": dsn, "WEARABLES_API_PORT": str(port)}
-    env.pop("WEARABLES_API_HOST", None)
+    env = {**os.environ, "WEARABLES_TIMESCALE_DSN": dsn, "WEARABLES_API_PORT": str(port)}
+    for name in ("WEARABLES_API_HOST", "WEARABLES_API_DSN", "WEARABLES_API_ROLE"):
+        env.pop(name, None)
     process = subprocess.Popen([sys.executable, "-m", "wearable_assets.serving", "--no-migrate"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"

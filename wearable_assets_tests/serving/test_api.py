@@ -6,6 +6,7 @@ import ipaddress
 import math
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+from time import monotonic, sleep
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -221,6 +222,14 @@ BAD_REQUESTS = [
     ({"offset": "ten"}, "offset: Input should be a valid integer"),
     ({"participant_id": None}, "participant_id: Field required"),
     ({"participant_id": "P001'; DROP TABLE wearables.participants; --"}, "unknown participant"),
+    ({"participant_id": "P001\x00"}, "'participant_id': its value contains the control character U+0000"),
+    ({"metric": "heart\x01rate"}, "'metric': its value contains the control character U+0001"),
+    ({"participant_id": "P" * 65}, "participant_id: String should have at most 64 characters"),
+    ({"start": "x" * 10_000}, "'start': its value is 10000 characters long, at most 256"),
+    ({"offset": str(2**63)}, "offset: Input should be less than or equal to 2147483647"),
+    ({"offset": str(2**31)}, "offset: Input should be less than or equal to 2147483647"),
+    ({"limit": "1e309"}, "limit: Input should be a valid integer"),
+    ({"start": "0001-01-01", "end": "2026-11-02"}, "start='0001-01-01' is outside the years 1970-2200"),
 ]
 
 
@@ -251,34 +260,68 @@ def test_database_down_is_a_503_for_every_endpoint() -> None:
         assert status == 400 and "unknown metric" in body["detail"]
 
 
-def test_missing_reader_role_is_a_503_that_says_what_to_do(serving_data: LoadedData) -> None:
-    with api_in_thread(ServingConfig(dsn=serving_data.dsn, role="no_such_role")) as running:
+@pytest.mark.parametrize(("as_of", "message"), [
+    ("2026-13-01", "as_of='2026-13-01' is not a date in the form YYYY-MM-DD"),
+    ("0", "as_of='0' is not a date"),  # a pydantic date would take it as a Unix timestamp
+    ("1700000000", "as_of='1700000000' is not a date"),
+    ("0001-01-01", "as_of='0001-01-01' is outside the years 1970-2200"),
+    ("9999-12-31", "as_of='9999-12-31' is outside the years 1970-2200"),
+    ("2026-11-08\x00", "its value contains the control character U+0000"),
+])
+def test_bad_as_of_is_a_400_with_a_message(api: RunningApi, as_of: str, message: str) -> None:
+    status, body = get(api, "/participants", as_of=as_of)
+    assert status == 400, body
+    assert message in body["detail"]
+
+
+def test_a_login_that_could_do_more_than_read_is_refused_with_a_503(serving_data: LoadedData) -> None:
+    """The pipeline's own login (a superuser here) could write and read tokens: the API refuses
+    it instead of serving through it, and says which setting to fix."""
+    with api_in_thread(ServingConfig(dsn=serving_data.dsn)) as running:
         status, body = get(running, "/metrics")
         assert status == 200  # needs no database
+        for path in ("/participants", "/health"):
+            status, body = get(running, path)
+            assert status == 503, body
+            assert "may do more than read" in body["detail"] and "SUPERUSER" in body["detail"]
+            assert "WEARABLES_API_DSN" in body["detail"] and "wearables_api" in body["detail"]
+
+
+def test_a_login_the_server_refuses_is_a_503_that_says_what_to_do(serving_data: LoadedData) -> None:
+    dsn = psycopg.conninfo.make_conninfo(serving_data.dsn, user="no_such_role")
+    with api_in_thread(ServingConfig(dsn=dsn)) as running:
         status, body = get(running, "/participants")
         assert status == 503
-        assert "read-only role 'no_such_role'" in body["detail"] and "WEARABLES_API_ROLE" in body["detail"]
+        assert "refused the API's login" in body["detail"] and "WEARABLES_API_DSN" in body["detail"]
+        assert "no_such_role" not in body["detail"]  # the server's own text stays in the server log
 
 
 # --- security ---------------------------------------------------------------------------------------
 
 def test_the_api_connection_cannot_write(api: RunningApi, serving_data: LoadedData) -> None:
     pool = api.app.state.pool  # type: ignore[attr-defined]
-    assert pool.run(lambda conn: conn.execute("SELECT current_user").fetchone()[0]) == "wearables_reader"
+    assert pool.run(lambda conn: conn.execute("SELECT session_user, current_user").fetchone()) == (
+        "wearables_api", "wearables_api")
     for statement in ("DELETE FROM wearables.fitbit_intraday",
                       "UPDATE wearables.participants SET study_id = 'x'",
                       "CREATE TABLE wearables.intruder (x int)"):
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             pool.run(lambda conn, s=statement: conn.execute(s))
         # even with the read-only default switched off, the role's grants refuse it
+        # and with the read-only default switched off and the role reset (which gave the
+        # pipeline's rights back when the API narrowed that login with SET ROLE)
         def forced(conn: psycopg.Connection, s: str = statement) -> None:
             with conn.transaction():
+                conn.execute("RESET ROLE")
                 conn.execute("SET TRANSACTION READ WRITE")
                 conn.execute(s)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             pool.run(forced)
-    with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        pool.run(lambda conn: conn.execute("SELECT token_ciphertext FROM wearables.oauth_tokens"))
+    for statement in ("SELECT token_ciphertext FROM wearables.oauth_tokens", "SELECT FROM wearables.oauth_tokens"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            pool.run(lambda conn, s=statement: (conn.execute("RESET ROLE"), conn.execute(s)))
+    # the pool hands out the same login afterwards
+    assert pool.run(lambda conn: conn.execute("SELECT current_user").fetchone()[0]) == "wearables_api"
     (rows,), = query(serving_data, "SELECT count(*) FROM wearables.fitbit_intraday")
     assert rows > 0
 
@@ -309,7 +352,7 @@ def test_openapi_describes_the_endpoints(api: RunningApi) -> None:
 
 
 def test_a_query_over_the_statement_timeout_is_a_503(serving_data: LoadedData) -> None:
-    with api_in_thread(ServingConfig(dsn=serving_data.dsn, statement_timeout_ms=1)) as running:
+    with api_in_thread(ServingConfig(dsn=serving_data.api_dsn, statement_timeout_ms=1)) as running:
         status, body = get(running, "/data", participant_id=serving_data.participants[0], metric="heart_rate",
                            start=serving_data.days[0].isoformat(), end=serving_data.days[-1].isoformat(),
                            resolution="1h", from_raw="true")
@@ -323,6 +366,20 @@ def test_serve_command_binds_loopback_and_serves(serving_data: LoadedData) -> No
         assert requests.get(f"{url}/health", timeout=5).json() == {"status": "ok", "database": "ok"}
         assert "text/html" in requests.get(f"{url}/", timeout=5).headers["content-type"]
         assert listening_addresses(port) == ["127.0.0.1"]
+        # Without WEARABLES_API_DSN it logs in as its own role, not with the pipeline's DSN it was given.
+        assert api_logins(serving_data) == {"wearables_api"}
+
+
+def api_logins(data: LoadedData) -> set[str]:
+    """Users of the API connections to the loaded database right now (a refused login of another
+    test may still be closing: wait for it to go)."""
+    deadline = monotonic() + 10
+    while True:
+        users = {r[0] for r in query(data, "SELECT usename FROM pg_stat_activity WHERE datname = current_database() "
+                                           "AND application_name = 'wearable_assets.api'")}
+        if users <= {"wearables_api"} or monotonic() > deadline:
+            return users
+        sleep(0.2)
 
 
 def test_an_unexpected_error_is_a_500_without_a_traceback(api: RunningApi, serving_data: LoadedData) -> None:
