@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -112,7 +113,7 @@ class OffsetTable:
         self.starts.flags.writeable = self.offsets.flags.writeable = False  # shared by offset_table
 
     @classmethod
-    def of(cls, starts: np.ndarray, offsets: np.ndarray) -> "OffsetTable":
+    def of(cls, starts: np.ndarray, offsets: np.ndarray) -> OffsetTable:
         """A table from its change points (sorted epoch seconds) and the offsets from each on."""
         table = cls.__new__(cls)
         table.starts, table.offsets = starts.astype(np.int64), offsets.astype(np.int64)
@@ -146,7 +147,7 @@ def _travel_offsets(time_zone: str, travel: tuple[tuple[datetime, str], ...], st
     return OffsetTable.of(np.concatenate(starts), np.concatenate(offsets))
 
 
-def device_offsets(user: "SimUser", start: int, end: int) -> OffsetTable:
+def device_offsets(user: SimUser, start: int, end: int) -> OffsetTable:
     """The UTC offsets of the user's DEVICE over ``[start, end)`` (epoch seconds): its home zone's,
     switched at every ``travel`` instant. This is what the provider stamps on each point
     ("the timezone the subject is in at the time of the observation")."""
@@ -189,7 +190,7 @@ class SimUser:
             if at.tzinfo is None:
                 raise ValueError(f"travel instant {at!r} of {self.user_id} must be timezone-aware")
             ZoneInfo(zone)
-        if any(b[0] <= a[0] for a, b in zip(travel, travel[1:])):
+        if any(b[0] <= a[0] for a, b in itertools.pairwise(travel)):
             raise ValueError(f"travel of {self.user_id} must be in strictly increasing time order")
         object.__setattr__(self, "travel", tuple((at.astimezone(UTC), zone) for at, zone in travel))
         base = self.seed if self.seed is not None else _stable_int("user", self.user_id) % (2**31)

@@ -16,6 +16,10 @@ physical or civil time, ``nextPageToken`` pages that are often SHORTER than ``pa
 when asked, empty pages that still carry a token), ``google.rpc.Status`` error bodies, a
 per-user budget of 300 requests/minute answered with 429 + ``Retry-After``. Empty repeated
 fields are omitted as in proto3 JSON, so a day without data is ``{}``.
+
+Offsets, civil times, civil filters, ``dailyRollUp`` days and daily values' ``date`` follow the
+DEVICE's zone at each instant (``cohort.device_offsets``), which ``SimUser.travel`` can move
+away from the user's home zone: physical filters and ``rollUp`` are what stay put.
 """
 
 from __future__ import annotations

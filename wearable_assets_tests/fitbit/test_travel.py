@@ -26,7 +26,12 @@ from wearable_assets.fitbit import ingest, landing
 from wearable_assets.fitbit.canonical import DayWindow
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.roster import Participant
-from wearable_assets.simulators.cohort import SyntheticCohort, concatenate, device_offsets, to_epoch
+from wearable_assets.simulators.cohort import (
+    SyntheticCohort,
+    concatenate,
+    device_offsets,
+    to_epoch,
+)
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
@@ -193,7 +198,7 @@ def test_device_civil_days_are_not_participant_days(roster: list[Participant], t
     minutes, steps = truth.minute_starts[truth.worn], truth.steps[truth.worn]
     device_date = (minutes + device_offsets(user, a - 86400, b + 86400).at(minutes)) // 86400
     own = device_date == (day - date(1970, 1, 1)).days
-    starts = sorted(datetime.fromisoformat(p["steps"]["interval"]["startTime"].replace("Z", "+00:00")) for p in civil)
+    starts = sorted(datetime.fromisoformat(p["steps"]["interval"]["startTime"]) for p in civil)
     assert len(starts) == int(own.sum())
     assert starts[0] < window.start  # the device's Nov 12 began in London, five hours before New York's
     # Two stretches: London's Nov 12 up to its midnight, then (after London's first hour of Nov 13)
