@@ -4,7 +4,13 @@ A participant-day is the participant's civil day ``[D 00:00, D+1 00:00)`` in the
 converted to UTC once (``DayWindow``). On DST days that window is 23 or 25 hours long. Every
 intraday row must have ``window.start <= ts < window.end``: the load deletes exactly that
 range before inserting, so a row outside it would be duplicated by the neighbouring day's load.
-Rows an API returns outside the window (travel, provider quirks) are dropped and counted.
+
+The roster zone owns the day, not the device: a wearer whose device is in another zone (travel)
+still has participant-days that tile time without gaps or overlaps, so each sample belongs to
+exactly one of them. The adapters must therefore *fetch* by this window (Google Health: physical
+time filters), not by the device's civil date. Rows an API still returns outside the window
+(the legacy adapter's two-night SpO2/HRV fetch, provider quirks) are another participant-day's:
+they are dropped here and counted as ``outside_day``, and that day's own load keeps them.
 """
 
 from __future__ import annotations

@@ -1,11 +1,18 @@
 """Google Health API v4 client: what to request for one participant-day, and how to survive it.
 
-Plain Python (no Dagster) so it can be tested and reused by the CLI. For one participant-day it
-requests each data type with a **civil-time** filter ``[D, D+1)`` (the provider computes every
-point's civil time with the offset in force at that moment, so travel and DST are its problem,
-not ours), follows ``nextPageToken`` until it is absent (pages are often shorter than
-``pageSize``, and can even be empty while carrying a token), and hands every response body to a
-``sink`` *before* decoding it, so even a malformed body is kept.
+Plain Python (no Dagster) so it can be tested and reused by the CLI. A participant-day is the
+roster zone's civil day ``D`` as one UTC interval (``DayWindow``), and every intraday type is
+requested with a **physical-time** filter on exactly that interval (``sample_time.physical_time``
+/ ``interval.start_time``; sleep on ``interval.end_time``). Consecutive participant-days tile
+time without gaps or overlaps, so every point lands in exactly one of them wherever the device
+was: a civil filter would select the *device's* local day, which differs from the roster's when
+the wearer travels (and those points would belong to no participant-day's window). The
+provider's daily totals come from a ``rollUp`` with one window spanning the same interval, so
+they add up what the day stores; ``dailyRollUp`` would total the device's civil day instead.
+Daily types (resting heart rate) only have a civil ``date``: the value dated ``D`` belongs to D.
+Pages are followed until ``nextPageToken`` is absent (pages are often shorter than
+``pageSize``, and can even be empty while carrying a token), and every response body goes to a
+``sink`` *before* it is decoded, so even a malformed body is kept.
 
 Auth errors map to re-consent reasons: a 401 refreshes once (under the token store's lock) and
 retries; a second 401 is ``second_401``; 400 ``ACCOUNT_NOT_LINKED`` and 403 (e.g. "Cannot mint
@@ -17,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from wearable_assets.fitbit.authorized import AuthorizedClient
@@ -50,13 +57,15 @@ class Request:
     """One data type to read for a participant-day."""
 
     data_type: str  # kebab-case path segment, e.g. "heart-rate"
-    method: str  # "list" | "reconcile" | "rollUp" | "dailyRollUp"
-    record: str  # "sample" | "interval" | "daily" | "sleep" (decides the filter member)
+    method: str  # "list" | "reconcile" | "rollUp"
+    record: str  # "sample" | "interval" | "daily" | "sleep" (the filter member) | "minutes" | "total" (rollUp windows)
     page_size: int | None = None
 
     @property
     def name(self) -> str:
-        return f"{self.data_type}.{self.method}"
+        """The landed payload's name (``<data-type>.<method>``): the parser routes on it. The
+        day-total rollUp is ``rollUpDay`` so it never collides with the per-minute one."""
+        return f"{self.data_type}.{self.method}{'Day' if self.record == 'total' else ''}"
 
 
 #: What one participant-day reads. ``list`` keeps ``dataSource`` (provenance); sleep must use
@@ -65,46 +74,48 @@ class Request:
 #: ..., but the following actions are supported: rollup, dailyRollup"), so their minutes come from
 #: a 60 s ``rollUp`` (one window per worn minute, no ``dataSource``). Those calories are total
 #: energy, BMR included, as the legacy API's calories were (``active-energy-burned`` excludes BMR).
-#: dailyRollUp gives the provider's own daily totals, kept as a cross-check of the minutes.
+#: The ``total`` rollUps give the provider's own totals over the participant-day's interval, kept
+#: as a cross-check of the minutes (same call count as the civil ``dailyRollUp`` they replace).
 DAY_REQUESTS: tuple[Request, ...] = (
     Request("heart-rate", "list", "sample"),
     Request("steps", "list", "interval"),
     Request("distance", "list", "interval"),
-    Request("floors", "rollUp", "interval"),
-    Request("total-calories", "rollUp", "interval"),
+    Request("floors", "rollUp", "minutes"),
+    Request("total-calories", "rollUp", "minutes"),
     Request("active-zone-minutes", "list", "interval"),
     Request("oxygen-saturation", "list", "sample"),
     Request("heart-rate-variability", "list", "sample"),
     Request("respiratory-rate-sleep-summary", "list", "sample"),
     Request("daily-resting-heart-rate", "list", "daily"),
     Request("sleep", "reconcile", "sleep", page_size=25),
-    Request("steps", "dailyRollUp", "daily"),
-    Request("distance", "dailyRollUp", "daily"),
-    Request("floors", "dailyRollUp", "daily"),
-    Request("total-calories", "dailyRollUp", "daily"),
+    Request("steps", "rollUp", "total"),
+    Request("distance", "rollUp", "total"),
+    Request("floors", "rollUp", "total"),
+    Request("total-calories", "rollUp", "total"),
 )
 
 
-def civil_filter(request: Request, day: date) -> str:
-    """AIP-160 filter selecting the civil day ``[day, day+1)`` for the request's record type."""
+def day_filter(request: Request, window: DayWindow) -> str:
+    """AIP-160 filter selecting the participant-day ``window`` for the request's record type.
+
+    Samples, intervals and sleep are selected by **physical** time (RFC 3339 UTC literals), so
+    the selection is the roster day's interval whatever zone the device was in. Daily types can
+    only be filtered on their civil ``date``."""
     snake = request.data_type.replace("-", "_")
+    if request.record == "daily":
+        start, end = window.day.isoformat(), (window.day + timedelta(days=1)).isoformat()
+        return f'{snake}.date >= "{start}" AND {snake}.date < "{end}"'
     member = {
-        "sample": "sample_time.civil_time",
-        "interval": "interval.civil_start_time",
-        "sleep": "interval.civil_end_time",  # sleep belongs to the day it ends (wake date)
-        "daily": "date",
+        "sample": "sample_time.physical_time",
+        "interval": "interval.start_time",
+        "sleep": "interval.end_time",  # sleep belongs to the day it ends (wake)
     }[request.record]
-    start, end = day.isoformat(), (day + timedelta(days=1)).isoformat()
+    start, end = rfc3339(window.start), rfc3339(window.end)
     return f'{snake}.{member} >= "{start}" AND {snake}.{member} < "{end}"'
 
 
 def rfc3339(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def civil_date(day: date) -> dict[str, Any]:
-    # JSON numbers, not zero-padded strings: the API rejects "08" as an octal literal.
-    return {"date": {"year": day.year, "month": day.month, "day": day.day}}
 
 
 class GoogleHealthClient(AuthorizedClient):
@@ -146,20 +157,16 @@ class GoogleHealthClient(AuthorizedClient):
         for page in range(MAX_PAGES):
             what = f"{PROVIDER} {request.name} for {self.participant_id} {day} page {page}"
             name = f"{request.name}.p{page:03d}"
-            if request.method == "dailyRollUp":
-                body = {"range": {"start": civil_date(day), "end": civil_date(day + timedelta(days=1))},
-                        "windowSizeDays": 1}
-                if page_token:
-                    body["pageToken"] = page_token
-                raw = self.call("POST", f"{path}:dailyRollUp", what=what, json_body=body)
-            elif request.method == "rollUp":
+            if request.method == "rollUp":
+                # Per-minute windows, or one window spanning the whole day (23, 24 or 25 h).
+                size = 60 if request.record == "minutes" else int((window.end - window.start).total_seconds())
                 body = {"range": {"startTime": rfc3339(window.start), "endTime": rfc3339(window.end)},
-                        "windowSize": "60s", "pageSize": self.page_size}
+                        "windowSize": f"{size}s", "pageSize": self.page_size}
                 if page_token:
                     body["pageToken"] = page_token
                 raw = self.call("POST", f"{path}:rollUp", what=what, json_body=body)
             else:
-                params: dict[str, Any] = {"filter": civil_filter(request, day),
+                params: dict[str, Any] = {"filter": day_filter(request, window),
                                           "pageSize": request.page_size or self.page_size}
                 if request.method == "list" and self.data_source_family:
                     params["dataSourceFamily"] = self.data_source_family

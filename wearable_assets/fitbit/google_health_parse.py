@@ -8,7 +8,11 @@ the data type picks the mapping below. What the mapping has to know about the AP
   keep as ``utc_offset_min``; samples use ``sampleTime``, intervals ``interval.startTime``;
 * distance is in millimetres (canonical: metres);
 * ``dataSource`` (platform + device) is kept as provenance in ``device``;
-* sleep arrives as sessions with explicit stage intervals and belongs to the wake date.
+* sleep arrives as sessions with explicit stage intervals and belongs to the participant-day
+  in which it ends (wake);
+* the provider's totals of the participant-day (``<type>.rollUpDay``: one rollUp window over the
+  day's interval) are a cross-check, not rows; payloads landed before that request existed hold
+  ``dailyRollUp`` totals of the device's civil day instead and are read the same way.
 
 Point lists are the hot path of a load (a 1-s heart-rate day is 86,400 points, ~46 MB of JSON):
 ``columnar.parse_points`` reads the int64-valued ones straight from the bytes with Arrow, and only
@@ -67,7 +71,8 @@ _STAGE_NAMES = {
     ("CLASSIC", "AWAKE"): "awake", ("CLASSIC", "RESTLESS"): "restless", ("CLASSIC", "ASLEEP"): "asleep",
 }
 
-# dailyRollUp value fields -> the name kept in daily_totals (a cross-check, not stored as rows)
+# Day-total rollUp (and older dailyRollUp) value fields -> the name kept in daily_totals
+# (a cross-check, not stored as rows)
 _ROLLUP_FIELDS = {
     "steps": ("steps", "countSum", 1.0),
     "distance": ("distance_m", "millimetersSum", 0.001),
@@ -201,7 +206,7 @@ def _kind(name: str) -> tuple[str, str, str]:
     if name == "pairedDevices":
         return "devices", "", ""
     data_type, method, _page = name.rsplit(".", 2)
-    if method == "dailyRollUp" and data_type in _ROLLUP_FIELDS:
+    if method in ("rollUpDay", "dailyRollUp") and data_type in _ROLLUP_FIELDS:
         return "rollup", data_type, method
     if method == "rollUp" and data_type in _MINUTE_ROLLUPS:
         return "minute_rollup", data_type, method

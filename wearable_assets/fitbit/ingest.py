@@ -166,18 +166,23 @@ def open_landed_batches(lake: Lake, pday: ParticipantDay,
 
 # --- ingest_status ----------------------------------------------------------------------
 def record_status(conn: Any, participant_id: str, day: date, source: str, status: str, *, detail: str = "",
-                  rows_loaded: int | None = None, api_calls: int = 0, last_device_sync: datetime | None = None) -> None:
+                  rows_loaded: int | None = None, api_calls: int = 0, last_device_sync: datetime | None = None,
+                  time_zone: str | None = None) -> None:
     """Upsert the participant-day's status row. ``rows_loaded=None`` keeps the previous count
-    (a failed fetch does not remove rows loaded earlier)."""
+    (a failed fetch does not remove rows loaded earlier); ``time_zone=None`` likewise keeps the
+    zone whose day the stored rows cover."""
     conn.execute(
         """INSERT INTO wearables.ingest_status AS s
-               (participant_id, local_date, source, status, detail, rows_loaded, api_calls, last_device_sync, finished_at)
-           VALUES (%s, %s, %s, %s, %s, COALESCE(%s, 0), %s, %s, now())
+               (participant_id, local_date, source, status, detail, rows_loaded, api_calls, last_device_sync,
+                time_zone, finished_at)
+           VALUES (%s, %s, %s, %s, %s, COALESCE(%s, 0), %s, %s, %s, now())
            ON CONFLICT (participant_id, local_date, source) DO UPDATE SET
                status = EXCLUDED.status, detail = EXCLUDED.detail,
                rows_loaded = COALESCE(%s, s.rows_loaded), api_calls = EXCLUDED.api_calls,
-               last_device_sync = COALESCE(EXCLUDED.last_device_sync, s.last_device_sync), finished_at = now()""",
-        (participant_id, day, source, status, detail or None, rows_loaded, api_calls, last_device_sync, rows_loaded),
+               last_device_sync = COALESCE(EXCLUDED.last_device_sync, s.last_device_sync),
+               time_zone = COALESCE(EXCLUDED.time_zone, s.time_zone), finished_at = now()""",
+        (participant_id, day, source, status, detail or None, rows_loaded, api_calls, last_device_sync, time_zone,
+         rows_loaded),
     )
 
 
@@ -255,7 +260,8 @@ def load_timescale(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> Da
             outcome = _summary(pday, manifest, parsed)
             record_status(conn, pday.participant_id, pday.day, manifest["provider"], outcome.status,
                           detail=outcome.detail, rows_loaded=outcome.rows + outcome.sleep_stages,
-                          api_calls=outcome.api_calls, last_device_sync=parsed.last_device_sync)
+                          api_calls=outcome.api_calls, last_device_sync=parsed.last_device_sync,
+                          time_zone=manifest["time_zone"])
     return outcome
 
 

@@ -11,6 +11,12 @@ Design rules, because the pipeline's correctness tests rely on them:
   has been synced (see below).
 * **Civil days follow the user's IANA zone.** A day is ``[local midnight, next local midnight)``
   in UTC; on DST days it lasts 23 or 25 hours and no sample falls outside it.
+* **Travel moves the device's clock, not the data.** ``SimUser.travel`` lists the instants at
+  which the device's zone changes (a trip). The recorded stream (``SimDay``, keyed by the
+  user's home ``time_zone``) is the same with or without it, so a test can compare what a load
+  stored with the truth instant by instant; what travel changes is what the provider computes
+  from the device's zone: every point's UTC offset and civil time, the civil days that civil
+  filters and ``dailyRollUp`` select, and the ``date`` of daily values (``device_offsets``).
 * **Sleep is keyed by its wake date.** The night that ends on the morning of ``d`` belongs to
   ``d`` (as ``dateOfSleep`` does in the legacy API); it normally starts the previous evening, so
   day ``d-1``'s minute data shows zero steps during the first part of it.
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -105,6 +112,14 @@ class OffsetTable:
         self.offsets = np.array(offsets, dtype=np.int64)
         self.starts.flags.writeable = self.offsets.flags.writeable = False  # shared by offset_table
 
+    @classmethod
+    def of(cls, starts: np.ndarray, offsets: np.ndarray) -> OffsetTable:
+        """A table from its change points (sorted epoch seconds) and the offsets from each on."""
+        table = cls.__new__(cls)
+        table.starts, table.offsets = starts.astype(np.int64), offsets.astype(np.int64)
+        table.starts.flags.writeable = table.offsets.flags.writeable = False
+        return table
+
     def at(self, t: np.ndarray | int) -> np.ndarray:
         idx = np.searchsorted(self.starts, t, side="right") - 1
         return self.offsets[np.clip(idx, 0, len(self.offsets) - 1)]
@@ -115,6 +130,30 @@ def offset_table(tz: ZoneInfo, start: int, end: int) -> OffsetTable:
     """A shared, read-only ``OffsetTable``. Building one asks ``zoneinfo`` every 15 minutes of the
     span, and the simulators ask for the same few spans (days padded by a day) over and over."""
     return OffsetTable(tz, start, end)
+
+
+@functools.lru_cache(maxsize=512)
+def _travel_offsets(time_zone: str, travel: tuple[tuple[datetime, str], ...], start: int, end: int) -> OffsetTable:
+    cuts = [start] + [to_epoch(at) for at, _ in travel if start < to_epoch(at) < end] + [end]
+    zones = [time_zone] + [zone for at, zone in travel if to_epoch(at) <= start]
+    zones = [zones[-1]] + [zone for at, zone in travel if start < to_epoch(at) < end]
+    starts: list[np.ndarray] = []
+    offsets: list[np.ndarray] = []
+    for zone, a, b in zip(zones, cuts, cuts[1:]):
+        table = offset_table(ZoneInfo(zone), a, b)
+        inside = table.starts < b  # a change exactly at ``b`` belongs to the next segment
+        starts.append(table.starts[inside])
+        offsets.append(table.offsets[inside])
+    return OffsetTable.of(np.concatenate(starts), np.concatenate(offsets))
+
+
+def device_offsets(user: SimUser, start: int, end: int) -> OffsetTable:
+    """The UTC offsets of the user's DEVICE over ``[start, end)`` (epoch seconds): its home zone's,
+    switched at every ``travel`` instant. This is what the provider stamps on each point
+    ("the timezone the subject is in at the time of the observation")."""
+    if not user.travel:
+        return offset_table(user.tz, start, end)
+    return _travel_offsets(user.time_zone, user.travel, start, end)
 
 
 @dataclass(frozen=True)
@@ -139,9 +178,21 @@ class SimUser:
     device: str = "Charge 6"
     legacy_user_id: str | None = None
     age: int | None = None
+    #: Device time-zone changes, ``(UTC instant, IANA zone)`` in time order: from each instant on,
+    #: the device's clock is in that zone (before the first one it is in ``time_zone``). A trip
+    #: to London and back is two entries. The wearer's routine keeps following ``time_zone``.
+    travel: tuple[tuple[datetime, str], ...] = ()
 
     def __post_init__(self) -> None:
         ZoneInfo(self.time_zone)  # fail early on a bad zone name
+        travel = tuple((at, zone) for at, zone in self.travel)
+        for at, zone in travel:
+            if at.tzinfo is None:
+                raise ValueError(f"travel instant {at!r} of {self.user_id} must be timezone-aware")
+            ZoneInfo(zone)
+        if any(b[0] <= a[0] for a, b in itertools.pairwise(travel)):
+            raise ValueError(f"travel of {self.user_id} must be in strictly increasing time order")
+        object.__setattr__(self, "travel", tuple((at.astimezone(UTC), zone) for at, zone in travel))
         base = self.seed if self.seed is not None else _stable_int("user", self.user_id) % (2**31)
         object.__setattr__(self, "seed", base)
         rng = np.random.default_rng([base, 0])
@@ -165,6 +216,15 @@ class SimUser:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
+
+    def zone_at(self, at: datetime) -> ZoneInfo:
+        """The device's zone at the instant ``at`` (``time_zone`` unless ``travel`` moved it)."""
+        zone = self.time_zone
+        for since, name in self.travel:
+            if since > at:
+                break
+            zone = name
+        return ZoneInfo(zone)
 
     @property
     def max_hr(self) -> int:

@@ -14,7 +14,10 @@ and OAuth path. ``mode="working"`` serves the endpoints a pipeline used before t
 Intraday ``time`` values are LOCAL wall-clock times without an offset (``?timezone=UTC``
 switches HR and activity to a UTC day). On a fall-back DST day the repeated hour therefore
 appears twice and on a spring-forward day the skipped hour is absent; sleep timestamps use the
-offset in force when the sleep started. Every API response carries ``Fitbit-Rate-Limit-*``
+offset in force when the sleep started. Times are in the user's home zone even for a user with
+``SimUser.travel``: the legacy API cannot say in which zone a past sample was taken (offset-less
+times, the profile's current zone only), so there is no faithful travelling form to serve.
+Every API response carries ``Fitbit-Rate-Limit-*``
 headers; the per-user budget (150/hour) resets at the top of the hour and a spent budget
 answers 429.
 """

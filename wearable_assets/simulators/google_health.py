@@ -16,6 +16,10 @@ physical or civil time, ``nextPageToken`` pages that are often SHORTER than ``pa
 when asked, empty pages that still carry a token), ``google.rpc.Status`` error bodies, a
 per-user budget of 300 requests/minute answered with 429 + ``Retry-After``. Empty repeated
 fields are omitted as in proto3 JSON, so a day without data is ``{}``.
+
+Offsets, civil times, civil filters, ``dailyRollUp`` days and daily values' ``date`` follow the
+DEVICE's zone at each instant (``cohort.device_offsets``), which ``SimUser.travel`` can move
+away from the user's home zone: physical filters and ``rollUp`` are what stay put.
 """
 
 from __future__ import annotations
@@ -47,9 +51,8 @@ from wearable_assets.simulators.cohort import (
     SimUser,
     SyntheticCohort,
     concatenate,
+    device_offsets,
     from_epoch,
-    local_midnight_utc,
-    offset_table,
     to_epoch,
 )
 from wearable_assets.simulators.common import (
@@ -433,7 +436,7 @@ def build_points(dtype: DataType, user: SimUser, days: list[SimDay], lo: int, hi
     """Every point of ``dtype`` that the synced ``days`` hold within ``[lo, hi)`` (UTC)."""
     if not days:
         return _empty_points()
-    offsets = offset_table(user.tz, to_epoch(days[0].start) - 86400, to_epoch(days[-1].end) + 86400)
+    offsets = device_offsets(user, to_epoch(days[0].start) - 86400, to_epoch(days[-1].end) + 86400)
     source = data_source(user)
     derived = data_source(user, "DERIVED")
     key = dtype.camel
@@ -451,11 +454,14 @@ def build_points(dtype: DataType, user: SimUser, days: list[SimDay], lo: int, hi
     if dtype.record == "daily":
         rows = [d for d in days if d.resting_hr is not None]
         order = np.array([to_epoch(d.start) for d in rows], dtype=np.int64)
-        ords = np.array([d.date.toordinal() for d in rows], dtype=np.int64)
+        # The value's civil ``date`` is "in the user's timezone": the device's, at the middle of
+        # the recorded day (the home date unless travel moved the device's clock a day away).
+        middle = (order + np.array([to_epoch(d.end) for d in rows], dtype=np.int64)) // 2
+        ords = (middle + offsets.at(middle)) // 86400 + _EPOCH_ORDINAL if rows else order
 
         def render_daily(i: int, reconciled: bool) -> dict[str, Any]:
             d = rows[i]
-            payload: dict[str, Any] = {"date": date_json(d.date)}
+            payload: dict[str, Any] = {"date": date_json(date.fromordinal(int(ords[i])))}
             if dtype.path == "daily-resting-heart-rate":
                 payload["beatsPerMinute"] = str(d.resting_hr)
                 payload["dailyRestingHeartRateMetadata"] = {"calculationMethod": "WITH_SLEEP"}
@@ -1143,22 +1149,28 @@ class GoogleHealthSimulator(LoopbackSimulator):
             raise invalid("range.end must be after range.start (the range is closed-open)")
         if (last - first).days > data_type.max_rollup_days:
             raise invalid(f"the maximum range for {data_type.path} is {data_type.max_rollup_days} days")
-        tz = sim_user.tz
-        lo, hi = to_epoch(local_midnight_utc(first, tz)), to_epoch(local_midnight_utc(last, tz))
-        days = [self.cohort.synced_day(sim_user.user_id, first + timedelta(days=i)) for i in range((last - first).days)]
+        # Civil days of the DEVICE's zone (travel included): a minute belongs to the civil date of
+        # its start in the zone the device was in then. Offsets run from -12 h to +14 h, so the
+        # civil range lies within these UTC bounds.
+        lo = (first.toordinal() - _EPOCH_ORDINAL) * 86400 - 14 * 3600
+        hi = (last.toordinal() - _EPOCH_ORDINAL) * 86400 + 12 * 3600
+        days = self._synced_days(sim_user, lo, hi)
         conc = concatenate(days, lo, hi)
+        offsets = device_offsets(sim_user, lo - 86400, hi + 86400)
+        m_civil = (conc.minute_starts + offsets.at(conc.minute_starts)) // 86400 + _EPOCH_ORDINAL
+        h_civil = (conc.hr_times + offsets.at(conc.hr_times)) // 86400 + _EPOCH_ORDINAL
         out = []
-        for w0 in range(0, len(days), window):
-            chunk = days[w0 : w0 + window]
-            a, b = to_epoch(chunk[0].start), to_epoch(chunk[-1].end)
-            m_idx = np.flatnonzero((conc.minute_starts >= a) & (conc.minute_starts < b))
-            h_idx = np.flatnonzero((conc.hr_times >= a) & (conc.hr_times < b))
+        for w0 in range(0, (last - first).days, window):
+            a = first.toordinal() + w0
+            b = min(a + window, last.toordinal())
+            m_idx = np.flatnonzero((m_civil >= a) & (m_civil < b))
+            h_idx = np.flatnonzero((h_civil >= a) & (h_civil < b))
+            chunk = [d for d in days if a <= d.date.toordinal() < b]
             value = rollup_value(data_type, conc, m_idx, h_idx, chunk, sim_user.bmr_kcal_per_min)
             if value is None:
                 continue
-            end_day = min(last, chunk[0].date + timedelta(days=window))
-            out.append({"civilStartTime": {"date": date_json(chunk[0].date)},
-                        "civilEndTime": {"date": date_json(end_day)},
+            out.append({"civilStartTime": {"date": date_json(date.fromordinal(a))},
+                        "civilEndTime": {"date": date_json(date.fromordinal(b))},
                         ROLLUP_KEYS.get(data_type.path, data_type.camel): value})
         start, stop = self._offset_token(body, len(out))
         reply: dict[str, Any] = {"rollupDataPoints": out[start:stop]} if out[start:stop] else {}
@@ -1242,9 +1254,10 @@ class GoogleHealthSimulator(LoopbackSimulator):
 
     async def _settings(self, request: Request, user: str) -> JSONResponse:
         u = self._authorize(request, user, SETTINGS)
-        offset = self.cohort.now.astimezone(u.tz).utcoffset()
+        zone = u.zone_at(self.cohort.now)  # the device's zone now: settings keep no history
+        offset = self.cohort.now.astimezone(zone).utcoffset()
         return OrjsonResponse({
-            "name": f"users/{u.health_user_id}/settings", "timeZone": u.time_zone,
+            "name": f"users/{u.health_user_id}/settings", "timeZone": zone.key,
             "utcOffset": duration(int(offset.total_seconds()) if offset else 0),
             "distanceUnit": "DISTANCE_UNIT_KILOMETERS", "weightUnit": "WEIGHT_UNIT_KILOGRAMS",
             "languageLocale": "en_US",

@@ -75,9 +75,12 @@ def test_happy_path_matches_what_the_device_recorded(google: GoogleHealthResourc
     assert kcal == pytest.approx(float(truth.calories[truth.worn].sum()), abs=0.0005 * worn)  # 3-decimal kcalSum
     assert floors == int(truth.floors[truth.worn].sum())
     # Floors and calories cannot be listed: one 60 s rollUp each, a row per worn minute, stamped at
-    # the minute's start (the same rows steps has), with no dataSource to keep.
+    # the minute's start (the same rows steps has), with no dataSource to keep. The second rollUp
+    # is the day's total (one window over the participant-day); the civil dailyRollUp is not used.
     floors_path = "/v4/users/me/dataTypes/floors/dataPoints"
-    assert google_sim.state.count_calls(floors_path + ":rollUp", "POST") == 1
+    assert google_sim.state.count_calls(floors_path + ":rollUp", "POST") == 2
+    assert google_sim.state.count_calls("/v4/users/me/dataTypes/", "POST") == 6  # 2 minute + 4 day totals
+    assert google_sim.state.count_calls(floors_path + ":dailyRollUp") == 0
     assert google_sim.state.count_calls(floors_path, "GET") == 0
     minutes = "SELECT array_agg(ts ORDER BY ts) FROM wearables.fitbit_intraday WHERE metric = %s"
     assert db.fetch(minutes, ("floors",)) == db.fetch(minutes, ("steps",))

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfoNotFoundError
 
 import numpy as np
+import pytest
 
 from wearable_assets import settings
 from wearable_assets.roster import load_roster
-from wearable_assets.simulators.cohort import SimUser, SyntheticCohort, local_midnight_utc, to_epoch
+from wearable_assets.simulators.cohort import (
+    SimUser,
+    SyntheticCohort,
+    device_offsets,
+    local_midnight_utc,
+    offset_table,
+    to_epoch,
+)
 
 
 def test_same_day_is_identical_in_any_order_and_any_instance() -> None:
@@ -91,3 +100,33 @@ def test_long_off_wrist_days_and_the_demo_roster() -> None:
     assert demo.user("P004").sync_lag == timedelta(hours=36) and demo.user("P001").sync_lag == timedelta(minutes=20)
     november = [demo.day("P004", date(2026, 11, 1) + timedelta(days=i)) for i in range(30)]
     assert 0 < sum(d.long_off_wrist for d in november) < 15
+
+
+def test_travel_moves_the_device_offsets_not_the_recorded_data() -> None:
+    """A trip New York -> London -> New York changes the offsets at exactly the two instants and
+    nothing the device recorded. New York's DST change falls during the trip: the device, in
+    London then, never shows EDT -> EST itself, but comes home to EST."""
+    out, back = datetime(2026, 10, 30, 3, 0, tzinfo=timezone.utc), datetime(2026, 11, 3, 1, 0, tzinfo=timezone.utc)
+    home = SimUser("NY", "America/New_York", seed=5)
+    trip = SimUser("NY", "America/New_York", seed=5, travel=((out, "Europe/London"), (back, "America/New_York")))
+    a, b = to_epoch(datetime(2026, 10, 28, tzinfo=timezone.utc)), to_epoch(datetime(2026, 11, 6, tzinfo=timezone.utc))
+    t = np.arange(a, b, 60)
+    got = device_offsets(trip, a, b).at(t)
+    expected = np.array([int(datetime.fromtimestamp(int(x), timezone.utc).astimezone(trip.zone_at(
+        datetime.fromtimestamp(int(x), timezone.utc))).utcoffset().total_seconds()) for x in t])
+    assert np.array_equal(got, expected)
+    assert set(got.tolist()) == {-4 * 3600, 0, -5 * 3600}  # EDT, GMT (London left BST on Oct 25), EST
+    assert np.array_equal(device_offsets(home, a, b).at(t), offset_table(home.tz, a, b).at(t))
+    assert str(trip.zone_at(out - timedelta(seconds=1))) == "America/New_York" and str(trip.zone_at(out)) == "Europe/London"
+    d = date(2026, 10, 31)
+    assert np.array_equal(SyntheticCohort([trip]).day("NY", d).hr_times, SyntheticCohort([home]).day("NY", d).hr_times)
+
+
+def test_travel_must_be_aware_and_in_order() -> None:
+    at = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        SimUser("A", "America/New_York", travel=((at.replace(tzinfo=None), "Europe/London"),))
+    with pytest.raises(ValueError, match="increasing"):
+        SimUser("A", "America/New_York", travel=((at, "Europe/London"), (at, "Asia/Tokyo")))
+    with pytest.raises(ZoneInfoNotFoundError):
+        SimUser("A", "America/New_York", travel=((at, "Mars/Olympus"),))
