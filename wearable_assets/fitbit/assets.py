@@ -164,8 +164,8 @@ def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: La
     backfill_policy=BACKFILL_POLICY,
     deps=[RAW_KEY],
     kinds={"timescaledb"},
-    description="wearables.fitbit_intraday + wearables.fitbit_sleep_stages, replaced per participant-day "
-    "in one transaction from the landed raw payloads.",
+    description="wearables.fitbit_intraday + wearables.fitbit_sleep_stages + wearables.fitbit_sleep_sessions, "
+    "replaced per participant-day in one transaction from the landed raw payloads.",
 )
 def intraday(context: dg.AssetExecutionContext, timescale: TimescaleResource, lake: LakeResource) -> dg.MaterializeResult:
     return _load_each(context, timescale, lake, lambda pday: ingest.load_timescale(timescale, lake, pday))
@@ -178,7 +178,8 @@ def intraday(context: dg.AssetExecutionContext, timescale: TimescaleResource, la
     backfill_policy=BACKFILL_POLICY,
     deps=[RAW_KEY],
     kinds={"parquet"},
-    description="The same canonical rows as parquet in the lake (fitbit_intraday, fitbit_sleep_stages), "
+    description="The same canonical rows as parquet in the lake (fitbit_intraday, fitbit_sleep_stages, "
+    "fitbit_sleep_sessions), "
     "one folder per participant-day, replaced on re-run.",
 )
 def intraday_parquet(context: dg.AssetExecutionContext, timescale: TimescaleResource,
