@@ -143,12 +143,17 @@ def date_readings(record_date: str, tz: ZoneInfo) -> set[date]:
 
 def epoch_bounds(record: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
     """First and last epoch of the record's data as UTC instants (top level, else inside
-    ``epochAggregation``); None where the record has no such field."""
+    ``epochAggregation``); None where the record has no such field. A value without offset is
+    UTC, as the field names say (never the machine's zone)."""
     epoch = record.get("epochAggregation") or {}
-    out = []
+    out: list[datetime | None] = []
     for name in ("firstEpochDateTimeUtc", "lastEpochDateTimeUtc"):
         text = record.get(name) or (epoch.get(name) if isinstance(epoch, dict) else None)
-        out.append(parse_instant(str(text)).astimezone(timezone.utc) if text else None)
+        if not text:
+            out.append(None)
+            continue
+        moment = parse_instant(str(text))
+        out.append(moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc))
     return out[0], out[1]
 
 

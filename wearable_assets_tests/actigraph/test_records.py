@@ -121,6 +121,13 @@ def test_epochs_place_a_record_without_date() -> None:
     assert records.to_row(record, "P002", BRISBANE, NOW)["local_date"] == date(2020, 10, 5)
 
 
+def test_epochs_without_offset_are_utc() -> None:
+    record = _record(firstEpochDateTimeUtc="2020-10-05T13:30:00", lastEpochDateTimeUtc="2020-10-05T14:30:00")
+    row = records.to_row(record, "P002", BRISBANE, NOW)
+    assert row["first_epoch_utc"] == datetime(2020, 10, 5, 13, 30, tzinfo=timezone.utc)
+    assert row["local_date"] == date(2020, 10, 6)  # 00:00 in Brisbane: the epochs decide, not the date
+
+
 def test_an_unreadable_date_is_kept_aside_even_with_epochs() -> None:
     record = _record(date="sometime")
     assert records.split_by_local_day([record], BRISBANE) == ({}, [record])
