@@ -32,6 +32,7 @@ TABLES = (
     "ingest_status",
     "fitbit_intraday",
     "fitbit_sleep_stages",
+    "fitbit_sleep_sessions",
     "actigraph_daily_statistics",
     "intraday_hourly",
     "participant_day_summary",

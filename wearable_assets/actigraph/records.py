@@ -2,12 +2,22 @@
 
 The rules that are easy to get wrong live here, with tests:
 
-* **The day is the subject's local day.** ``date`` is the subject's local midnight written as
-  an instant (``2026-11-01T14:00:00+00:00`` is 2 November in Brisbane), so the UTC calendar
-  date is a day early for everyone east of UTC. We convert to the participant's time zone and
-  take the nearest local midnight, which also absorbs an hour of DST or time-zone-history
-  disagreement. The ``*Local`` fields are not used: the API suffixes them with ``+00:00``
-  whatever the zone.
+* **The day is the subject's local day, found from real instants first.** The documentation
+  does not say what ``date`` means (its only example is ``2020-10-05T00:00:00+00:00``), and
+  two readings fit it: (L) the local calendar date written with ``+00:00``, or (U) the
+  subject's local midnight written as a UTC instant (``2026-11-01T14:00:00+00:00`` is
+  2 November in Brisbane). No single rule on ``date`` alone is right under both for every zone
+  from UTC-12 to UTC+14, so when the record carries its first/last epoch times (real UTC
+  instants of data inside the day) the day is the participant's local date of the midpoint of
+  those epochs: under either reading, for any offset, across DST changes.
+  Only a record without epochs falls back to ``date``, read by what it can mean
+  (``local_date``): a value that is exactly midnight in its own offset names the local date
+  in its date part (reading L; under reading U only a UTC+0 zone gives a midnight, and then
+  the two agree); any other value is reading U, an instant, placed on the nearest local
+  midnight in the participant's zone (which also absorbs an hour of DST or time-zone-history
+  disagreement); a value without offset is already local. ``date`` must still be readable
+  when epochs are present, so a garbled record is kept aside rather than guessed at.
+  The ``*Local`` fields are not used: the API suffixes them with ``+00:00`` whatever the zone.
 * **Optional blocks may be absent.** Studies that configure no cut points, steps or METs get
   records without those blocks; the typed columns are then NULL (never 0), and the whole
   record is kept as JSON so fields the API adds later are not lost.
@@ -95,6 +105,9 @@ ARROW_SCHEMA = pa.schema(
 assert tuple(ARROW_SCHEMA.names) == COLUMNS
 
 
+_MIDNIGHT = datetime.min.time()
+
+
 class RecordError(ValueError):
     """A record that cannot be attributed to a day; the message names the record."""
 
@@ -110,10 +123,62 @@ def parse_instant(text: str) -> datetime:
 
 
 def local_date(record_date: str, tz: ZoneInfo) -> date:
-    """The subject's civil day a record belongs to (see the module docstring)."""
+    """The subject's civil day named by a ``date`` value alone (the fallback rule of the module
+    docstring, used when a record has no epoch times)."""
     moment = parse_instant(record_date)
-    local = moment.astimezone(tz) if moment.tzinfo else moment  # naive = already local
-    return (local + timedelta(hours=12)).date()
+    if moment.tzinfo is None:  # naive = already local
+        return (moment + timedelta(hours=12)).date()
+    if moment.timetz().replace(tzinfo=None) == _MIDNIGHT:  # reading L (or U in a UTC+0 zone)
+        return moment.date()
+    return (moment.astimezone(tz) + timedelta(hours=12)).date()  # reading U: nearest local midnight
+
+
+def date_readings(record_date: str, tz: ZoneInfo) -> set[date]:
+    """Every local day ``date`` can name under the two readings (one day when they agree)."""
+    moment = parse_instant(record_date)
+    if moment.tzinfo is None:
+        return {(moment + timedelta(hours=12)).date()}
+    return {moment.date(), (moment.astimezone(tz) + timedelta(hours=12)).date()}
+
+
+def epoch_bounds(record: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """First and last epoch of the record's data as UTC instants (top level, else inside
+    ``epochAggregation``); None where the record has no such field. A value without offset is
+    UTC, as the field names say (never the machine's zone)."""
+    epoch = record.get("epochAggregation") or {}
+    out: list[datetime | None] = []
+    for name in ("firstEpochDateTimeUtc", "lastEpochDateTimeUtc"):
+        text = record.get(name) or (epoch.get(name) if isinstance(epoch, dict) else None)
+        if not text:
+            out.append(None)
+            continue
+        moment = parse_instant(str(text))
+        out.append(moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc))
+    return out[0], out[1]
+
+
+def epoch_local_date(first: datetime | None, last: datetime | None, tz: ZoneInfo) -> date | None:
+    """The participant's local day holding the record's epochs: that of their midpoint, so a
+    day whose edges straddle a zone disagreement still lands where most of its data is."""
+    if first is None and last is None:
+        return None
+    low, high = first or last, last or first
+    assert low is not None and high is not None
+    return (low + (high - low) / 2).astimezone(tz).date()
+
+
+def record_local_date(record: dict[str, Any], tz: ZoneInfo) -> date:
+    """The participant's local day a DailyStatistics record belongs to (module docstring):
+    from its epochs when it has them, else from ``date``. Raises ``KeyError`` when it has
+    neither, ``ValueError``/``TypeError`` when a field present is unreadable."""
+    raw_date = record.get("date")
+    stated = local_date(str(raw_date), tz) if raw_date else None  # read even if unused: garbled = unattributed
+    by_epochs = epoch_local_date(*epoch_bounds(record), tz)
+    if by_epochs is not None:
+        return by_epochs
+    if stated is None:
+        raise KeyError("date")
+    return stated
 
 
 def setting_number(guid: str | None) -> int:
@@ -203,18 +268,17 @@ def to_row(
     record: dict[str, Any], participant_id: str, tz: ZoneInfo, loaded_at: datetime
 ) -> dict[str, Any]:
     """One typed row (a dict over ``COLUMNS``) for a DailyStatistics record."""
-    if not record.get("date"):
-        raise RecordError(f"daily statistic {record.get('id')!r} of {participant_id} has no 'date'")
     epoch = record.get("epochAggregation") or {}
+    first, last = epoch_bounds(record)
+    if not record.get("date") and first is None and last is None:
+        raise RecordError(f"daily statistic {record.get('id')!r} of {participant_id} has no 'date' and no epoch times")
     wear = _minutes(epoch.get("wearMinutes"))
     cut = intensity(record)
-    first = record.get("firstEpochDateTimeUtc") or epoch.get("firstEpochDateTimeUtc")
-    last = record.get("lastEpochDateTimeUtc") or epoch.get("lastEpochDateTimeUtc")
     counts = epoch.get("wearFilteredVectorMagnitude")
     steps = _nested(record, "mavmAggregation.wearFilteredSteps", "uwfAggregation.wearFilteredSteps")
     return {
         "participant_id": participant_id,
-        "local_date": local_date(record["date"], tz),
+        "local_date": record_local_date(record, tz),
         "setting_id": setting_number(record.get("dailyStatisticsSettingId")),
         "study_id": str(record.get("studyId", "")),
         "subject_id": str(record.get("subjectId", "")),
@@ -236,8 +300,8 @@ def to_row(
         "mvpa_minutes": cut.mvpa if cut else None,
         "cutpoint_algorithm": cut.algorithm if cut else None,
         "is_valid_day": wear is not None and wear >= VALID_DAY_WEAR_MINUTES,
-        "first_epoch_utc": parse_instant(first).astimezone(timezone.utc) if first else None,
-        "last_epoch_utc": parse_instant(last).astimezone(timezone.utc) if last else None,
+        "first_epoch_utc": first,
+        "last_epoch_utc": last,
         "record": record,
         "loaded_at": loaded_at,
     }
@@ -246,14 +310,15 @@ def to_row(
 def split_by_local_day(
     records: Iterable[dict[str, Any]], tz: ZoneInfo
 ) -> tuple[dict[date, list[dict[str, Any]]], list[dict[str, Any]]]:
-    """Raw records by local day, plus those whose ``date`` is missing or unreadable (kept
-    aside so they can be stored before anything fails)."""
+    """Raw records by local day (``record_local_date``), plus those that cannot be placed:
+    no epochs and no ``date``, or an unreadable one (kept aside so they can be stored before
+    anything fails)."""
     by_day: dict[date, list[dict[str, Any]]] = {}
     unattributed: list[dict[str, Any]] = []
     for record in records:
         try:
-            by_day.setdefault(local_date(str(record["date"]), tz), []).append(record)
-        except (KeyError, ValueError, TypeError):
+            by_day.setdefault(record_local_date(record, tz), []).append(record)
+        except (KeyError, ValueError, TypeError, AttributeError):
             unattributed.append(record)
     return by_day, unattributed
 

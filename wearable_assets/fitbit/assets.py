@@ -153,8 +153,8 @@ def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: La
     deps=[RAW_KEY],
     kinds={"timescaledb"},
     check_specs=[outcome_check_spec(INTRADAY_KEY, "loaded into TimescaleDB")],
-    description="wearables.fitbit_intraday + wearables.fitbit_sleep_stages, replaced per participant-day "
-    "in one transaction from the landed raw payloads.",
+    description="wearables.fitbit_intraday + wearables.fitbit_sleep_stages + wearables.fitbit_sleep_sessions, "
+    "replaced per participant-day in one transaction from the landed raw payloads.",
 )
 def intraday(context: dg.AssetExecutionContext, timescale: TimescaleResource, lake: LakeResource) -> Any:
     yield from _load_each(context, timescale, lake, lambda pday: ingest.load_timescale(timescale, lake, pday))
@@ -167,7 +167,8 @@ def intraday(context: dg.AssetExecutionContext, timescale: TimescaleResource, la
     backfill_policy=BACKFILL_POLICY,
     deps=[RAW_KEY],
     kinds={"parquet"},
-    description="The same canonical rows as parquet in the lake (fitbit_intraday, fitbit_sleep_stages), "
+    description="The same canonical rows as parquet in the lake (fitbit_intraday, fitbit_sleep_stages, "
+    "fitbit_sleep_sessions), "
     "one folder per participant-day, replaced on re-run.",
 )
 def intraday_parquet(context: dg.AssetExecutionContext, timescale: TimescaleResource,

@@ -33,6 +33,11 @@ SLEEP_TABLE = "wearables.fitbit_sleep_stages"
 SLEEP_COLUMNS = (
     "participant_id", "sleep_date", "log_id", "stage", "start_ts", "end_ts", "is_short", "is_main_sleep", "source",
 )
+SLEEP_SESSION_TABLE = "wearables.fitbit_sleep_sessions"
+SLEEP_SESSION_COLUMNS = (
+    "participant_id", "sleep_date", "log_id", "start_ts", "end_ts", "is_main_sleep", "sleep_type", "state",
+    "stages_status", "info_code", "minutes_asleep", "stage_rows", "source",
+)
 
 
 #: One ``wearables.fitbit_intraday`` row, in ``INTRADAY_COLUMNS`` order: (participant_id, metric,
@@ -130,6 +135,32 @@ class SleepStageRow(NamedTuple):
     source: str
 
 
+class SleepSessionRow(NamedTuple):
+    """One sleep session of the wake date, staged or not (``state`` says which, and why not)."""
+
+    participant_id: str
+    sleep_date: date
+    log_id: str
+    start_ts: datetime
+    end_ts: datetime
+    is_main_sleep: bool | None
+    sleep_type: str | None
+    state: str
+    stages_status: str | None
+    info_code: int | None
+    minutes_asleep: int | None
+    stage_rows: int
+    source: str
+
+
+#: ``SleepSessionRow.state`` of a session whose stage rows were recorded.
+STAGED = "staged"
+#: The provider has not computed the stages yet: re-run the day later.
+PENDING = "pending"
+#: No stages and no reason given (e.g. a legacy log without ``levels``).
+NO_STAGES = "no_stages"
+
+
 @dataclass(frozen=True)
 class DayWindow:
     """The UTC instants bounding a participant's civil day."""
@@ -184,13 +215,15 @@ class ParsedDay:
 
     Parsers call ``add``/``add_series`` (per sample), ``add_columns`` (column-wise) and
     ``add_stage``; ``stream_batches`` hands the intraday rows to the loader payload by payload,
-    so parsing overlaps with the database's COPY work.
+    so parsing overlaps with the database's COPY work. ``add_session`` records every sleep
+    session of the wake date, staged or not.
     """
 
     window: DayWindow
     participant_id: str
     source: str
     sleep: list[SleepStageRow] = field(default_factory=list)
+    sleep_sessions: list[SleepSessionRow] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
     daily_totals: dict[str, float] = field(default_factory=dict)
     last_device_sync: datetime | None = None
@@ -295,6 +328,31 @@ class ParsedDay:
                           is_main_sleep, self.source)
         )
 
+    def add_session(self, log_id: str, start: datetime, end: datetime, *, is_main_sleep: bool | None,
+                    sleep_type: str | None, stage_rows: int, pending: bool = False,
+                    stages_status: str | None = None, info_code: int | None = None,
+                    minutes_asleep: int | None = None) -> None:
+        """Record a session of this wake date, whether or not it has stages, so a night the
+        provider has not staged (yet) is still visible. ``state``: ``pending`` when the provider
+        says so, else ``staged`` when stage rows were recorded, else the provider's reason
+        (Google's ``stagesStatus``, lower case) or ``no_stages``. A session seen twice (the same
+        log id in two payloads) keeps its first occurrence, like the intraday rows."""
+        if any(s.log_id == log_id for s in self.sleep_sessions):
+            self.dropped["sleep:duplicate_session"] += 1
+            return
+        if pending:
+            state = PENDING
+        elif stage_rows:
+            state = STAGED
+        elif stages_status and stages_status.upper() not in ("SUCCEEDED", "STAGES_STATUS_UNSPECIFIED"):
+            state = stages_status.lower()
+        else:
+            state = NO_STAGES
+        self.sleep_sessions.append(SleepSessionRow(
+            self.participant_id, self.window.day, log_id, start, end, is_main_sleep,
+            sleep_type.lower() if sleep_type else None, state, stages_status, info_code, minutes_asleep,
+            stage_rows, self.source))
+
     # --- summaries for metadata / ingest_status (complete once the rows are drained) -----
     @property
     def rows(self) -> int:
@@ -311,6 +369,7 @@ class ParsedDay:
     def time_range(self) -> tuple[datetime, datetime] | None:
         stamps = [t for t in (self.first_ts, self.last_ts) if t is not None]
         stamps += [s.start_ts for s in self.sleep] + [s.end_ts for s in self.sleep]
+        stamps += [s.start_ts for s in self.sleep_sessions] + [s.end_ts for s in self.sleep_sessions]
         return (min(stamps), max(stamps)) if stamps else None
 
 
@@ -320,8 +379,8 @@ PayloadParser = Callable[[ParsedDay, Payload], None]
 
 def stream_batches(day: ParsedDay, parse_payload: PayloadParser, payloads: Iterable[Payload]) -> Iterator[Batch]:
     """Parse payload after payload, yielding each one's intraday rows as soon as it is parsed
-    (only one payload's body is alive at a time). Sleep stages and the summary are on ``day``
-    once the iterator is exhausted."""
+    (only one payload's body is alive at a time). Sleep stages and sessions and the summary are
+    on ``day`` once the iterator is exhausted."""
     for payload in payloads:
         parse_payload(day, payload)
         del payload  # the body (tens of MB for a Google heart-rate page set) can go now

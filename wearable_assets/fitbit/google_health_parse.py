@@ -143,14 +143,20 @@ def parse_resting_hr(day: ParsedDay, document: dict[str, Any], name: str) -> Non
 
 
 def parse_sleep(day: ParsedDay, document: dict[str, Any], name: str) -> None:
+    """Sessions of the wake date: their stages, and the session itself whether or not it has
+    stages (``metadata.processed = false``: not computed yet; ``stagesStatus``: why not)."""
     for index, point in enumerate(document.get("dataPoints", [])):
         try:
             session = point["sleep"]
             kind = session.get("type", "STAGES")
             log_id = str(point.get("name") or point.get("dataPointName") or session["interval"]["startTime"])
             log_id = log_id.rsplit("/", 1)[-1]
+            start = parse_rfc3339(session["interval"]["startTime"])
             end = parse_rfc3339(session["interval"]["endTime"])
-            main = (session.get("metadata") or {}).get("mainSleep")
+            metadata = session.get("metadata") or {}
+            main = metadata.get("mainSleep")
+            asleep = (session.get("summary") or {}).get("minutesAsleep")
+            minutes_asleep = None if asleep is None else int(_number(asleep))
             # ``shortAwakenings`` overlap the stages (like the legacy API's shortData): kept, flagged.
             stages = [
                 (_STAGE_NAMES[(kind, s["type"])], parse_rfc3339(s["startTime"]), parse_rfc3339(s["endTime"]), short)
@@ -165,10 +171,14 @@ def parse_sleep(day: ParsedDay, document: dict[str, Any], name: str) -> None:
         if not day.window.contains(end):
             day.dropped["sleep:ends_on_other_day"] += 1
             continue
-        if not (session.get("metadata") or {}).get("processed", True):
+        pending = not metadata.get("processed", True)
+        if pending:
             day.notes.append(f"sleep {log_id} is not processed yet (stages pending): re-run this day later")
+        before = len(day.sleep)
         for stage, start_ts, end_ts, short in stages:
             day.add_stage(log_id, stage, start_ts, end_ts, is_short=short, is_main_sleep=main)
+        day.add_session(log_id, start, end, is_main_sleep=main, sleep_type=kind, stage_rows=len(day.sleep) - before,
+                        pending=pending, stages_status=metadata.get("stagesStatus"), minutes_asleep=minutes_asleep)
 
 
 def parse_rollup(day: ParsedDay, data_type: str, document: dict[str, Any], name: str) -> None:

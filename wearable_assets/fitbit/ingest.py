@@ -28,6 +28,8 @@ from wearable_assets.fitbit.canonical import (
     INTRADAY_COLUMNS,
     INTRADAY_TABLE,
     SLEEP_COLUMNS,
+    SLEEP_SESSION_COLUMNS,
+    SLEEP_SESSION_TABLE,
     SLEEP_TABLE,
     Batch,
     DayWindow,
@@ -47,6 +49,7 @@ MANIFEST = "_manifest"
 PARSERS = {"google_health": google_health_parse.parse_payload, "fitbit_legacy": legacy_parse.parse_payload}
 LAKE_INTRADAY = "fitbit_intraday"
 LAKE_SLEEP = "fitbit_sleep_stages"
+LAKE_SLEEP_SESSIONS = "fitbit_sleep_sessions"
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class DayOutcome:
     api_calls: int = 0
     rows_per_metric: dict[str, int] = field(default_factory=dict)
     sleep_stages: int = 0
+    sleep_sessions: int = 0
     hr_completeness_pct: float | None = None
     time_range: tuple[datetime, datetime] | None = None
     dropped: dict[str, int] = field(default_factory=dict)
@@ -100,6 +104,7 @@ class DayOutcome:
         if self.rows_per_metric or self.status in ("ok", "no_data"):
             out["rows"] = self.rows
             out["sleep_stages"] = self.sleep_stages
+            out["sleep_sessions"] = self.sleep_sessions
         if self.hr_completeness_pct is not None:
             out["hr_completeness_pct"] = self.hr_completeness_pct
         if self.time_range:
@@ -195,7 +200,7 @@ def record_fetch_failure(timescale: Timescale, pday: ParticipantDay, outcome: Da
 
 # --- loads ------------------------------------------------------------------------------
 def _summary(pday: ParticipantDay, manifest: dict[str, Any], parsed: ParsedDay) -> DayOutcome:
-    status = "ok" if parsed.rows or parsed.sleep else "no_data"
+    status = "ok" if parsed.rows or parsed.sleep or parsed.sleep_sessions else "no_data"
     notes = list(parsed.notes)
     if parsed.daily_totals:
         notes.append("provider daily totals: " + ", ".join(f"{k}={v:g}" for k, v in sorted(parsed.daily_totals.items())))
@@ -207,6 +212,7 @@ def _summary(pday: ParticipantDay, manifest: dict[str, Any], parsed: ParsedDay) 
         api_calls=int(manifest.get("api_calls", 0)),
         rows_per_metric=parsed.rows_per_metric(),
         sleep_stages=len(parsed.sleep),
+        sleep_sessions=len(parsed.sleep_sessions),
         hr_completeness_pct=parsed.hr_completeness(),
         time_range=parsed.time_range(),
         dropped=dict(parsed.dropped),
@@ -235,7 +241,8 @@ def _copy_stream(day: ParsedDay, batches: Iterable[Batch]) -> Iterator[bytes]:
 
 def load_timescale(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> DayOutcome:
     """Replace the participant-day in TimescaleDB from its landed payloads, in ONE transaction:
-    intraday rows of ``[D, D+1)`` local, sleep stages of wake date D, and the status row.
+    intraday rows of ``[D, D+1)`` local, sleep stages and sleep sessions of wake date D, and the
+    status row.
 
     Rows stream from the parser straight into the binary COPY, payload by payload, so parsing
     runs while the server inserts; they are encoded column-wise (``pgcopy``), never as tuples.
@@ -257,6 +264,11 @@ def load_timescale(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> Da
                 SLEEP_TABLE, where="participant_id = %s AND sleep_date = %s",
                 params=[pday.participant_id, pday.day], columns=SLEEP_COLUMNS, rows=parsed.sleep, conn=conn,
             )
+            timescale.replace_rows(
+                SLEEP_SESSION_TABLE, where="participant_id = %s AND sleep_date = %s",
+                params=[pday.participant_id, pday.day], columns=SLEEP_SESSION_COLUMNS, rows=parsed.sleep_sessions,
+                conn=conn,
+            )
             outcome = _summary(pday, manifest, parsed)
             record_status(conn, pday.participant_id, pday.day, manifest["provider"], outcome.status,
                           detail=outcome.detail, rows_loaded=outcome.rows + outcome.sleep_stages,
@@ -275,6 +287,14 @@ SLEEP_SCHEMA = pa.schema([
     ("start_ts", pa.timestamp("us", tz="UTC")), ("end_ts", pa.timestamp("us", tz="UTC")), ("is_short", pa.bool_()),
     ("is_main_sleep", pa.bool_()), ("source", pa.string()),
 ])
+SLEEP_SESSION_SCHEMA = pa.schema([
+    ("participant_id", pa.string()), ("sleep_date", pa.date32()), ("log_id", pa.string()),
+    ("start_ts", pa.timestamp("us", tz="UTC")), ("end_ts", pa.timestamp("us", tz="UTC")),
+    ("is_main_sleep", pa.bool_()), ("sleep_type", pa.string()), ("state", pa.string()),
+    ("stages_status", pa.string()), ("info_code", pa.int16()), ("minutes_asleep", pa.int32()),
+    ("stage_rows", pa.int32()), ("source", pa.string()),
+])
+assert tuple(SLEEP_SESSION_SCHEMA.names) == SLEEP_SESSION_COLUMNS
 
 
 def intraday_arrow(batches: Iterable[Batch], participant_id: str, source: str, day: date) -> pa.Table:
@@ -296,14 +316,14 @@ def intraday_arrow(batches: Iterable[Batch], participant_id: str, source: str, d
     return pa.concat_tables(parts) if parts else INTRADAY_SCHEMA.empty_table()
 
 
-def _sleep_arrow(rows: list[Any]) -> pa.Table:
-    columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in SLEEP_SCHEMA]
-    return pa.table({f.name: pa.array(col, type=f.type) for f, col in zip(SLEEP_SCHEMA, columns)}, schema=SLEEP_SCHEMA)
+def _sleep_arrow(rows: list[Any], schema: pa.Schema = SLEEP_SCHEMA) -> pa.Table:
+    columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in schema]
+    return pa.table({f.name: pa.array(col, type=f.type) for f, col in zip(schema, columns)}, schema=schema)
 
 
 def load_lake(lake: Lake, pday: ParticipantDay) -> DayOutcome:
-    """Replace the participant-day's parquet (intraday + sleep stages) in the lake, both tables
-    in one dlt run."""
+    """Replace the participant-day's parquet (intraday, sleep stages, sleep sessions) in the
+    lake, all tables in one dlt run."""
     manifest = _loadable_manifest(lake, pday)
     if isinstance(manifest, DayOutcome):
         return manifest
@@ -314,6 +334,8 @@ def load_lake(lake: Lake, pday: ParticipantDay) -> DayOutcome:
     lake.write_partition(pday.participant_id, pday.day, [
         PartitionTable(LAKE_INTRADAY, intraday, scope | {"local_date": pday.day}),
         PartitionTable(LAKE_SLEEP, _sleep_arrow(parsed.sleep), scope | {"sleep_date": pday.day}),
+        PartitionTable(LAKE_SLEEP_SESSIONS, _sleep_arrow(parsed.sleep_sessions, SLEEP_SESSION_SCHEMA),
+                       scope | {"sleep_date": pday.day}),
     ])
     return outcome
 

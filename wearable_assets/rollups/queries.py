@@ -285,27 +285,48 @@ SELECT t.participant_id, t.local_date, m.metric, o.samples, o.min, o.max
  WHERE o.samples > 0
  ORDER BY 1, 2, 3"""
 
-# An ActiGraph row is on the right local date when (a) its record's ``date`` (the subject's
-# local midnight, written as an instant; naive = already local) falls on that date, nearest
-# midnight, and (b) its first and last epochs lie inside the participant's local day.
+# An ActiGraph row is on the right local date when it agrees with the loader's rule
+# (wearable_assets/actigraph/records.py): (a) the day holding the midpoint of its first/last
+# epochs, or without epochs the day its ``date`` names (midnight in its own offset: the date
+# part; any other instant: nearest local midnight in the participant's zone; naive: already
+# local), is that date; (b) its ``date``, under one of the two readings the API's documentation
+# allows (local date written with +00:00, or the UTC instant of local midnight), names that
+# date; and (c) its first and last epochs lie inside the participant's local day.
 ACTIGRAPH_MISATTRIBUTED = f"""
 WITH {TARGETS},
 rows AS (
     SELECT a.participant_id, a.local_date, a.setting_id, a.record->>'date' AS record_date,
-           a.first_epoch_utc, a.last_epoch_utc, t.day_start, t.day_end,
-           CASE
-             WHEN a.record->>'date' IS NULL THEN NULL
-             WHEN a.record->>'date' ~ '(Z|[+-][0-9]{{2}}:?[0-9]{{2}})$'
-               THEN (((a.record->>'date')::timestamptz AT TIME ZONE t.time_zone) + interval '12 hours')::date
-             ELSE ((a.record->>'date')::timestamp + interval '12 hours')::date
-           END AS record_local_date
+           a.first_epoch_utc, a.last_epoch_utc, t.day_start, t.day_end, t.time_zone
       FROM targets t
       JOIN wearables.actigraph_daily_statistics a
         ON a.participant_id = t.participant_id AND a.local_date = t.local_date
+),
+readings AS (
+    SELECT r.*,
+           r.record_date ~ '(Z|[+-][0-9]{{2}}:?[0-9]{{2}})$' AS has_offset,
+           r.record_date ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[T ]00:00:00([.]0+)?(Z|[+-][0-9]{{2}}:?[0-9]{{2}})$' AS is_midnight,
+           ((coalesce(r.first_epoch_utc, r.last_epoch_utc)
+             + (coalesce(r.last_epoch_utc, r.first_epoch_utc) - coalesce(r.first_epoch_utc, r.last_epoch_utc)) / 2)
+             AT TIME ZONE r.time_zone)::date AS epoch_date
+      FROM rows r
+),
+days AS (
+    SELECT g.*,
+           CASE WHEN g.has_offset THEN left(g.record_date, 10)::date END AS written_date,
+           CASE WHEN g.has_offset
+                THEN ((g.record_date::timestamptz AT TIME ZONE g.time_zone) + interval '12 hours')::date END AS instant_date,
+           CASE WHEN NOT g.has_offset THEN (g.record_date::timestamp + interval '12 hours')::date END AS naive_date
+      FROM readings g
 )
-SELECT participant_id, local_date, setting_id, record_date, record_local_date, first_epoch_utc, last_epoch_utc
-  FROM rows
- WHERE record_local_date IS DISTINCT FROM local_date
+SELECT participant_id, local_date, setting_id, record_date,
+       coalesce(epoch_date, naive_date, CASE WHEN is_midnight THEN written_date ELSE instant_date END)
+         AS record_local_date,
+       first_epoch_utc, last_epoch_utc
+  FROM days
+ WHERE coalesce(epoch_date, naive_date, CASE WHEN is_midnight THEN written_date ELSE instant_date END)
+         IS DISTINCT FROM local_date
+    OR (record_date IS NOT NULL AND local_date IS DISTINCT FROM naive_date
+        AND local_date IS DISTINCT FROM written_date AND local_date IS DISTINCT FROM instant_date)
     OR first_epoch_utc < day_start OR first_epoch_utc >= day_end
     OR last_epoch_utc < day_start OR last_epoch_utc >= day_end
  ORDER BY 1, 2, 3"""

@@ -9,10 +9,15 @@ service does, including the awkward parts a client must cope with:
 * Every list is an ``items``/``links``/``totalCount``/``limit``/``offset`` page. ``links.next``
   carries only ``offset``/``limit``, as in the documentation's example, so a client that
   follows it silently drops its date filters; paging by ``offset`` until ``totalCount`` is right.
-* A daily statistic's ``date`` is the subject's local midnight written as a UTC instant
-  (``2026-11-01T14:00:00+00:00`` is 2 November in Brisbane). ``fromDate``/``toDate`` filter on
-  the UTC calendar date of that instant, the less convenient of the two possible readings of
-  the documentation, so a client has to widen its query and attribute days itself.
+* The documentation leaves the meaning of a daily statistic's ``date`` open ("Date/Time of the
+  Daily Statistic", one example ``2020-10-05T00:00:00+00:00``), so the simulator serves either
+  reading (``date_reading``): ``"utc_instant"`` (default), the subject's local midnight written
+  as a UTC instant (``2026-11-01T14:00:00+00:00`` is 2 November in Brisbane), or
+  ``"local_date"``, the local calendar date written with ``+00:00`` like the example
+  (``2026-11-02T00:00:00+00:00``). ``fromDate``/``toDate`` filter on the calendar date of
+  ``date`` as written, so under the first reading a client has to widen its query. Either way
+  the first/last epoch times are real UTC instants inside the subject's local day, and a whole
+  day covers every minute of it (1380 or 1500 on DST change days).
 * Optional aggregation blocks are omitted (not null) for "minimal" studies; one subject has two
   daily-statistics settings; days change after :meth:`recompute` (new values and a new ``id``).
 * Errors come back as ``text/plain``; more than ``rate_limit`` requests per ``rate_window_s``
@@ -34,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
@@ -47,6 +52,9 @@ from wearable_assets.simulators.common import FixedWindowLimiter, SimulatorServe
 
 SCOPES = ("CentrePoint", "Analytics", "DataAccess", "DataRetrieval")
 _NAMESPACE = uuid.UUID("5b0f6c1e-3c2a-4a51-9d1e-0c3e2a7f4b10")  # fixed: setting GUIDs stay the same
+#: The two readings of DailyStatistics ``date`` the documentation allows (module docstring).
+DateReading = Literal["utc_instant", "local_date"]
+DATE_READINGS: tuple[DateReading, ...] = ("utc_instant", "local_date")
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ class CentrePointSimulator:
         minimal_studies: Iterable[int] | None = None,
         dual_setting_subjects: Iterable[int] | None = None,
         extra_fields: dict[str, Any] | None = None,
+        date_reading: DateReading = "utc_instant",
         port: int = 0,
     ) -> None:
         """
@@ -108,7 +117,11 @@ class CentrePointSimulator:
         dual_setting_subjects: subjects with two daily-statistics settings (default: the
             first subject of the first study, e.g. 50001).
         extra_fields: added to every daily statistic, to play "the API grew a new field".
+        date_reading: how ``date`` is written (module docstring): ``"utc_instant"`` or ``"local_date"``.
         """
+        if date_reading not in DATE_READINGS:
+            raise ValueError(f"date_reading must be one of {DATE_READINGS}, not {date_reading!r}")
+        self.date_reading: DateReading = date_reading
         if roster is None or isinstance(roster, (str, Path)):
             roster = load_roster(roster or settings.REPO_ROOT / "roster" / "demo_roster.csv")
         self.client_id = client_id
@@ -190,6 +203,12 @@ class CentrePointSimulator:
         return list(study_settings) if subject_id in self.dual_setting_subjects else study_settings[:1]
 
     # --- data -----------------------------------------------------------------------------
+    def written_date(self, subject_id: int, day: date) -> str:
+        """The ``date`` of the subject's local day, as this simulator's ``date_reading`` writes it."""
+        if self.date_reading == "local_date":
+            return f"{day.isoformat()}T00:00:00+00:00"
+        return _iso_utc(datetime.combine(day, dtime(0), ZoneInfo(self.subjects[subject_id].time_zone)))
+
     def local_days(self, subject_id: int) -> list[date]:
         """Every local day the subject has a daily statistic for (per setting)."""
         subject = self.subjects[subject_id]
@@ -209,17 +228,22 @@ class CentrePointSimulator:
         revision = self._revisions.get((subject_id, day), 0)
         tz = ZoneInfo(subject.time_zone)
         midnight = datetime.combine(day, dtime(0), tz)
+        # Real instants: a DST day has 1380 or 1500 minutes, and a midnight that does not exist
+        # (zones that change at 00:00) starts the day at the first instant that does.
+        start_utc = midnight.astimezone(timezone.utc)
+        day_minutes = int((datetime.combine(day + timedelta(days=1), dtime(0), tz).astimezone(timezone.utc)
+                           - start_utc).total_seconds() // 60)
 
         def u(name: str) -> float:  # not seeded by revision: a recomputation adds to the day
             return _unit(subject_id, day, setting_index, name)
 
         # Data covers the whole day once it is over; the last day (today) is still partial.
-        covered = 1440 if day < self.data_end else 480 + int(400 * u("covered"))
+        covered = day_minutes if day < self.data_end else 480 + int(400 * u("covered"))
         wear = float(min(round(420 + 560 * u("wear") + 40 * revision + 25 * setting_index), covered - 60))
         sleep = float(min(round(360 + 120 * u("sleep")), covered))
         non_wear = covered - wear
-        first = midnight  # epochs are 60 s; "last" is the start of the last one
-        last = midnight + timedelta(minutes=covered - 1)
+        first = start_utc.astimezone(tz)  # epochs are 60 s; "last" is the start of the last one
+        last = (start_utc + timedelta(minutes=covered - 1)).astimezone(tz)
         axis = [int(wear * (150 + 300 * u(f"axis{a}"))) for a in "XYZ"]
         vm = sum(c * c for c in axis) ** 0.5
         record: dict[str, Any] = {
@@ -227,7 +251,7 @@ class CentrePointSimulator:
             "studyId": subject.study_id,
             "dailyStatisticsSettingId": setting,
             "subjectId": subject_id,
-            "date": _iso_utc(midnight),
+            "date": self.written_date(subject_id, day),
             "siteId": subject.study_id * 10 + 1,
             "activityMonitorSerials": [f"TAS1F{subject_id:08d}"],
             "epochAggregation": {
@@ -292,14 +316,13 @@ class CentrePointSimulator:
     def daily_statistics(
         self, subject_id: int, from_date: date | None, to_date: date | None, setting: str | None
     ) -> list[dict[str, Any]]:
-        """Records filtered as the simulated API filters them: on the UTC date of ``date``."""
+        """Records filtered as the simulated API filters them: on the calendar date of ``date`` as written."""
         out = []
         with self._lock:
-            tz = ZoneInfo(self.subjects[subject_id].time_zone)
             settings_ = self.settings_for(subject_id)
             for day in self.local_days(subject_id):
-                utc_day = datetime.combine(day, dtime(0), tz).astimezone(timezone.utc).date()
-                if (from_date and utc_day < from_date) or (to_date and utc_day > to_date):
+                written = date.fromisoformat(self.written_date(subject_id, day)[:10])
+                if (from_date and written < from_date) or (to_date and written > to_date):
                     continue
                 for index, guid in enumerate(settings_):
                     if setting is None or guid.lower() == setting.lower():
@@ -477,9 +500,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--roster", default=None, help="roster CSV (default: the demo roster)")
     parser.add_argument("--data-end", type=date.fromisoformat, default=None, help="last day with data")
     parser.add_argument("--token-expires-in", type=int, default=3600)
+    parser.add_argument("--date-reading", choices=DATE_READINGS, default="utc_instant",
+                        help="how DailyStatistics 'date' is written (the documentation allows both)")
     args = parser.parse_args(argv)
     sim = CentrePointSimulator(args.roster, port=args.port, data_end=args.data_end,
-                               token_expires_in=args.token_expires_in).start()
+                               token_expires_in=args.token_expires_in, date_reading=args.date_reading).start()
     print("CentrePoint simulator running; point the pipeline at it with:")
     print(f"  export CENTREPOINT_BASE_URL={sim.url} CENTREPOINT_TOKEN_URL={sim.token_url}")
     print(f"  export CENTREPOINT_CLIENT_ID={sim.client_id} CENTREPOINT_CLIENT_SECRET={sim.client_secret}")

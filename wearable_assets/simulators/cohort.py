@@ -25,6 +25,8 @@ Design rules, because the pipeline's correctness tests rely on them:
   grows when the clock advances. ``SimDay.until(t)`` gives that truncated view.
 * **Off-wrist gaps** remove heart rate and minute data (Google serves no points for them; the
   legacy API zero-fills steps). Some users have whole "long off-wrist" days.
+* **Naps only on request.** ``add_nap`` gives a day a short daytime sleep besides the main one
+  (under 3 hours, so the providers do not stage it); the minute data does not show it.
 """
 
 from __future__ import annotations
@@ -381,6 +383,7 @@ class SimDay:
     resting_hr: int | None
     long_off_wrist: bool
     synced_until: datetime | None = None  # None: the whole day (no truncation applied)
+    naps: tuple[SleepSession, ...] = ()  # short daytime sleeps ending on this day (``add_nap``)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -424,6 +427,7 @@ class SimDay:
             breathing=self.breathing if sleep_ok else None,
             resting_hr=self.resting_hr if sleep_ok else None,
             synced_until=t,
+            naps=tuple(n for n in self.naps if n.end <= t),
         )
 
 
@@ -518,6 +522,7 @@ class SyntheticCohort:
         self._last_sync: dict[str, datetime] = {}
         self._cache: OrderedDict[tuple[str, date], SimDay] = OrderedDict()
         self._sleep_cache: OrderedDict[tuple[str, date], SleepSession] = OrderedDict()
+        self._naps: dict[tuple[str, date], tuple[SleepSession, ...]] = {}
         self._cache_size = cache_size
         self._lock = threading.RLock()
 
@@ -612,6 +617,22 @@ class SyntheticCohort:
                 self._sleep_cache.popitem(last=False)
         return session
 
+    def add_nap(self, user_id: str, day: date, start: time = time(14, 0), minutes: int = 60) -> SleepSession:
+        """Give ``day`` a daytime nap starting at local ``start`` (besides its main sleep).
+
+        Under 3 hours by default, so the providers do not stage it: Google Health serves it
+        ``stagesStatus: REJECTED_NAP`` without stages, the legacy API as a "classic" log. Call
+        it before the simulators serve the day (their answers are cached)."""
+        if not 0 < minutes < 24 * 60:
+            raise ValueError("a nap lasts between 1 minute and a day")
+        tz = self.user(user_id).tz
+        begin = datetime.combine(day, start, tzinfo=tz).astimezone(UTC)
+        log_id = 30_000_000_000 + _stable_int("nap", user_id, day.isoformat(), start.isoformat()) % 10_000_000_000
+        nap = SleepSession(log_id, day, begin, begin + timedelta(minutes=minutes), (), (), is_main=False)
+        with self._lock:
+            self._naps[(user_id, day)] = (*self._naps.get((user_id, day), ()), nap)
+        return nap
+
     def day(self, user_id: str, day: date) -> SimDay:
         """Everything recorded on ``day`` (ignores sync; see ``synced_day``)."""
         key = (user_id, day)
@@ -619,12 +640,16 @@ class SyntheticCohort:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
-                return hit
+                naps = self._naps.get(key)
+                return replace(hit, naps=naps) if naps else hit
         sim_day = self._generate(self.user(user_id), day)
         with self._lock:
             self._cache[key] = sim_day
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
+            naps = self._naps.get(key)
+        if naps:
+            return replace(sim_day, naps=naps)
         return sim_day
 
     def synced_day(self, user_id: str, day: date) -> SimDay:

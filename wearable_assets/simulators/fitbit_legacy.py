@@ -8,7 +8,9 @@ and OAuth path. ``mode="working"`` serves the endpoints a pipeline used before t
   (reusing a spent one answers 400 ``invalid_grant`` in Fitbit's ``{"errors": [...]}`` shape),
   ``/oauth2/revoke``.
 * Intraday heart rate (``1sec``/``1min``/``5min``/``15min``), steps/calories/distance/floors/
-  elevation (``1min``/``5min``/``15min``), sleep log v1.2 (``levels.data`` + ``shortData``),
+  elevation (``1min``/``5min``/``15min``), sleep log v1.2 (``levels.data`` + ``shortData``;
+  naps given with ``SyntheticCohort.add_nap`` as "classic" logs; optionally a recent night
+  without levels in a ``meta.state: "pending"`` response, see ``sleep_processing``),
   SpO2/HRV/breathing-rate ``all.json``, profile and devices.
 
 Intraday ``time`` values are LOCAL wall-clock times without an offset (``?timezone=UTC``
@@ -44,6 +46,7 @@ from wearable_assets.simulators.cohort import (
     OffsetTable,
     SimDay,
     SimUser,
+    SleepSession,
     SyntheticCohort,
     concatenate,
     from_epoch,
@@ -191,6 +194,10 @@ class FitbitLegacySimulator(LoopbackSimulator):
         self.cohort = cohort
         self.client_id = client_id
         self.client_secret = client_secret
+        #: How long after its end a synced night is served without ``levels`` in a response marked
+        #: ``meta.state: "pending"`` (public client code skips such responses; the state is not
+        #: documented). Zero (the default): levels at once.
+        self.sleep_processing = timedelta(0)
         self.state = FitbitLegacyState(rate_limit_per_hour, refresh_grace_s)
         self.set_mode(mode)
         self.app = make_app("Fitbit Web API (legacy) simulator", self.state)
@@ -577,19 +584,51 @@ class FitbitLegacySimulator(LoopbackSimulator):
         user, headers = self._api_user(request, uid, "sleep")
         first, last = self._date_range(user, d1, d2, "sleep")
         logs = []
+        pending = False
+        synced = self.cohort.last_sync(user.user_id)
         for i in range((last - first).days + 1):
             sim_day = self.cohort.synced_day(user.user_id, first + timedelta(days=i))
             if sim_day.sleep is not None:
-                logs.append(self._sleep_log(user, sim_day))
+                log = self._sleep_log(user, sim_day)
+                if synced < sim_day.sleep.end + self.sleep_processing:
+                    del log["levels"]  # levels not computed yet
+                    pending = True
+                logs.append(log)
+            logs.extend(self._nap_log(user, nap) for nap in sim_day.naps)
         logs.sort(key=lambda log: log["startTime"], reverse=True)
         body: dict[str, Any] = {"sleep": logs}
+        if pending:
+            body["meta"] = {"state": "pending"}
         if d2 is None:
-            stages = {lv: sum(log["levels"]["summary"][lv]["minutes"] for log in logs)
+            stages = {lv: sum(log["levels"]["summary"][lv]["minutes"] for log in logs
+                              if log["type"] == "stages" and "levels" in log)
                       for lv in ("deep", "light", "rem", "wake")}
             body["summary"] = {"stages": stages, "totalMinutesAsleep": sum(log["minutesAsleep"] for log in logs),
                                "totalSleepRecords": len(logs),
                                "totalTimeInBed": sum(log["timeInBed"] for log in logs)}
         return JSONResponse(body, headers=headers)
+
+    def _nap_log(self, user: SimUser, nap: SleepSession) -> dict[str, Any]:
+        """A nap under 3 hours: a "classic" log (``asleep``/``restless``/``awake`` levels, infoCode 2:
+        "Sleep period was too short"), not the main sleep."""
+        offset = int(nap.start.astimezone(user.tz).utcoffset().total_seconds())  # type: ignore[union-attr]
+        n0, total = to_epoch(nap.start), nap.seconds
+        restless, awake = min(240, total // 4), min(120, total // 4)
+        asleep = total - restless - awake
+        plan = [("asleep", asleep), ("restless", restless), ("awake", awake)]
+        data, t = [], n0
+        for level, secs in plan:
+            if secs > 0:
+                data.append({"dateTime": _local(t + offset), "level": level, "seconds": secs})
+                t += secs
+        summary = {lv: {"count": int(secs > 0), "minutes": secs // 60} for lv, secs in plan}
+        return {
+            "dateOfSleep": nap.date_of_sleep.isoformat(), "duration": total * 1000, "efficiency": 100 * asleep // total,
+            "endTime": _local(n0 + total + offset), "infoCode": 2, "isMainSleep": False,
+            "levels": {"data": data, "summary": summary}, "logId": nap.log_id, "logType": "auto_detected",
+            "minutesAfterWakeup": 0, "minutesAsleep": asleep // 60, "minutesAwake": (restless + awake) // 60,
+            "minutesToFallAsleep": 0, "startTime": _local(n0 + offset), "timeInBed": total // 60, "type": "classic",
+        }
 
     def _sleep_log(self, user: SimUser, day: SimDay) -> dict[str, Any]:
         s = day.sleep

@@ -15,7 +15,9 @@ strings, physical + civil time with UTC offsets, ``dataSource`` provenance, AIP-
 physical or civil time, ``nextPageToken`` pages that are often SHORTER than ``pageSize`` (and,
 when asked, empty pages that still carry a token), ``google.rpc.Status`` error bodies, a
 per-user budget of 300 requests/minute answered with 429 + ``Retry-After``. Empty repeated
-fields are omitted as in proto3 JSON, so a day without data is ``{}``.
+fields are omitted as in proto3 JSON, so a day without data is ``{}``. Sleep that has synced
+less than ``SLEEP_PROCESSING`` ago is served ``processed: false`` without stages; naps the cohort
+was given (``SyntheticCohort.add_nap``) are served ``stagesStatus: REJECTED_NAP`` without stages.
 
 Offsets, civil times, civil filters, ``dailyRollUp`` days and daily values' ``date`` follow the
 DEVICE's zone at each instant (``cohort.device_offsets``), which ``SimUser.travel`` can move
@@ -49,6 +51,7 @@ from wearable_assets.simulators.cohort import (
     OffsetTable,
     SimDay,
     SimUser,
+    SleepSession,
     SyntheticCohort,
     concatenate,
     device_offsets,
@@ -567,6 +570,9 @@ def _night_points(dtype: DataType, user: SimUser, days: list[SimDay], offsets: O
         return _night_samples(dtype, days, offsets, wrap)
     entries: list[tuple[int, int, Callable[[bool], dict[str, Any]]]] = []  # (order, physical, render)
     for d in days:
+        if dtype.path == "sleep":
+            for nap in d.naps:
+                entries.append((to_epoch(nap.start), to_epoch(nap.end), _nap_renderer(user, nap, offsets, wrap)))
         s = d.sleep
         if s is None:
             continue
@@ -617,6 +623,30 @@ def _night_samples(dtype: DataType, days: list[SimDay], offsets: OffsetTable, wr
         }, reconciled)
 
     return PointSet(t, t, t + off, np.zeros(t.size, dtype=np.int64), one_by_one(render))
+
+
+def _nap_renderer(user: SimUser, nap: SleepSession, offsets: OffsetTable, wrap):
+    """A nap too short to stage: processed, ``stagesStatus: REJECTED_NAP`` (sleep under 3 h)
+    and no ``stages``; ``type`` CLASSIC, the type Fitbit gives sleep it does not stage."""
+    n0, n1 = to_epoch(nap.start), to_epoch(nap.end)
+    minutes = nap.time_in_bed
+
+    def render(reconciled: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "interval": interval_json(n0, n1, int(offsets.at(n0)), int(offsets.at(n1))),
+            "type": "CLASSIC",
+            "metadata": {"mainSleep": False, "nap": True, "processed": True, "manuallyEdited": False,
+                         "stagesStatus": "REJECTED_NAP"},
+            "summary": {"minutesInSleepPeriod": str(minutes), "minutesAsleep": str(max(minutes - 6, 0)),
+                        "minutesAwake": str(min(minutes, 6)), "minutesToFallAsleep": "0",
+                        "minutesAfterWakeUp": "0"},
+            "createTime": rfc3339(n1 + 300),
+            "updateTime": rfc3339(n1 + 1800),
+        }
+        name = f"users/{user.health_user_id}/dataTypes/sleep/dataPoints/{nap.log_id}"
+        return wrap(payload, reconciled, data_source(user, "DERIVED"), name)
+
+    return render
 
 
 def _sleep_renderer(user: SimUser, d: SimDay, offsets: OffsetTable, processed: bool, wrap):
