@@ -91,7 +91,7 @@ def roster_sync(roster_file: str | None, today: object, force: bool) -> None:
                                force=force, source=path.name)
         except RosterRefused as exc:
             raise _problems_exit(exc.problems, "nothing applied: fix the roster, or re-run with --force if the "
-                                              "change is intended")
+                                              "change is intended") from None
         except psycopg.OperationalError as exc:
             raise click.ClickException(
                 f"database {settings.mask_dsn(settings.timescale_dsn())} not reachable "
@@ -157,9 +157,9 @@ def _load_roster_or_exit(path: Path, what_to_do: str) -> list:
     try:
         return load_roster(path)
     except OSError as exc:
-        raise _problems_exit([f"cannot read {path}: {exc.strerror or exc}"], "check the path (or $WEARABLES_ROSTER)")
+        raise _problems_exit([f"cannot read {path}: {exc.strerror or exc}"], "check the path (or $WEARABLES_ROSTER)") from None
     except RosterError as exc:
-        raise _problems_exit(exc.problems, what_to_do)
+        raise _problems_exit(exc.problems, what_to_do) from None
 
 
 def _participant_partitions_or_none() -> list[str] | None:
@@ -171,7 +171,7 @@ def _participant_partitions_or_none() -> list[str] | None:
     try:
         with dg.DagsterInstance.get() as instance:
             return list(instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME))
-    except Exception:  # noqa: BLE001  an optional check: any failure only means it was skipped
+    except Exception:
         return None
 
 

@@ -54,7 +54,7 @@ def api_dsn(pipeline_dsn: str) -> str:
     params.pop("password", None)
     params.pop("passfile", None)
     params["user"] = API_LOGIN_ROLE
-    return psycopg.conninfo.make_conninfo(**params)
+    return psycopg.conninfo.make_conninfo("", **params)
 
 
 def _float_env(name: str, default: float) -> float:

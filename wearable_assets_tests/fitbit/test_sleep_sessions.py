@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from wearable_assets.fitbit import ingest, landing
-from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
+from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.simulators.cohort import SyntheticCohort
