@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 import pyarrow as pa
 
+from wearable_assets import plausibility
 from wearable_assets.fitbit import google_health_parse, legacy_parse, pgcopy
 from wearable_assets.fitbit.canonical import (
     INTRADAY_COLUMNS,
@@ -38,6 +39,7 @@ from wearable_assets.fitbit.canonical import (
 )
 from wearable_assets.fitbit.decoding import decode_json
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.storage import quarantine
 from wearable_assets.storage.lake import Lake, PartitionTable
 from wearable_assets.storage.timescale import Timescale
 
@@ -47,6 +49,8 @@ MANIFEST = "_manifest"
 PARSERS = {"google_health": google_health_parse.parse_payload, "fitbit_legacy": legacy_parse.parse_payload}
 LAKE_INTRADAY = "fitbit_intraday"
 LAKE_SLEEP = "fitbit_sleep_stages"
+#: The participant-day's values the plausibility rules kept out of ``LAKE_INTRADAY``.
+LAKE_QUARANTINE = "fitbit_quarantined_values"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class DayOutcome:
     hr_completeness_pct: float | None = None
     time_range: tuple[datetime, datetime] | None = None
     dropped: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)  # per metric, outside the plausibility rules
 
     @property
     def rows(self) -> int:
@@ -106,6 +111,9 @@ class DayOutcome:
             out["time_range"] = [t.isoformat() for t in self.time_range]
         if self.dropped:
             out["dropped"] = self.dropped
+        if self.quarantined:
+            out["quarantined"] = self.quarantined
+            out["plausibility_rule_version"] = plausibility.RULE_VERSION
         return out
 
 
@@ -189,9 +197,17 @@ def record_fetch_failure(timescale: Timescale, pday: ParticipantDay, outcome: Da
 
 
 # --- loads ------------------------------------------------------------------------------
-def _summary(pday: ParticipantDay, manifest: dict[str, Any], parsed: ParsedDay) -> DayOutcome:
-    status = "ok" if parsed.rows or parsed.sleep else "no_data"
+def _summary(pday: ParticipantDay, manifest: dict[str, Any], parsed: ParsedDay,
+             screen: plausibility.BatchScreen) -> DayOutcome:
+    """The outcome of a load: row counts are what was stored (quarantined values excluded)."""
+    quarantined = screen.counts()
+    stored = {m: n - quarantined.get(m, 0) for m, n in parsed.rows_per_metric().items()}
+    stored = {m: n for m, n in stored.items() if n}
+    status = "ok" if stored or parsed.sleep else "no_data"
     notes = list(parsed.notes)
+    if quarantined:
+        notes.append(f"{sum(quarantined.values())} implausible value(s) quarantined (plausibility rules "
+                     f"v{plausibility.RULE_VERSION}): " + ", ".join(f"{m}={n}" for m, n in quarantined.items()))
     if parsed.daily_totals:
         notes.append("provider daily totals: " + ", ".join(f"{k}={v:g}" for k, v in sorted(parsed.daily_totals.items())))
     return DayOutcome(
@@ -200,11 +216,12 @@ def _summary(pday: ParticipantDay, manifest: dict[str, Any], parsed: ParsedDay) 
         status=status,
         detail="; ".join(notes),
         api_calls=int(manifest.get("api_calls", 0)),
-        rows_per_metric=parsed.rows_per_metric(),
+        rows_per_metric=stored,
         sleep_stages=len(parsed.sleep),
         hr_completeness_pct=parsed.hr_completeness(),
         time_range=parsed.time_range(),
         dropped=dict(parsed.dropped),
+        quarantined=quarantined,
     )
 
 
@@ -240,19 +257,22 @@ def load_timescale(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> Da
     if isinstance(manifest, DayOutcome):
         return manifest
     parsed, batches = open_landed_batches(lake, pday, manifest)
+    screen = plausibility.BatchScreen()
     window = parsed.window
     with timescale.connect() as conn:
         with conn.transaction():
             timescale.replace_binary(
                 INTRADAY_TABLE, where="participant_id = %s AND ts >= %s AND ts < %s",
                 params=[pday.participant_id, window.start, window.end], columns=INTRADAY_COLUMNS,
-                chunks=_copy_stream(parsed, batches), conn=conn,
+                chunks=_copy_stream(parsed, screen.screen(batches)), conn=conn,
             )
+            quarantine.replace_day(timescale, conn, pday.participant_id, pday.day, "fitbit",
+                                   _quarantine_rows(pday, parsed.source, screen))
             timescale.replace_rows(
                 SLEEP_TABLE, where="participant_id = %s AND sleep_date = %s",
                 params=[pday.participant_id, pday.day], columns=SLEEP_COLUMNS, rows=parsed.sleep, conn=conn,
             )
-            outcome = _summary(pday, manifest, parsed)
+            outcome = _summary(pday, manifest, parsed, screen)
             record_status(conn, pday.participant_id, pday.day, manifest["provider"], outcome.status,
                           detail=outcome.detail, rows_loaded=outcome.rows + outcome.sleep_stages,
                           api_calls=outcome.api_calls, last_device_sync=parsed.last_device_sync)
@@ -269,6 +289,14 @@ SLEEP_SCHEMA = pa.schema([
     ("start_ts", pa.timestamp("us", tz="UTC")), ("end_ts", pa.timestamp("us", tz="UTC")), ("is_short", pa.bool_()),
     ("is_main_sleep", pa.bool_()), ("source", pa.string()),
 ])
+#: ``wearables.quarantined_values`` in the lake (same columns, one participant-day per folder).
+QUARANTINE_SCHEMA = pa.schema([
+    ("participant_id", pa.string()), ("local_date", pa.date32()), ("device", pa.string()), ("source", pa.string()),
+    ("metric", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("setting_id", pa.int64()),
+    ("value", pa.float64()), ("rule", pa.string()), ("rule_version", pa.string()), ("reason", pa.string()),
+    ("loaded_at", pa.timestamp("us", tz="UTC")),
+])
+assert tuple(QUARANTINE_SCHEMA.names) == quarantine.COLUMNS
 
 
 def intraday_arrow(batches: Iterable[Batch], participant_id: str, source: str, day: date) -> pa.Table:
@@ -290,24 +318,39 @@ def intraday_arrow(batches: Iterable[Batch], participant_id: str, source: str, d
     return pa.concat_tables(parts) if parts else INTRADAY_SCHEMA.empty_table()
 
 
+def _quarantine_rows(pday: ParticipantDay, source: str, screen: plausibility.BatchScreen) -> list[tuple[Any, ...]]:
+    return quarantine.rows(pday.participant_id, pday.day, "fitbit", source, screen.values(),
+                           datetime.now(timezone.utc))
+
+
+def _quarantine_arrow(rows: list[tuple[Any, ...]]) -> pa.Table:
+    columns = list(zip(*rows)) if rows else [[] for _ in QUARANTINE_SCHEMA]
+    return pa.table({f.name: pa.array(col, type=f.type) for f, col in zip(QUARANTINE_SCHEMA, columns)},
+                    schema=QUARANTINE_SCHEMA)
+
+
 def _sleep_arrow(rows: list[Any]) -> pa.Table:
     columns = list(zip(*rows)) if rows else [[] for _ in SLEEP_SCHEMA]
     return pa.table({f.name: pa.array(col, type=f.type) for f, col in zip(SLEEP_SCHEMA, columns)}, schema=SLEEP_SCHEMA)
 
 
 def load_lake(lake: Lake, pday: ParticipantDay) -> DayOutcome:
-    """Replace the participant-day's parquet (intraday + sleep stages) in the lake, both tables
-    in one dlt run."""
+    """Replace the participant-day's parquet (intraday + sleep stages + quarantined values) in
+    the lake, all tables in one dlt run. The intraday rows are screened exactly as
+    ``load_timescale`` screens them, so the lake and the database hold the same samples."""
     manifest = _loadable_manifest(lake, pday)
     if isinstance(manifest, DayOutcome):
         return manifest
     parsed, batches = open_landed_batches(lake, pday, manifest)
-    intraday = intraday_arrow(batches, pday.participant_id, parsed.source, pday.day)
-    outcome = _summary(pday, manifest, parsed)
+    screen = plausibility.BatchScreen()
+    intraday = intraday_arrow(screen.screen(batches), pday.participant_id, parsed.source, pday.day)
+    outcome = _summary(pday, manifest, parsed, screen)
     scope = {"participant_id": pday.participant_id}
     lake.write_partition(pday.participant_id, pday.day, [
         PartitionTable(LAKE_INTRADAY, intraday, scope | {"local_date": pday.day}),
         PartitionTable(LAKE_SLEEP, _sleep_arrow(parsed.sleep), scope | {"sleep_date": pday.day}),
+        PartitionTable(LAKE_QUARANTINE, _quarantine_arrow(_quarantine_rows(pday, parsed.source, screen)),
+                       scope | {"local_date": pday.day}),
     ])
     return outcome
 

@@ -4,6 +4,10 @@ They read what the source assets loaded into TimescaleDB (``deps``, no data pass
 replace their own partitions' rows with one SQL statement per table (``refresh.py``). A ranged
 run (backfill, schedule) rolls up all its participant-days in one transaction per table.
 ``automation.follow_upstream`` re-runs a partition whenever its upstream partition changes.
+
+Implausible values never block a rollup: the loaders quarantine them (``plausibility``), and
+the rollup SQL leaves out any that are still stored, so one bad participant-day cannot hold back
+the other participant-days of a ranged run. The ``values_plausible`` checks report them.
 """
 
 
@@ -32,18 +36,6 @@ BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=500)
 COHORT_LAKE_PARTICIPANT = "all"
 
 
-def _refuse_bad_heart_rate(timescale: Timescale, days: list[ParticipantDay]) -> None:
-    bad = refresh.heart_rate_out_of_bounds(timescale, days)
-    if bad:
-        raise dg.Failure(
-            description=(
-                f"heart rate outside physiological bounds in {len(bad)} participant-day(s); the rollup is "
-                "blocked until fitbit/intraday is fixed and re-materialised: " + "; ".join(map(str, bad[:20]))
-            ),
-            metadata={"out_of_bounds": dg.MetadataValue.json([str(b) for b in bad])},
-        )
-
-
 def _keys_metadata(days: list[ParticipantDay]) -> dict[str, Any]:
     return {
         "participant_days": len(days),
@@ -67,12 +59,11 @@ def _aggregate_note(context: dg.AssetExecutionContext, result: refresh.Aggregate
     automation_condition=follow_upstream(),
     backfill_policy=BACKFILL_POLICY,
     kinds={"timescaledb"},
-    description="Hourly mean/min/max/count/sum per participant, metric and UTC hour (local hour kept): "
-    "wearables.intraday_hourly.",
+    description="Hourly mean/min/max/count/sum per participant, metric and UTC hour (local hour kept), over "
+    "plausible values: wearables.intraday_hourly.",
 )
 def intraday_hourly(context: dg.AssetExecutionContext, timescale: TimescaleResource) -> dg.MaterializeResult:
     days = partition_days(context)
-    _refuse_bad_heart_rate(timescale, days)
     result = refresh.refresh_intraday_hourly(timescale, days)
     metadata: dict[str, Any] = _keys_metadata(days) | {"rows_deleted": result.deleted, "rows_written": result.inserted}
     metadata |= _aggregate_note(context, refresh.refresh_continuous_aggregates(timescale, days))
@@ -85,7 +76,7 @@ def _summary_metadata(timescale: Timescale, days: list[ParticipantDay]) -> dict[
     params = refresh.day_params(days)
     rows = timescale.fetch(
         """SELECT s.completeness_reason, s.valid_day, s.hr_mean, s.resting_hr, s.steps, s.wear_minutes,
-                  s.completeness
+                  s.completeness, s.quarantined_values
              FROM wearables.participant_day_summary s
              JOIN unnest(%(participant_ids)s::text[], %(dates)s::date[]) AS t(participant_id, local_date)
             USING (participant_id, local_date)""",
@@ -95,9 +86,10 @@ def _summary_metadata(timescale: Timescale, days: list[ParticipantDay]) -> dict[
     metadata: dict[str, Any] = {
         "valid_days": sum(1 for r in rows if r[1]),
         "reasons": dg.MetadataValue.json(dict(sorted(reasons.items()))),
+        "quarantined_values": sum(r[7] for r in rows),
     }
     if len(rows) == 1:
-        _, _, hr_mean, resting_hr, steps, wear, completeness = rows[0]
+        _, _, hr_mean, resting_hr, steps, wear, completeness, _ = rows[0]
         for name, value in (("hr_mean", hr_mean), ("resting_hr", resting_hr), ("steps", steps),
                             ("wear_minutes", wear), ("completeness", completeness)):
             if value is not None:
@@ -117,7 +109,6 @@ def _summary_metadata(timescale: Timescale, days: list[ParticipantDay]) -> dict[
 )
 def participant_day_summary(context: dg.AssetExecutionContext, timescale: TimescaleResource) -> dg.MaterializeResult:
     days = partition_days(context)
-    _refuse_bad_heart_rate(timescale, days)
     rule = refresh.ValidDayRule.from_env()
     result = refresh.refresh_participant_day_summary(timescale, days, rule)
     metadata = _keys_metadata(days) | {"valid_day_rule": rule.text, "valid_day_rule_version": rule.version}

@@ -3,9 +3,13 @@
 Each check is partitioned like its asset, so the UI shows results per participant-day; in a
 ranged run Dagster runs a check once for all the run's keys and records it without a partition.
 
-* heart rate within 25-250 bpm on ``fitbit/intraday`` — **blocking**: in the same run the
-  rollups do not start when it fails (the rollups also re-check before writing, for runs that
-  automation starts on their own);
+* values plausible on ``fitbit/intraday`` and on ``actigraph/daily_statistics``: which values
+  the load quarantined under the plausibility rules (``wearable_assets/plausibility.py``, heart
+  rate 25-250 bpm among them), and on Fitbit also values still stored outside the rules (loaded
+  before them). Not blocking: quarantined values never reach the measurement tables and the
+  rollups ignore stored ones, so a bad participant-day holds nobody back; it warns instead. (It
+  replaces the blocking heart-rate check, which stopped every participant-day of a ranged run
+  for one bad one.)
 * no duplicate ``(participant, metric, ts)`` in the lake's ``fitbit_intraday`` parquet (the
   database cannot hold duplicates: its unique index is the load's idempotency key; the lake has
   no such index, and a crash between writing new files and deleting old ones leaves both);
@@ -25,6 +29,7 @@ import fsspec
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from wearable_assets import plausibility
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.partitions import participant_day_partitions, partition_days
 from wearable_assets.rollups import queries, refresh
@@ -50,26 +55,49 @@ def _lines(items: Sequence[object]) -> dg.MetadataValue:
     return dg.MetadataValue.md(text or "none")
 
 
+def _plausibility_result(days: list[ParticipantDay], problems: dict[ParticipantDay, list[str]],
+                         extra: dict[str, Any]) -> dg.AssetCheckResult:
+    lines = [f"{d.key}: {line}" for d in sorted(problems, key=lambda d: d.key) for line in problems[d]]
+    metadata: dict[str, Any] = {
+        "participant_days_checked": len(days),
+        "participant_days_with_implausible_values": len(problems),
+        "rule_version": plausibility.RULE_VERSION,
+        "detail": _lines(lines),
+    } | extra
+    if len(days) == 1 and problems:
+        metadata["reasons"] = dg.MetadataValue.json(problems[days[0]])
+    return dg.AssetCheckResult(passed=not problems, severity=dg.AssetCheckSeverity.WARN, metadata=metadata)
+
+
 @dg.asset_check(
     asset=FITBIT_INTRADAY,
+    name="values_plausible",
     partitions_def=participant_day_partitions,
-    blocking=True,
-    description="Heart rate (and resting heart rate) within 25-250 bpm. Blocks the rollups when it fails.",
+    description="Warns with the reason for each value the load quarantined (outside the plausibility rules, "
+    "e.g. heart rate 25-250 bpm, steps 0-300 per minute), and for values still stored outside them. "
+    "Not blocking: the rollups never use such values.",
 )
-def heart_rate_within_bounds(context: dg.AssetCheckExecutionContext, timescale: TimescaleResource) -> dg.AssetCheckResult:
+def fitbit_values_plausible(context: dg.AssetCheckExecutionContext, timescale: TimescaleResource) -> dg.AssetCheckResult:
     days = partition_days(context)  # type: ignore[arg-type]
-    bad = refresh.heart_rate_out_of_bounds(timescale, days)
-    low, high = refresh.HEART_RATE_BOUNDS
-    return dg.AssetCheckResult(
-        passed=not bad,
-        metadata={
-            "participant_days_checked": len(days),
-            "participant_days_out_of_bounds": len({(b.participant_id, b.local_date) for b in bad}),
-            "samples_out_of_bounds": sum(b.samples for b in bad),
-            "bounds_bpm": f"{low:g}-{high:g}",
-            "detail": _lines(bad),
-        },
-    )
+    problems = refresh.quarantined_by_day(timescale, days, devices=["fitbit"])
+    stored = refresh.out_of_rule(timescale, days)
+    for item in stored:
+        problems.setdefault(ParticipantDay(item.local_date, item.participant_id), []).append(str(item))
+    return _plausibility_result(days, problems, {"stored_values_outside_rules": sum(i.samples for i in stored)})
+
+
+@dg.asset_check(
+    asset=ACTIGRAPH_DAILY,
+    name="values_plausible",
+    partitions_def=participant_day_partitions,
+    description="Warns with the reason for each ActiGraph daily-statistics field the load quarantined "
+    "(outside the plausibility rules, e.g. wear minutes above 1500).",
+)
+def actigraph_values_plausible(context: dg.AssetCheckExecutionContext,
+                               timescale: TimescaleResource) -> dg.AssetCheckResult:
+    days = partition_days(context)  # type: ignore[arg-type]
+    problems = refresh.quarantined_by_day(timescale, days, devices=["actigraph"])
+    return _plausibility_result(days, problems, {})
 
 
 def _duplicates_in(path_prefix: str, lake: Lake) -> tuple[int, int, list[str]]:
@@ -216,7 +244,8 @@ def device_freshness(context: dg.AssetCheckExecutionContext, timescale: Timescal
 
 
 ALL_CHECKS = [
-    heart_rate_within_bounds,
+    fitbit_values_plausible,
+    actigraph_values_plausible,
     no_duplicate_samples_in_lake,
     actigraph_local_date,
     participant_day_complete,

@@ -42,8 +42,10 @@ def test_a_ranged_run_carries_participant_days_from_the_apis_to_the_rollups(
     assert result.success, failure_messages(result)
     for asset in ("fitbit/intraday", "actigraph/daily_statistics", "intraday_hourly", "participant_day_summary"):
         assert materialized_keys(result, asset) == keys
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks["heart_rate_within_bounds"] and checks["no_duplicate_samples_in_lake"] and checks["actigraph_local_date"]
+    checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    assert checks[("fitbit/intraday", "values_plausible")] and checks[("actigraph/daily_statistics", "values_plausible")]
+    assert checks[("fitbit/intraday_parquet", "no_duplicate_samples_in_lake")]
+    assert checks[("actigraph/daily_statistics", "actigraph_local_date")]
     summaries = timescale.fetch(
         "SELECT participant_id, local_date, valid_day, completeness_reason, fitbit_wear_minutes, "
         "actigraph_wear_minutes, steps, hr_mean FROM wearables.participant_day_summary ORDER BY 1, 2")
@@ -67,7 +69,7 @@ def test_a_ranged_run_carries_participant_days_from_the_apis_to_the_rollups(
     assert len(lake_files(lake)) == 2
 
 
-def test_a_failed_heart_rate_check_stops_the_rollups_in_the_same_run(
+def test_an_implausible_heart_rate_is_quarantined_and_the_rollups_carry_on(
     stack: SimulatorStack, timescale: TimescaleResource, lake: LakeResource, demo_instance: dg.DagsterInstance
 ) -> None:
     day = synced_day()
@@ -86,9 +88,15 @@ def test_a_failed_heart_rate_check_stops_the_rollups_in_the_same_run(
     result = execute(dg.AssetSelection.assets(dg.AssetKey(["fitbit", "intraday"]), "intraday_hourly",
                                               "participant_day_summary"), demo_instance, partition_key=key)
 
-    assert not result.success
-    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "heart_rate_within_bounds")
-    assert not check.passed and check.metadata["samples_out_of_bounds"].value == 1
-    assert materialized_keys(result, "fitbit/intraday") == [key]  # loaded, and flagged
-    assert materialized_keys(result, "intraday_hourly") == [] and materialized_keys(result, "participant_day_summary") == []
-    assert timescale.fetch("SELECT count(*) FROM wearables.intraday_hourly")[0][0] == 0
+    assert result.success, failure_messages(result)
+    check = next(e for e in result.get_asset_check_evaluations()
+                 if e.check_name == "values_plausible" and e.asset_key == dg.AssetKey(["fitbit", "intraday"]))
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "heart_rate: 1 value(s) quarantined (300) by rule '25 <= heart_rate <= 250 bpm'" in str(
+        check.metadata["detail"].value)
+    for asset in ("fitbit/intraday", "intraday_hourly", "participant_day_summary"):
+        assert materialized_keys(result, asset) == [key]
+    assert timescale.fetch("SELECT max(value) FROM wearables.fitbit_intraday WHERE metric = 'heart_rate'")[0][0] < 300
+    assert timescale.fetch("SELECT max(max_value) FROM wearables.intraday_hourly WHERE metric = 'heart_rate'")[0][0] < 300
+    assert timescale.fetch("SELECT completeness_reason, fitbit_status, quarantined_values "
+                           "FROM wearables.participant_day_summary") == [("fitbit_implausible", "implausible", 1)]
