@@ -81,18 +81,19 @@ FITBIT_RANGES: dict[str, Range] = {
     # (Ainsworth et al. 2011, Med Sci Sports Exerc 43:1575); 1 MET ~ 1 kcal/kg/h, so a 150 kg
     # person at 23 MET spends ~58 kcal/min. Energy expenditure is never negative.
     "calories": Range(0, 60, "kcal", "Compendium of Physical Activities (Ainsworth et al. 2011): 23 MET x 150 kg"),
-    # Metres per minute. The fastest human sprint is 12.4 m/s ~ 745 m/min (Bolt 2009); 2000 m/min
+    # Metres per minute. The fastest human sprint peaks near 12.3 m/s ~ 740 m/min (Bolt 2009); 2000 m/min
     # (120 km/h) leaves room for GPS-tracked cycling descents and rejects car/train tracks and
     # unit faults (a km value read as mm, ...).
-    "distance": Range(0, 2000, "m", "physiology: fastest sprint 12.4 m/s; 120 km/h ceiling for GPS cycling"),
+    "distance": Range(0, 2000, "m", "physiology: fastest sprint ~12.3 m/s; 120 km/h ceiling for GPS cycling"),
     # Floors (3 m of climb each) per minute. Tower-running records climb ~9 floors/min (Empire
     # State Building Run-Up, 86 floors in under 10 min); 30 allows barometer noise.
     "floors": Range(0, 30, "count", "tower-running records ~9 floors/min; Fitbit floor = 10 ft (3 m) climbed"),
     # Fitbit/Google Health: "fat burn = 1, cardio/peak = 2" active zone minutes per minute.
-    "active_zone_minutes": Range(0, 2, "min", "Fitbit/Google Health docs: 1 AZM (fat burn) or 2 (cardio/peak) per minute"),
-    # Fitbit reports SpO2 during sleep; values below 50 % are incompatible with consciousness and
-    # outside the calibrated range of wrist oximetry (ISO 80601-2-61 validates 70-100 %).
-    "spo2": Range(50, 100, "%", "ISO 80601-2-61 pulse-oximeter accuracy range 70-100 %; < 50 % not survivable asleep"),
+    "active_zone_minutes": Range(0, 2, "min", "Google Health API active-zone-minutes: 1 (fat burn) or 2 (cardio/peak) per minute"),
+    # Fitbit reports SpO2 during sleep. Pulse oximeters are specified for accuracy over 70-100 %
+    # (ISO 80601-2-61); below 50 % is far outside what a wrist sensor can measure and would be a
+    # medical emergency, above 100 % is impossible.
+    "spo2": Range(50, 100, "%", "ISO 80601-2-61 (oximeter accuracy specified over 70-100 %); > 100 % impossible"),
     # RMSSD in adults spans ~5-150 ms, occasionally ~250 ms in the young and very fit (Shaffer &
     # Ginsberg 2017, Front Public Health 5:258 and its norms); more is ectopic beats or artefact.
     "hrv_rmssd": Range(0, 300, "ms", "Shaffer & Ginsberg 2017 (HRV norms): adult RMSSD < ~250 ms"),
@@ -113,17 +114,18 @@ ACTIGRAPH_RANGES: dict[str, Range] = {
     "moderate_minutes": Range(0, LONGEST_DAY_MINUTES, "min", _DAY),
     "vigorous_minutes": Range(0, LONGEST_DAY_MINUTES, "min", _DAY),
     "mvpa_minutes": Range(0, LONGEST_DAY_MINUTES, "min", _DAY),
-    # Vector-magnitude counts over wear time. Vigorous activity starts at 9,499 VM counts/min
-    # (Sasaki, John & Freedson 2011, J Sci Med Sport 14:411) and running rarely exceeds ~20,000;
-    # 60,000 counts/min for every minute of the longest day is beyond any wearer.
+    # Vector-magnitude counts over wear time. "Very vigorous" starts near 9,500-9,650 counts/min
+    # (Freedson, Melanson & Sirard 1998, vertical axis; Sasaki, John & Freedson 2011, J Sci Med
+    # Sport 14:411, vector magnitude); 60,000 counts/min for every minute of the longest day is
+    # beyond any wearer.
     "total_counts": Range(0, 60_000 * LONGEST_DAY_MINUTES, "counts",
-                          "Sasaki et al. 2011 VM cut points (vigorous >= 9,499 cpm); 60,000 cpm x 1500 min"),
+                          "Freedson 1998 / Sasaki 2011 cut points (very vigorous ~9,500 cpm); 60,000 cpm x 1500 min"),
     # Steps: the Fitbit per-minute ceiling (300/min) over the longest day.
     "steps": Range(0, 300 * LONGEST_DAY_MINUTES, "count", "300 steps/min (Weyand et al. 2000) x 1500 min"),
     # Mean METs over wear time: the Compendium's range (sleeping 0.9 MET, highest activity ~23 MET).
     "mets": Range(0, 23, "MET", "Compendium of Physical Activities (Ainsworth et al. 2011): highest ~23 MET"),
     # Wear-time kcal per day: the highest sustained expenditures measured (Tour de France riders,
-    # ~8,600 kcal/day by doubly labelled water; Westerterp et al. 1986, Int J Sports Med 7:S36)
+    # ~8,600 kcal/day by doubly labelled water; Westerterp et al. 1986, Int J Sports Med 7 Suppl 1)
     # doubled for margin.
     "calories": Range(0, 20_000, "kcal", "Westerterp et al. 1986: Tour de France ~8,600 kcal/day, doubled"),
 }
@@ -136,7 +138,7 @@ class Quarantined:
     """One value kept out of the measurement tables, as ``wearables.quarantined_values`` stores it."""
 
     metric: str
-    ts: datetime | None  # datetime (Fitbit sample time) or None (ActiGraph daily field)
+    ts: datetime | None  # the Fitbit sample time; None for an ActiGraph daily field
     value: float
     rule: str
     reason: str

@@ -247,7 +247,12 @@ def _copy_stream(day: ParsedDay, batches: Iterable[Batch]) -> Iterator[bytes]:
 
 def load_timescale(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> DayOutcome:
     """Replace the participant-day in TimescaleDB from its landed payloads, in ONE transaction:
-    intraday rows of ``[D, D+1)`` local, sleep stages of wake date D, and the status row.
+    intraday rows of ``[D, D+1)`` local, sleep stages of wake date D, the day's quarantined
+    values, and the status row.
+
+    Values outside the plausibility rules are split off each batch with numpy masks
+    (``plausibility.BatchScreen``) on their way to the COPY and written to
+    ``wearables.quarantined_values`` instead, with the rule and the reason.
 
     Rows stream from the parser straight into the binary COPY, payload by payload, so parsing
     runs while the server inserts; they are encoded column-wise (``pgcopy``), never as tuples.

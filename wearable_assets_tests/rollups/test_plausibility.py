@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from wearable_assets import plausibility
+from wearable_assets import plausibility, settings
 from wearable_assets.actigraph import records
 from wearable_assets.fitbit.canonical import Batch, epoch_us
 from wearable_assets.fitbit.metrics import METRICS
@@ -193,3 +193,10 @@ def test_a_load_quarantine_replaces_the_day_and_device_only(sources: Sources, ti
         (DAY, "actigraph", 99.0), (DAY + timedelta(days=1), "fitbit", -3.0)]
     with timescale.connect() as conn, pytest.raises(ValueError, match="'garmin' is not one of"):
         quarantine.replace_day(timescale, conn, "B001", DAY, "garmin", [])
+
+
+def test_the_documented_rules_table_is_the_code_s() -> None:
+    doc = (settings.REPO_ROOT / "docs" / "rollups.md").read_text(encoding="utf-8")
+    for rule in plausibility.rules_table():
+        assert f"| {rule['device']} | `{rule['metric']}` | `{rule['rule']}` | {rule['source']} |" in doc, rule
+    assert f"**Version `{plausibility.RULE_VERSION}`**" in doc
