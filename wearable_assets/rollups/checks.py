@@ -14,7 +14,8 @@ ranged run Dagster runs a check once for all the run's keys and records it witho
   database cannot hold duplicates: its unique index is the load's idempotency key; the lake has
   no such index, and a crash between writing new files and deleting old ones leaves both);
 * ActiGraph rows attributed to the participant's local date;
-* completeness of each participant-day (warns with the reason when below the valid-day rule);
+* completeness of each participant-day (warns with the reason when below the valid-day rule or
+  when a rostered device failed);
 * freshness: how long since each device last synced.
 """
 
@@ -165,14 +166,16 @@ def actigraph_local_date(context: dg.AssetCheckExecutionContext, timescale: Time
 @dg.asset_check(
     asset=participant_day_summary,
     partitions_def=participant_day_partitions,
-    description="Warns for enrolled participant-days below the valid-day rule, with the reason "
-    "(not synced yet, not worn, needs re-consent, API error, ...).",
+    description="Warns for enrolled participant-days that are not complete, with the reason: below the "
+    "valid-day rule (not synced yet, not worn, ...) or a rostered device failed (fitbit_needs_reconsent, "
+    "actigraph_api_error, fitbit_implausible, ...) even on a valid day.",
 )
 def participant_day_complete(context: dg.AssetCheckExecutionContext, timescale: TimescaleResource) -> dg.AssetCheckResult:
     days = partition_days(context)  # type: ignore[arg-type]
     rows = timescale.fetch(queries.SUMMARY_ROWS, refresh.day_params(days))
     enrolled = [r for r in rows if r[2]]
-    incomplete = [r for r in enrolled if not r[3]]
+    # Not only invalid days: a valid day whose other device failed is not complete either.
+    incomplete = [r for r in enrolled if r[5] not in ("complete", "true_zero")]
     reasons: dict[str, int] = {}
     for row in incomplete:
         reasons[row[5]] = reasons.get(row[5], 0) + 1

@@ -143,7 +143,9 @@ def _after(day: date, hours: float) -> datetime:
     return local_midnight(BOTH, day + timedelta(days=1)) + timedelta(hours=hours)
 
 
-def test_complete_only_when_no_rostered_device_failed(sources: Sources, timescale: TimescaleResource) -> None:
+def test_complete_only_when_no_rostered_device_failed(
+    sources: Sources, timescale: TimescaleResource, instance: dg.DagsterInstance
+) -> None:
     """B001 wears both devices. ActiGraph alone makes each day valid; the reason says what failed."""
     d = [DAY + timedelta(days=i) for i in range(4)]
     for day in d:
@@ -172,6 +174,14 @@ def test_complete_only_when_no_rostered_device_failed(sources: Sources, timescal
     ]
     assert "refresh token revoked" in got[1]["completeness_detail"]
     assert got[3]["steps"] == 6500  # the quarantined steps are not in the day's total
+    # The completeness check warns for the valid day whose Fitbit needs re-consent, not for the complete one.
+    add_participants(instance, "B001")
+    for day, passed in ((d[0], True), (d[1], False)):
+        result = execute(dg.AssetSelection.checks(checks.participant_day_complete), instance,
+                         partition_key=f"{day}|B001", partitions_def=participant_day_partitions)
+        (check,) = result.get_asset_check_evaluations()
+        assert check.passed is passed, failure_messages(result)
+    assert check.metadata["reason"].value == "fitbit_needs_reconsent"
 
     # The other way round: the ActiGraph subject's data cannot be fetched while the Fitbit is fine.
     sources.timescale.execute("UPDATE wearables.ingest_status SET status = 'api_error', detail = 'HTTP 500' "
