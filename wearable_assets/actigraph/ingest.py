@@ -25,6 +25,7 @@ from wearable_assets.actigraph.source import Fetch
 from wearable_assets.outcomes import PartitionOutcome
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.roster import Participant
+from wearable_assets.storage import quarantine
 from wearable_assets.storage.lake import Lake, PartitionTable
 from wearable_assets.storage.timescale import Timescale
 
@@ -189,11 +190,18 @@ def load_day(lake: Lake, timescale: Timescale, participant: Participant, day: da
             DB_TABLE, where="participant_id = %s AND local_date = %s", params=[pid, day],
             columns=records.COLUMNS, rows=records.as_tuples(rows), conn=conn,
         )
+        # Fields outside the plausibility rules were set to NULL in ``rows``; keep them with the
+        # reason (an empty list clears an earlier load's).
+        quarantined = quarantine.replace_day(timescale, conn, pid, day, "actigraph", records.quarantined(rows))
+        if quarantined:
+            detail = f"{detail}; {quarantined} implausible value(s) quarantined"
         write_status(timescale, [(pid, day, SOURCE, status, detail, inserted, int(fetch.get("api_calls", 0)),
                                   data_reaches(rows), loaded_at)], conn=conn)
         conn.commit()
     wear = day_wear(rows)
-    return PartitionOutcome(key, status, detail, rows=inserted, metadata={
-        "rows_replaced": deleted, "wear_minutes": wear,
+    # ingest_status keeps ok/no_data (the summary derives "implausible" from the quarantine);
+    # the partition says it plainly.
+    return PartitionOutcome(key, "implausible" if quarantined else status, detail, rows=inserted, metadata={
+        "rows_replaced": deleted, "wear_minutes": wear, "quarantined_values": quarantined,
         "valid_day": None if wear is None else wear >= records.VALID_DAY_WEAR_MINUTES,
     })

@@ -59,7 +59,11 @@ def partition_outcome(outcome: DayOutcome, auth: dict[str, str] | None = None, *
     loaded = outcome.status in ("ok", "no_data")
     if rows and loaded:
         metadata["sleep_stages"] = outcome.sleep_stages
+        metadata["sleep_sessions"] = outcome.sleep_sessions
         metadata["rows_per_metric"] = dg.MetadataValue.json(outcome.rows_per_metric)
+        metadata["quarantined_values"] = sum(outcome.quarantined.values())
+        if outcome.quarantined:
+            metadata["quarantined"] = dg.MetadataValue.json(outcome.quarantined)
     if outcome.hr_completeness_pct is not None:
         metadata["hr_completeness_pct"] = outcome.hr_completeness_pct
     if outcome.time_range:
@@ -67,7 +71,10 @@ def partition_outcome(outcome: DayOutcome, auth: dict[str, str] | None = None, *
         metadata["time_range_end"] = dg.MetadataValue.timestamp(outcome.time_range[1])
     if outcome.dropped:
         metadata["dropped"] = dg.MetadataValue.json(outcome.dropped)
-    return PartitionOutcome(outcome.key, outcome.status, outcome.detail,
+    # A load that quarantined values is flagged on its partition (ingest_status keeps ok/no_data;
+    # the summary derives the device's "implausible" state from the quarantine table).
+    status = "implausible" if rows and loaded and outcome.quarantined else outcome.status
+    return PartitionOutcome(outcome.key, status, outcome.detail,
                             rows=outcome.rows if rows and loaded else None, metadata=metadata)
 
 

@@ -6,6 +6,10 @@ run (backfill, schedule) rolls up all its participant-days in one transaction pe
 each participant-day's partition then records its own numbers (``wearable_assets.outcomes``):
 hours written, the summary's verdict and headline values, which the UI plots by partition.
 ``automation.follow_upstream`` re-runs a partition whenever its upstream partition changes.
+
+Implausible values never block a rollup: the loaders quarantine them (``plausibility``), and
+the rollup SQL leaves out any that are still stored, so one bad participant-day cannot hold back
+the other participant-days of a ranged run. The ``values_plausible`` checks report them.
 """
 
 
@@ -34,16 +38,6 @@ BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=500)
 COHORT_LAKE_PARTICIPANT = "all"
 
 
-def _refuse_bad_heart_rate(timescale: Timescale, days: list[ParticipantDay]) -> None:
-    bad = refresh.heart_rate_out_of_bounds(timescale, days)
-    if bad:
-        raise dg.Failure(
-            description=(
-                f"heart rate outside physiological bounds in {len(bad)} participant-day(s); the rollup is "
-                "blocked until fitbit/intraday is fixed and re-materialised: " + "; ".join(map(str, bad[:20]))
-            ),
-            metadata={"out_of_bounds": dg.MetadataValue.json([str(b) for b in bad])},
-        )
 
 
 def _aggregate_note(context: dg.AssetExecutionContext, result: refresh.AggregateRefresh) -> dict[str, Any]:
@@ -60,12 +54,11 @@ def _aggregate_note(context: dg.AssetExecutionContext, result: refresh.Aggregate
     automation_condition=follow_upstream(),
     backfill_policy=BACKFILL_POLICY,
     kinds={"timescaledb"},
-    description="Hourly mean/min/max/count/sum per participant, metric and UTC hour (local hour kept): "
-    "wearables.intraday_hourly.",
+    description="Hourly mean/min/max/count/sum per participant, metric and UTC hour (local hour kept), over "
+    "plausible values: wearables.intraday_hourly.",
 )
 def intraday_hourly(context: dg.AssetExecutionContext, timescale: TimescaleResource) -> Any:
     days = partition_days(context)
-    _refuse_bad_heart_rate(timescale, days)
     result = refresh.refresh_intraday_hourly(timescale, days)
     context.log.info(f"intraday_hourly: {result.deleted} row(s) deleted, {result.inserted} written")
     aggregates = _aggregate_note(context, refresh.refresh_continuous_aggregates(timescale, days))
@@ -84,8 +77,10 @@ def summary_outcomes(timescale: Timescale, days: list[ParticipantDay],
     headline numbers (plotted across partitions in the UI)."""
     outcomes = []
     rows = timescale.fetch(queries.SUMMARY_PER_DAY, refresh.day_params(days))
-    for pid, day, reason, valid, hr_mean, resting_hr, steps, wear, completeness in rows:
+    for pid, day, reason, valid, hr_mean, resting_hr, steps, wear, completeness, fitbit, actigraph, quarantined in rows:
         metadata: dict[str, Any] = {"completeness_reason": reason, "valid_day": bool(valid),
+                                    "fitbit_status": fitbit, "actigraph_status": actigraph,
+                                    "quarantined_values": quarantined,
                                     "valid_day_rule": rule.text, "valid_day_rule_version": rule.version}
         for name, value in (("hr_mean", hr_mean), ("resting_hr", resting_hr), ("steps", steps),
                             ("wear_minutes", wear), ("completeness", completeness)):
@@ -110,7 +105,6 @@ def summary_outcomes(timescale: Timescale, days: list[ParticipantDay],
 )
 def participant_day_summary(context: dg.AssetExecutionContext, timescale: TimescaleResource) -> Any:
     days = partition_days(context)
-    _refuse_bad_heart_rate(timescale, days)
     rule = refresh.ValidDayRule.from_env()
     result = refresh.refresh_participant_day_summary(timescale, days, rule)
     context.log.info(f"participant_day_summary: {result.inserted} row(s) written")
