@@ -224,10 +224,14 @@ def test_implausible_steps_are_quarantined_with_the_reason_in_both_stores(
     assert loaded["rows_per_metric"]["steps"] == len(points) - 2  # type: ignore[index]
     (detail,), = db.fetch("SELECT detail FROM wearables.ingest_status")
     assert "2 implausible value(s) quarantined" in detail and "steps=2" in detail
-    (check,) = result.get_asset_check_evaluations()
+    check = check_results(result, ["fitbit", "intraday"], "values_plausible")[key]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert "steps: 2 value(s) quarantined (-500..1e+12) by rule '0 <= steps <= 300 count' v1" in str(
-        check.metadata["detail"].value)
+        check.metadata["reasons"].value)
+    # The partition says so too: flagged, not ok.
+    assert loaded["status"] == "implausible"
+    outcome = check_results(result, ["fitbit", "intraday"])[key]
+    assert not outcome.passed and outcome.severity == dg.AssetCheckSeverity.WARN
 
     # The summary neither sums them nor calls the day complete.
     refresh.refresh_participant_day_summary(db, [pday], refresh.ValidDayRule())
@@ -252,4 +256,5 @@ def test_a_simulated_day_has_nothing_to_quarantine(
     metrics = {m for (m,) in db.fetch("SELECT DISTINCT metric FROM wearables.fitbit_intraday")}
     assert len(metrics) >= 8
     assert db.fetch("SELECT count(*) FROM wearables.quarantined_values") == [(0,)]
-    assert [e.passed for e in result.get_asset_check_evaluations()] == [True]
+    plausible = check_results(result, ["fitbit", "intraday"], "values_plausible")
+    assert sorted(plausible) == [f"{DAY}|P001", f"{DAY}|P002"] and all(e.passed for e in plausible.values())

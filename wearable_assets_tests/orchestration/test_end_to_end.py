@@ -99,7 +99,7 @@ def test_an_implausible_heart_rate_is_quarantined_and_the_rollups_carry_on(
                  if e.check_name == "values_plausible" and e.asset_key == dg.AssetKey(["fitbit", "intraday"]))
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert "heart_rate: 1 value(s) quarantined (300) by rule '25 <= heart_rate <= 250 bpm'" in str(
-        check.metadata["detail"].value)
+        check.metadata["reasons"].value)
     for asset in ("fitbit/intraday", "intraday_hourly", "participant_day_summary"):
         assert materialized_keys(result, asset) == [key]
     assert timescale.fetch("SELECT max(value) FROM wearables.fitbit_intraday WHERE metric = 'heart_rate'")[0][0] < 300
