@@ -131,7 +131,7 @@ def raw_payloads(
         except ApiError as exc:
             outcome = DayOutcome(pday.key, participant.provider, "api_error", str(exc))
         else:
-            outcome = landing.land_day(pday, participant, clients[key], lake)
+            outcome = landing.land_day(pday, participant, clients[key], lake, timescale)
         if outcome.status in ("needs_reconsent", "api_error"):
             ingest.record_fetch_failure(timescale, pday, outcome)
         context.log.info("%s: %s, %d API calls", pday.key, outcome.status, outcome.api_calls)
@@ -147,7 +147,7 @@ def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: La
     for pday in partition_days(context):
         try:
             outcome = load(pday)
-        except (ValueError, ApiError) as exc:  # PayloadError / MalformedPayload: a bad payload
+        except (ValueError, ApiError, FileNotFoundError) as exc:  # a bad (PayloadError) or lost (MissingPayload) payload
             outcome = DayOutcome(pday.key, None, "api_error", f"could not load {pday.key}: {exc}")
             manifest = ingest.read_manifest(lake, pday) or {}
             outcome.provider = manifest.get("provider")
@@ -183,5 +183,5 @@ def intraday(context: dg.AssetExecutionContext, timescale: TimescaleResource, la
 )
 def intraday_parquet(context: dg.AssetExecutionContext, timescale: TimescaleResource,
                      lake: LakeResource) -> dg.MaterializeResult:
-    return _load_each(context, timescale, lake, lambda pday: ingest.load_lake(lake, pday))
+    return _load_each(context, timescale, lake, lambda pday: ingest.load_lake(timescale, lake, pday))
 
