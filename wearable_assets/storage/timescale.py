@@ -91,9 +91,11 @@ class Timescale:
                              wait_s: float | None = None) -> Iterator[None]:
         """Hold the exclusive lock of ``(source, participant_id, day)`` for the ``with`` block.
 
-        Every step that replaces a participant-day's data, anywhere (raw landing in the lake,
-        the lake's parquet, the database rows), holds this lock for its whole read-modify-write,
-        so two overlapping runs of the same participant-day take turns instead of interleaving.
+        A step that replaces a participant-day's data, wherever it lives (raw landing in the
+        lake, the lake's parquet, the database rows), holds this lock for its whole
+        read-modify-write, so two overlapping runs of the same participant-day take turns
+        instead of interleaving (Fitbit: ``landing.land_day``, ``ingest.load_timescale`` and
+        ``ingest.load_lake``, all under source ``fitbit``).
 
         Why a database lock and not a lake-side trick: the lake is a folder or an S3 prefix,
         which has no atomic rename of a folder, no compare-and-swap and no lock a crashed writer
@@ -107,6 +109,8 @@ class Timescale:
         lake writes that have none), and a writer's rollback must not release it. The key is
         ``hashtextextended('<source>|<participant>|<day>', 0)``, one 64-bit advisory key per
         participant-day; a hash collision only makes two unrelated participant-days take turns.
+        It needs a real session: a pooler in transaction mode in front of the server would
+        break it (as it breaks any session-level lock).
 
         Re-entrant within a thread (a nested request for the same key is granted at once).
         Waiting is logged (with the holder's backend pid and how long it has held it) so a

@@ -6,6 +6,7 @@ the real database and a real lake folder. Expected counts come from the simulato
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -105,9 +106,12 @@ def _load(dsn: str, lake_url: str, worker: int, round_: int) -> tuple[str, int, 
 
 
 def _land_or_load(dsn: str, lake_url: str, google: dict[str, Any], participant: ingest.FitbitParticipant,
-                  worker: int, round_: int) -> Any:
+                  fetch_s: float, worker: int, round_: int) -> Any:
+    """Worker 0 fetches; worker 1 loads, starting at a different moment of the fetch each round
+    (from its start to its end, where the fetch writes the manifest and prunes)."""
     if worker == 0:
         return _land(dsn, lake_url, google, participant, worker, round_)
+    time.sleep(fetch_s * (round_ % 10) / 9)
     return _load(dsn, lake_url, worker, round_)
 
 
@@ -152,7 +156,9 @@ def test_a_load_never_reads_payloads_a_concurrent_fetch_is_pruning(
     fast_google: GoogleHealthResource, db: TimescaleResource, lake: LakeResource, cohort: SyntheticCohort,
 ) -> None:
     participant = ingest.load_participants(db, [PID])[PID]
+    started = time.monotonic()
     assert landing.land_day(PDAY, participant, fast_google.client(PID, db), lake, db).status == "ok"
+    fetch_s = time.monotonic() - started
     truth = _truth(cohort)
 
     def check(round_: int, outcomes: list[Outcome]) -> None:
@@ -162,8 +168,8 @@ def test_a_load_never_reads_payloads_a_concurrent_fetch_is_pruning(
         _assert_landed_and_complete(Lake(lake.url), f"round {round_}")
         assert _heart_rate_rows(db) == (truth, truth)
 
-    run_rounds(_land_or_load, (db.dsn, lake.url, _config(fast_google), participant), workers=2, rounds=ROUNDS,
-               check=check)
+    run_rounds(_land_or_load, (db.dsn, lake.url, _config(fast_google), participant, fetch_s), workers=2,
+               rounds=ROUNDS, check=check)
 
 
 def test_a_lost_payload_fails_its_participant_day_only(
