@@ -80,12 +80,15 @@ def _last_ok(previous: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _prune_fetches(lake: Lake, pday: ParticipantDay, keep: set[str]) -> None:
     """Delete raw payloads of fetches other than ``keep`` (fetch ids; "" = top-level payloads
-    of manifests that predate fetch folders). The manifest itself always stays."""
+    of manifests that predate fetch folders), and the folders that leaves empty: re-runs must
+    not pile up empty ``fetch=`` folders. The manifest itself always stays."""
     for name in lake.list_raw(RAW_SOURCE, pday.participant_id, pday.day):
         folder = name.split("/", 1)[0] if "/" in name else ""
         fetch = folder.removeprefix(FETCH_PREFIX) if folder.startswith(FETCH_PREFIX) else ""
         if name != MANIFEST and fetch not in keep:
-            lake.delete_raw(RAW_SOURCE, pday.participant_id, pday.day, name)
+            lake.delete_raw(RAW_SOURCE, pday.participant_id, pday.day, name)  # and the folder it empties
+    # Folders left empty before deletes removed them (or by a crash between file and folder).
+    lake.remove_empty_raw_folders(RAW_SOURCE, pday.participant_id, pday.day)
 
 
 def land_day(pday: ParticipantDay, participant: FitbitParticipant, client: Client, lake: Lake,

@@ -19,7 +19,8 @@ included, so writers take turns. ``Lake`` itself stays free of database access, 
 take the lock; instead its deletions are safe even for a writer that does not hold it: deleting
 only older loads' files means two interleaved writers can at worst leave both versions (the
 lake's duplicate check reports it, the next run clears it), never an empty participant-day. On
-raw payloads, ``delete_raw`` removes the folder it empties, so re-runs leave no empty folders. With ``table_format='iceberg'`` on
+raw payloads, ``delete_raw`` removes the folder it empties (and ``remove_empty_raw_folders``
+sweeps older leftovers), so re-runs leave no empty folders. With ``table_format='iceberg'`` on
 Athena, dlt's ``delete-insert`` merge is used instead, scoped to the participant-day
 (``destination_scope``: Athena deletes exactly that day's rows, then inserts the new ones,
 deduplicated on the table's natural key), so rows that vanished upstream vanish here too.
@@ -221,6 +222,24 @@ class Lake:
             except OSError:  # not empty (or already gone): leave it
                 return
             folder = folder.rsplit("/", 1)[0]
+
+    def remove_empty_raw_folders(self, source: str, participant_id: str, day: date) -> list[str]:
+        """Remove the participant-day's empty sub-folders (local lake; S3 has no folders), e.g.
+        ``fetch=`` folders emptied by an earlier version that did not remove them. ``rmdir``
+        only: a folder that holds anything stays. Returns the folders removed."""
+        if not self.is_local:
+            return []
+        day_folder = Path(self.raw_key(source, participant_id, day, "x")).parent
+        if not day_folder.is_dir():
+            return []
+        removed = []
+        for folder in sorted((p for p in day_folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or already gone)
+                continue
+            removed.append(str(folder))
+        return removed
 
     # --- canonical rows --------------------------------------------------------------------
     def _destinations(self, participant_id: str, day: date) -> tuple[Any, Any]:

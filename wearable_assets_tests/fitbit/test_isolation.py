@@ -218,6 +218,8 @@ def test_rerunning_raw_landing_leaves_one_fetch_folder_and_no_empty_folder(
 ) -> None:
     participant = ingest.load_participants(db, [PID])[PID]
     client = fast_google.client(PID, db)
+    # An empty fetch folder as earlier versions left behind: the next landing clears it too.
+    (_raw_folder(lake) / "fetch=20261111T000000000000Z").mkdir(parents=True)
     fetches = []
     for _ in range(4):
         assert landing.land_day(PDAY, participant, client, lake, db).status == "ok"

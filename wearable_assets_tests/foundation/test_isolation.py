@@ -124,6 +124,11 @@ def test_raw_delete_removes_the_folders_it_empties(lake: LakeResource) -> None:
     lake.delete_raw("fitbit", PID, DAY, "fetch=1/b.p000")
     assert not folder.exists() and folder.parent.is_dir()  # the participant-day's folder stays
     assert lake.list_raw("fitbit", PID, DAY) == ["_manifest"]
+    # Empty folders from before (nested too) are swept; one that holds a file is not.
+    (folder.parent / "fetch=2" / "deeper").mkdir(parents=True)
+    lake.land_raw("fitbit", PID, DAY, "fetch=3/c.p000", b"{}")
+    assert sorted(Path(p).name for p in lake.remove_empty_raw_folders("fitbit", PID, DAY)) == ["deeper", "fetch=2"]
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["_manifest.json.gz", "fetch=3"]
 
 
 # --- the lock itself ---------------------------------------------------------------------
