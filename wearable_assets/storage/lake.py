@@ -11,7 +11,10 @@ gives "re-running a participant-day replaces it". We append the new files under 
 participant-day's own prefix and then delete that prefix's files of *older* loads (dlt load ids
 are Unix times: compared as numbers), never those of a newer load. A crash between the two
 steps can leave both versions until the next run; ``latest_load_only`` readers (and Athena
-views that keep the newest ``_load_id``) are unaffected.
+views that keep the newest ``_load_id``) are unaffected. With ``table_format='iceberg'`` on
+Athena, dlt's ``delete-insert`` merge is used instead, scoped to the participant-day
+(``destination_scope``: Athena deletes exactly that day's rows, then inserts the new ones,
+deduplicated on the table's natural key), so rows that vanished upstream vanish here too.
 
 Overlapping writers of one participant-day: the rule is that callers hold the participant-day's
 lock (``Timescale.participant_day_lock``) around the whole read-modify-write, raw landing
@@ -20,10 +23,7 @@ take the lock; instead its deletions are safe even for a writer that does not ho
 only older loads' files means two interleaved writers can at worst leave both versions (the
 lake's duplicate check reports it, the next run clears it), never an empty participant-day. On
 raw payloads, ``delete_raw`` removes the folder it empties (and ``remove_empty_raw_folders``
-sweeps older leftovers), so re-runs leave no empty folders. With ``table_format='iceberg'`` on
-Athena, dlt's ``delete-insert`` merge is used instead, scoped to the participant-day
-(``destination_scope``: Athena deletes exactly that day's rows, then inserts the new ones,
-deduplicated on the table's natural key), so rows that vanished upstream vanish here too.
+sweeps older leftovers), so re-runs leave no empty folders.
 
 ``Lake`` is plain Python (no Dagster), so a loader process does not import Dagster; the
 Dagster resource ``LakeResource`` (``storage.resources``) is a subclass with the same fields as
