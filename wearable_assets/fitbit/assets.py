@@ -126,7 +126,7 @@ def raw_payloads(
         except ApiError as exc:
             outcome = DayOutcome(pday.key, participant.provider, "api_error", str(exc))
         else:
-            outcome = landing.land_day(pday, participant, clients[key], lake)
+            outcome = landing.land_day(pday, participant, clients[key], lake, timescale)
         if outcome.status in ("needs_reconsent", "api_error"):
             ingest.record_fetch_failure(timescale, pday, outcome)
         context.log.info("%s: %s, %d API calls", pday.key, outcome.status, outcome.api_calls)
@@ -142,7 +142,7 @@ def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: La
     for pday in partition_days(context):
         try:
             outcome = load(pday)
-        except (ValueError, ApiError, FileNotFoundError) as exc:  # a bad or missing payload
+        except (ValueError, ApiError, FileNotFoundError) as exc:  # a bad (PayloadError) or lost (MissingPayload) payload
             outcome = DayOutcome(pday.key, None, "api_error", f"could not load {pday.key}: {exc}")
             manifest = ingest.read_manifest(lake, pday) or {}
             outcome.provider = manifest.get("provider")
@@ -181,5 +181,5 @@ def intraday(context: dg.AssetExecutionContext, timescale: TimescaleResource, la
 def intraday_parquet(context: dg.AssetExecutionContext, timescale: TimescaleResource,
                      lake: LakeResource) -> Any:
     # Same outcome as fitbit/intraday (same payloads): its check there is enough.
-    yield from _load_each(context, timescale, lake, lambda pday: ingest.load_lake(lake, pday), check=False)
+    yield from _load_each(context, timescale, lake, lambda pday: ingest.load_lake(timescale, lake, pday), check=False)
 

@@ -10,6 +10,13 @@ names the current fetch, its payloads (``fetch=<UTC time>/<provider>.<request>.p
 and its outcome: ``ok``, ``needs_reconsent`` or ``api_error``. Loaders only load ``ok``
 manifests; for the others they leave previously loaded rows untouched (data fetched before a
 grant was revoked is still valid) and the status row says what happened.
+
+Both loads hold the participant-day's lock (``Timescale.participant_day_lock``, source
+``fitbit``, the same one ``landing.land_day`` holds) from reading the manifest to the end of the
+write: two overlapping loads of a participant-day take turns (two DELETE + COPY transactions
+would otherwise collide on the unique index), and a load never reads payloads that a concurrent
+fetch is pruning. A payload the manifest names that is missing anyway (deleted by hand, lost)
+is a ``MissingPayload`` naming the fix.
 """
 
 from __future__ import annotations
@@ -146,14 +153,25 @@ def read_manifest(lake: Lake, pday: ParticipantDay) -> dict[str, Any] | None:
     return json.loads(body)
 
 
+class MissingPayload(FileNotFoundError):
+    """A payload named by the participant-day's manifest is not in the lake."""
+
+
 def _payloads(lake: Lake, pday: ParticipantDay, manifest: dict[str, Any]) -> Iterator[Payload]:
     """Landed payloads one at a time (a heart-rate day is tens of MB of JSON: never all at once).
     Decoding is left to the parser (``Payload.document``), with the same error naming the payload."""
     for name in manifest["payloads"]:
         stored = stored_name(manifest, name)
-        body = lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, stored)
-        what = f"{manifest['provider']} payload {name} of {pday.key}"
         where = lake.raw_key(RAW_SOURCE, pday.participant_id, pday.day, stored)
+        try:
+            body = lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, stored)
+        except FileNotFoundError:
+            raise MissingPayload(
+                f"{manifest['provider']} payload {name} named by the manifest of {pday.key} (fetch "
+                f"{manifest.get('fetch') or '-'}) is missing at {where}: re-materialize fitbit/raw_payloads "
+                f"for partition {pday.key} to fetch the day again, then load it"
+            ) from None
+        what = f"{manifest['provider']} payload {name} of {pday.key}"
         yield Payload(name, body, functools.partial(decode_json, what=what, where=where))
 
 
@@ -268,7 +286,13 @@ def load_timescale(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> Da
     Rows stream from the parser straight into the binary COPY, payload by payload, so parsing
     runs while the server inserts; they are encoded column-wise (``pgcopy``), never as tuples.
     A payload that fails to parse aborts the COPY and the transaction rolls back: the
-    participant-day keeps exactly what it had before."""
+    participant-day keeps exactly what it had before. Runs under the participant-day's lock
+    (module docstring)."""
+    with timescale.participant_day_lock(RAW_SOURCE, pday.participant_id, pday.day):
+        return _load_timescale(timescale, lake, pday)
+
+
+def _load_timescale(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> DayOutcome:
     manifest = _loadable_manifest(lake, pday)
     if isinstance(manifest, DayOutcome):
         return manifest
@@ -364,10 +388,17 @@ def _sleep_arrow(rows: list[Any], schema: pa.Schema = SLEEP_SCHEMA) -> pa.Table:
     return pa.table({f.name: pa.array(col, type=f.type) for f, col in zip(schema, columns)}, schema=schema)
 
 
-def load_lake(lake: Lake, pday: ParticipantDay) -> DayOutcome:
+def load_lake(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> DayOutcome:
     """Replace the participant-day's parquet (intraday, sleep stages, sleep sessions, quarantined
     values) in the lake, all tables in one dlt run. The intraday rows are screened exactly as
-    ``load_timescale`` screens them, so the lake and the database hold the same samples."""
+    ``load_timescale`` screens them, so the lake and the database hold the same samples.
+    ``timescale`` provides the participant-day's lock, held from reading the manifest to the end
+    of the write (module docstring); nothing is written to the database."""
+    with timescale.participant_day_lock(RAW_SOURCE, pday.participant_id, pday.day):
+        return _load_lake(lake, pday)
+
+
+def _load_lake(lake: Lake, pday: ParticipantDay) -> DayOutcome:
     manifest = _loadable_manifest(lake, pday)
     if isinstance(manifest, DayOutcome):
         return manifest

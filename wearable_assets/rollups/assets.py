@@ -141,9 +141,11 @@ def cohort_week(
     weeks = sorted(date.fromisoformat(str(k)) for k in context.partition_keys)
     all_rows: list[dict[str, Any]] = []
     for week_start in weeks:
-        rows = refresh.refresh_cohort_week(timescale, week_start)
-        lake.write_partition(COHORT_LAKE_PARTICIPANT, week_start, [
-            PartitionTable("cohort_week", _cohort_table(rows), {"week_start": week_start})])
+        # Overlapping runs of one week (automation and a backfill) take turns on its lake folder.
+        with timescale.participant_day_lock("cohort_week", COHORT_LAKE_PARTICIPANT, week_start):
+            rows = refresh.refresh_cohort_week(timescale, week_start)
+            lake.write_partition(COHORT_LAKE_PARTICIPANT, week_start, [
+                PartitionTable("cohort_week", _cohort_table(rows), {"week_start": week_start})])
         all_rows.extend(rows)
     metadata: dict[str, Any] = {
         "weeks": len(weeks),
