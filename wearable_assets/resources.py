@@ -1,8 +1,10 @@
 """The shared resources every domain uses: TimescaleDB and the lake.
 
 Domain-specific resources (OAuth clients, dlt sources) live in their domain's ``resources.py``.
-Values come from the environment (``EnvVar``) so that secrets never enter code or Dagster config;
-the Makefile and CLI set the local defaults from ``settings``.
+A value the operator sets comes from the environment (``EnvVar``), so a DSN with a password never
+enters code or Dagster config. When it is not set, the README's defaults apply (the project-local
+server, the repo's ``.state/lake``), so ``dagster asset materialize`` works from a plain shell as
+it does under the CLI; secrets (client secrets, the token key) have no default.
 """
 
 from __future__ import annotations
@@ -15,8 +17,17 @@ from wearable_assets import settings
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
 
+def _from_env_or(name: str, default: str) -> str:
+    """``EnvVar(name)`` when the operator set it (read at run time, kept out of the UI), else ``default``.
+
+    Decided when the code location loads; an empty value counts as unset, as in ``settings``.
+    """
+    return dg.EnvVar(name) if os.environ.get(name) else default  # type: ignore[return-value]
+
+
 def timescale_resource() -> TimescaleResource:
-    return TimescaleResource(dsn=dg.EnvVar(settings.TIMESCALE_DSN_ENV))
+    """``WEARABLES_TIMESCALE_DSN``, else the project-local server (``settings.local_dsn``, no password)."""
+    return TimescaleResource(dsn=_from_env_or(settings.TIMESCALE_DSN_ENV, settings.local_dsn()))
 
 
 def lake_resource() -> LakeResource:
@@ -32,15 +43,15 @@ def lake_resource() -> LakeResource:
             aws_region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
             aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
         )
-    return LakeResource(url=dg.EnvVar(settings.LAKE_URL_ENV))
+    return LakeResource(url=_from_env_or(settings.LAKE_URL_ENV, str(settings.state_dir() / "lake")))
 
 
 def ensure_local_environment() -> None:
-    """Fill in the local defaults for variables the definitions read with ``EnvVar``.
+    """Give the CLI's commands (and what they start) the project's ``DAGSTER_HOME``.
 
-    Called by the CLI and the Makefile entry points (not at import time) so that a user who
-    sets their own DSN or lake URL is never overridden.
+    Called by the CLI (not at import time) so that a user who sets their own is never overridden.
+    The DSN and the lake need nothing here: the resources above and ``settings`` fall back to
+    the same local defaults in every process. An empty ``DAGSTER_HOME`` counts as unset.
     """
-    os.environ.setdefault(settings.TIMESCALE_DSN_ENV, settings.timescale_dsn())
-    os.environ.setdefault(settings.LAKE_URL_ENV, settings.lake_url())
-    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home()))
+    if not os.environ.get("DAGSTER_HOME", "").strip():
+        os.environ["DAGSTER_HOME"] = str(settings.dagster_home())
