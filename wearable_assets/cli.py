@@ -178,10 +178,12 @@ def demo(participant_count: int, days: int, last_day: object) -> None:
 
 
 def _register_domain_commands() -> None:
-    """Commands that live with their domain: enrolment (Fitbit) and the read API (serving)."""
+    """Commands that live in their own module: enrolment (Fitbit), the read API (serving), the doctor."""
+    from wearable_assets.doctor import doctor
     from wearable_assets.fitbit.cli import enroll, token_key
     from wearable_assets.serving.cli import serve
 
+    cli.add_command(doctor)
     cli.add_command(enroll)
     cli.add_command(token_key)
     cli.add_command(serve)
@@ -191,10 +193,20 @@ _register_domain_commands()
 
 
 def main() -> None:
+    """Run the CLI; a failure the operator can fix (database down, malformed token key) is one
+    line with the fix and exit status 2 (``operator_errors``), anything else keeps its traceback."""
+    from wearable_assets.operator_errors import explain
+
     try:
         cli(standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        message = explain(exc)
+        if message is None:
+            raise
+        click.echo(f"error: {message}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,71 @@
+"""Failures the operator can fix, as one line that says what happened and what to do.
+
+``cli.main`` asks ``explain`` about any exception a command did not handle; a known one is
+printed as ``error: <line>`` with exit status 2 instead of a traceback (which would bury the
+fix under 40 lines). Unknown exceptions keep their traceback: they are bugs to report.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+from wearable_assets import settings
+from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, TokenCipher, TokenKeyError
+from wearable_assets.storage.connectivity import first_line, is_unreachable, login_refused
+
+FIX_DATABASE = f"run `make db` or set {settings.TIMESCALE_DSN_ENV}"
+FIX_TOKEN_KEY = f"generate one with `wearable-assets token-key` and put it in {TOKEN_KEY_ENV}"
+
+
+def masked_dsn(dsn: str) -> str:
+    """``settings.mask_dsn`` for URLs, plus the ``key=value`` form (``password=...``) psycopg also takes."""
+    if "://" in dsn:
+        return settings.mask_dsn(dsn)
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and its causes: Dagster and dlt wrap the errors that matter."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _fatal_part(exc: BaseException) -> str:
+    """The server's own words ("role \"x\" does not exist") from psycopg's longer message."""
+    text = first_line(exc)
+    return text.split("FATAL:", 1)[1].strip() if "FATAL:" in text else text
+
+
+def token_key_problem(key: str | None) -> str | None:
+    """What is wrong with a token key (never echoing it), or None for a well-formed key."""
+    if not key:
+        return f"{TOKEN_KEY_ENV} is not set"
+    try:
+        TokenCipher(key)
+    except TokenKeyError:
+        return f"{TOKEN_KEY_ENV} is not a valid Fernet key (it must be 32 url-safe base64-encoded bytes)"
+    return None
+
+
+def explain(exc: BaseException) -> str | None:
+    """One line for a failure the operator can fix, or None to let the traceback through."""
+    for cause in _chain(exc):
+        if is_unreachable(cause):
+            return (f"cannot reach the database at {masked_dsn(settings.timescale_dsn())} "
+                    f"({first_line(cause)}): {FIX_DATABASE}")
+        if login_refused(cause):
+            return (f"the database at {masked_dsn(settings.timescale_dsn())} refused the connection "
+                    f"({_fatal_part(cause)}): check the role, password and database name in "
+                    f"{settings.TIMESCALE_DSN_ENV}")
+        if isinstance(cause, TokenKeyError):
+            problem = token_key_problem(os.environ.get(TOKEN_KEY_ENV))
+            if problem is None:  # the key is well-formed but not the one the tokens were stored with
+                return str(cause)
+            return f"{problem}: {FIX_TOKEN_KEY}"
+    return None
