@@ -12,10 +12,11 @@ Attach it to every participant-day asset, the ops that write TimescaleDB or read
 only read and are cheap to re-run with the next materialisation).
 
 A ``RetryPolicy`` retries after *any* exception, and a bad payload or a participant who must
-re-consent would only fail again, three times, minutes apart. So the policy's retries are meant
-together with ``transient_database_errors()`` around the body, which turns an outage
-(``TRANSIENT_ERRORS`` that ``storage.connectivity.is_unreachable`` confirms) into
-``RetryRequested`` and lets every other failure end the step at once::
+re-consent would only fail again, three times, minutes apart. So the policy is meant together
+with ``transient_database_errors()`` around the body: an outage (``TRANSIENT_ERRORS`` that
+``storage.connectivity.is_unreachable`` confirms) is re-raised for the policy to retry, and
+every other failure becomes ``dg.Failure(allow_retries=False)``, which ends the step at once
+(its description names the original error, which stays chained as the cause)::
 
     @dg.asset(..., retry_policy=RETRY_POLICY)
     def intraday(context, timescale):
@@ -57,17 +58,16 @@ def is_transient(exc: BaseException) -> bool:
 
 
 @contextmanager
-def transient_database_errors(policy: dg.RetryPolicy = RETRY_POLICY) -> Iterator[None]:
-    """Turn a database outage inside the block into ``RetryRequested``; re-raise anything else.
-
-    ``RetryRequested`` carries the policy's retry count and base delay (without its backoff:
-    ``RetryRequested`` has a fixed wait).
-    """
+def transient_database_errors() -> Iterator[None]:
+    """Let a database outage inside the block reach the step's ``RetryPolicy``; fail anything else
+    at once (``dg.Failure(allow_retries=False)``), so only waiting that can help is spent."""
     try:
         yield
-    except dg.RetryRequested:
+    except (dg.Failure, dg.RetryRequested):
         raise
     except Exception as exc:
         if is_transient(exc):
-            raise dg.RetryRequested(max_retries=policy.max_retries, seconds_to_wait=policy.delay) from exc
-        raise
+            raise
+        raise dg.Failure(
+            description=f"{type(exc).__name__}: {exc} (not a database outage: not retried)", allow_retries=False
+        ) from exc
