@@ -20,12 +20,12 @@ refuse_unusable_materialize()
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
-from wearable_assets.actigraph import definitions as actigraph  # noqa: E402
-from wearable_assets.fitbit import definitions as fitbit  # noqa: E402
-from wearable_assets.orchestration import definitions as orchestration  # noqa: E402
-from wearable_assets.participants import definitions as participants  # noqa: E402
-from wearable_assets.resources import lake_resource, timescale_resource  # noqa: E402
-from wearable_assets.rollups import definitions as rollups  # noqa: E402
+from wearable_assets.actigraph import definitions as actigraph
+from wearable_assets.fitbit import definitions as fitbit
+from wearable_assets.orchestration import definitions as orchestration
+from wearable_assets.participants import definitions as participants
+from wearable_assets.resources import lake_resource, timescale_resource
+from wearable_assets.rollups import definitions as rollups
 
 defs = dg.Definitions.merge(
     dg.Definitions(resources={"timescale": timescale_resource(), "lake": lake_resource()}),

@@ -18,7 +18,7 @@ import click
 
 from wearable_assets import settings
 from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, TokenCipher, TokenKeyError
-from wearable_assets.operator_errors import FIX_TOKEN_KEY, explain, masked_dsn, token_key_problem
+from wearable_assets.operator_errors import explain, masked_dsn, token_key_problem
 
 #: ``DAGSTER_HOME`` as the operator's shell had it: the CLI fills in the project's default for
 #: its own commands before they run, but ``dagster`` commands started from that shell get this.
@@ -82,7 +82,11 @@ def check_timescaledb() -> Finding:
 
 
 def check_migrations() -> Finding:
-    from wearable_assets.storage.migrations import MigrationError, discover, timescale_license
+    from wearable_assets.storage.migrations import (
+        MigrationError,
+        discover,
+        timescale_license,
+    )
 
     try:
         with _connect() as conn:
@@ -125,7 +129,7 @@ def check_token_key() -> Finding:
     key = os.environ.get(TOKEN_KEY_ENV)
     problem = token_key_problem(key)
     if problem:
-        return Finding("token key", False, f"{problem}: {FIX_TOKEN_KEY}")
+        return Finding("token key", False, problem)
     cipher = TokenCipher(key or "")
     unreadable: list[str] = []
     total = 0

@@ -7,16 +7,18 @@ fix under 40 lines). Unknown exceptions keep their traceback: they are bugs to r
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 
 from wearable_assets import settings
-from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, TokenCipher, TokenKeyError
-from wearable_assets.storage.connectivity import first_line, is_unreachable, login_refused
+from wearable_assets.oauth.crypto import TokenCipher, TokenKeyError
+from wearable_assets.storage.connectivity import (
+    first_line,
+    is_unreachable,
+    login_refused,
+)
 
 FIX_DATABASE = f"run `make db` or set {settings.TIMESCALE_DSN_ENV}"
-FIX_TOKEN_KEY = f"generate one with `wearable-assets token-key` and put it in {TOKEN_KEY_ENV}"
 
 
 def masked_dsn(dsn: str) -> str:
@@ -43,13 +45,11 @@ def _fatal_part(exc: BaseException) -> str:
 
 
 def token_key_problem(key: str | None) -> str | None:
-    """What is wrong with a token key (never echoing it), or None for a well-formed key."""
-    if not key:
-        return f"{TOKEN_KEY_ENV} is not set"
+    """What is wrong with a token key and how to fix it (never echoing it), or None if well-formed."""
     try:
-        TokenCipher(key)
-    except TokenKeyError:
-        return f"{TOKEN_KEY_ENV} is not a valid Fernet key (it must be 32 url-safe base64-encoded bytes)"
+        TokenCipher(key or "")
+    except TokenKeyError as exc:
+        return str(exc)
     return None
 
 
@@ -63,9 +63,6 @@ def explain(exc: BaseException) -> str | None:
             return (f"the database at {masked_dsn(settings.timescale_dsn())} refused the connection "
                     f"({_fatal_part(cause)}): check the role, password and database name in "
                     f"{settings.TIMESCALE_DSN_ENV}")
-        if isinstance(cause, TokenKeyError):
-            problem = token_key_problem(os.environ.get(TOKEN_KEY_ENV))
-            if problem is None:  # the key is well-formed but not the one the tokens were stored with
-                return str(cause)
-            return f"{problem}: {FIX_TOKEN_KEY}"
+        if isinstance(cause, TokenKeyError):  # its message names the fix (oauth/crypto.py)
+            return str(cause)
     return None

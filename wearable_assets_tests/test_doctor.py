@@ -115,8 +115,8 @@ def test_doctor_finds_pending_migrations_a_wrong_key_and_an_unsynced_home(
 
     found = findings(wearable_assets("doctor", env=plain_env(WEARABLES_TIMESCALE_DSN=timescale.dsn, **base)).stdout)
     assert found["token key"][0] == "PROBLEM" and "cannot decrypt the stored tokens of P001, P002" in found["token key"][1]
-    assert found["dagster home"] == ("PROBLEM", f"DAGSTER_HOME={home} has no participants partitions: "
-                                                "run `wearable-assets roster sync`")
+    assert found["dagster home"] == ("PROBLEM", (f"DAGSTER_HOME={home} has no participants partitions: "
+                                                 "run `wearable-assets roster sync`"))
     assert found["migrations"][0] == "OK"
 
     server = make_conninfo(timescale.dsn, dbname="postgres")
@@ -125,8 +125,8 @@ def test_doctor_finds_pending_migrations_a_wrong_key_and_an_unsynced_home(
     found = findings(result.stdout)
     assert result.returncode == 1
     assert found["database"][0] == "OK"
-    assert found["timescaledb"] == ("PROBLEM", "the extension is not created in this database yet: "
-                                               "run `wearable-assets db migrate`")
+    assert found["timescaledb"] == ("PROBLEM", ("the extension is not created in this database yet: "
+                                                "run `wearable-assets db migrate`"))
     assert found["migrations"][0] == "PROBLEM"
     assert found["migrations"][1].startswith("5 pending (001_core.sql, ") and found["migrations"][1].endswith(
         "run `wearable-assets db migrate`")

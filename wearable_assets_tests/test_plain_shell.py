@@ -20,7 +20,7 @@ DOCS = settings.REPO_ROOT / "docs" / "orchestration.md"
 
 def documented_materialize() -> str:
     """The ``dagster asset materialize`` block of docs/orchestration.md, as a shell command."""
-    blocks = re.findall(r"```bash\n(.*?)```", DOCS.read_text(), flags=re.S)
+    blocks = re.findall(r"```bash\n(.*?)```", DOCS.read_text(), flags=re.DOTALL)
     block = next(b for b in blocks if b.lstrip().startswith("dagster asset materialize"))
     return block.replace("\\\n", " ").strip()
 

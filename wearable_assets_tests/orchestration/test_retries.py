@@ -10,7 +10,11 @@ import dagster as dg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from wearable_assets.orchestration.retries import RETRY_POLICY, is_transient, transient_database_errors
+from wearable_assets.orchestration.retries import (
+    RETRY_POLICY,
+    is_transient,
+    transient_database_errors,
+)
 from wearable_assets.storage.resources import TimescaleResource
 from wearable_assets.storage.timescale import Timescale
 from wearable_assets_tests.test_cli import closed_port_dsn

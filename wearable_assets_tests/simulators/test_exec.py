@@ -99,8 +99,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGTERM, signal.SIGINT])
-def test_signals_reach_the_command_and_the_wrapper_waits_for_it(tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize("round_", [1, 2])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signals_reach_the_command_and_the_wrapper_waits_for_it(tmp_path: Path, sig: signal.Signals, round_: int) -> None:
     pid_file, done_file = tmp_path / "child.pid", tmp_path / "child.done"
     script = CHILD.format(pid=pid_file, done=done_file)
     env = plain_env(WEARABLES_TOKEN_KEY=generate_key(), WEARABLES_STATE_DIR=str(tmp_path / "state"))
