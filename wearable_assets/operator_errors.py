@@ -19,6 +19,7 @@ from wearable_assets.storage.connectivity import (
 )
 
 FIX_DATABASE = f"run `make db` or set {settings.TIMESCALE_DSN_ENV}"
+FIX_DAGSTER_HOME = "run `make dagster-home` (or create the folder and copy the repo's dagster.yaml into it)"
 
 
 def masked_dsn(dsn: str) -> str:
@@ -65,4 +66,6 @@ def explain(exc: BaseException) -> str | None:
                     f"{settings.TIMESCALE_DSN_ENV}")
         if isinstance(cause, TokenKeyError):  # its message names the fix (oauth/crypto.py)
             return str(cause)
+        if type(cause).__name__ == "DagsterInvariantViolationError" and "$DAGSTER_HOME" in str(cause):
+            return (f"DAGSTER_HOME={settings.dagster_home()} is not an existing absolute folder: {FIX_DAGSTER_HOME}")
     return None

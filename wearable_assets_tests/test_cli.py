@@ -68,3 +68,17 @@ def test_malformed_token_key_is_one_line(key: str, timescale: TimescaleResource)
                     "bytes): generate one with `wearable-assets token-key` and put it in WEARABLES_TOKEN_KEY")
 
 
+
+
+def test_missing_dagster_home_folder_is_one_line(timescale: TimescaleResource, tmp_path) -> None:
+    """The CLI defaults DAGSTER_HOME to <state>/dagster_home; a folder that is not there yet is named."""
+    missing = tmp_path / "state" / "dagster_home"
+    for env in (plain_env(WEARABLES_TIMESCALE_DSN=timescale.dsn, WEARABLES_STATE_DIR=str(tmp_path / "state")),
+                plain_env(WEARABLES_TIMESCALE_DSN=timescale.dsn, DAGSTER_HOME=str(missing))):
+        result = wearable_assets("roster", "sync", env=env)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        # The roster reached the database first (its INFO line may precede): the error is the last line.
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"error: DAGSTER_HOME={missing} is not an existing absolute folder: run `make dagster-home` "
+            "(or create the folder and copy the repo's dagster.yaml into it)")
