@@ -1,10 +1,12 @@
 """The shared resources every domain uses: TimescaleDB and the lake.
 
 Domain-specific resources (OAuth clients, dlt sources) live in their domain's ``resources.py``.
-A value the operator sets comes from the environment (``EnvVar``), so a DSN with a password never
-enters code or Dagster config. When it is not set, the README's defaults apply (the project-local
-server, the repo's ``.state/lake``), so ``dagster asset materialize`` works from a plain shell as
-it does under the CLI; secrets (client secrets, the token key) have no default.
+Both are built when a run starts, in the run's process, from its environment: the operator's
+``WEARABLES_TIMESCALE_DSN`` / ``WEARABLES_LAKE_URL`` when set, else the README's defaults (the
+project-local server, ``<state>/lake``), so ``dagster asset materialize`` works from a plain shell
+as it does under the CLI. Nothing is captured when the code location loads (a DSN with a password
+never enters Dagster config or the UI, and tests that point the environment at their own database
+and lake get them). Secrets (client secrets, the token key) have no default.
 """
 
 from __future__ import annotations
@@ -17,33 +19,48 @@ from wearable_assets import settings
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
 
-def _from_env_or(name: str, default: str) -> str:
-    """``EnvVar(name)`` when the operator set it (read at run time, kept out of the UI), else ``default``.
-
-    Decided when the code location loads; an empty value counts as unset, as in ``settings``.
-    """
-    return dg.EnvVar(name) if os.environ.get(name) else default  # type: ignore[return-value]
+def build_timescale() -> TimescaleResource:
+    """``WEARABLES_TIMESCALE_DSN``, else the project-local server (``settings.timescale_dsn``)."""
+    return TimescaleResource(dsn=settings.timescale_dsn())
 
 
-def timescale_resource() -> TimescaleResource:
-    """``WEARABLES_TIMESCALE_DSN``, else the project-local server (``settings.local_dsn``, no password)."""
-    return TimescaleResource(dsn=_from_env_or(settings.TIMESCALE_DSN_ENV, settings.local_dsn()))
-
-
-def lake_resource() -> LakeResource:
+def build_lake() -> LakeResource:
     """Local parquet lake unless ``WEARABLES_LAKE_DESTINATION=athena`` (see README, "Athena")."""
     destination = os.environ.get("WEARABLES_LAKE_DESTINATION", "filesystem")
     if destination == "athena":
+        url, results = os.environ.get(settings.LAKE_URL_ENV), os.environ.get("WEARABLES_ATHENA_RESULTS")
+        if not url or not results:
+            raise ValueError(
+                f"WEARABLES_LAKE_DESTINATION=athena needs {settings.LAKE_URL_ENV}=s3://bucket/prefix and "
+                "WEARABLES_ATHENA_RESULTS=s3://bucket/athena-results/ (README, 'The lake')"
+            )
         return LakeResource(
-            url=dg.EnvVar(settings.LAKE_URL_ENV),
+            url=url,
             destination="athena",
             table_format=os.environ.get("WEARABLES_LAKE_TABLE_FORMAT", "hive"),  # type: ignore[arg-type]
-            athena_query_result_bucket=dg.EnvVar("WEARABLES_ATHENA_RESULTS"),
+            athena_query_result_bucket=results,
             athena_work_group=os.environ.get("WEARABLES_ATHENA_WORKGROUP"),
             aws_region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
             aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
         )
-    return LakeResource(url=_from_env_or(settings.LAKE_URL_ENV, str(settings.state_dir() / "lake")))
+    return LakeResource(url=settings.lake_url())
+
+
+def timescale_resource() -> dg.ResourceDefinition:
+    """The ``timescale`` resource: a ``TimescaleResource`` built at run start (``build_timescale``)."""
+    return dg.ResourceDefinition(
+        resource_fn=lambda _context: build_timescale(),
+        description="TimescaleDB: WEARABLES_TIMESCALE_DSN, else the project-local server (read at run start).",
+    )
+
+
+def lake_resource() -> dg.ResourceDefinition:
+    """The ``lake`` resource: a ``LakeResource`` built at run start (``build_lake``)."""
+    return dg.ResourceDefinition(
+        resource_fn=lambda _context: build_lake(),
+        description="Parquet lake: WEARABLES_LAKE_URL, else <state>/lake; S3 + Athena with "
+        "WEARABLES_LAKE_DESTINATION=athena (read at run start).",
+    )
 
 
 def ensure_local_environment() -> None:

@@ -89,3 +89,25 @@ def test_documented_materialize_works_with_only_dagster_home(tmp_path: Path) -> 
             "AND local_date = '2026-11-18'").fetchone()[0]
     assert rows == 1
     assert list((state / "lake").rglob("participant_id=P001/date=2026-11-18/*.parquet")), "nothing in the default lake"
+
+
+def test_resources_follow_the_environment_of_the_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Read when a run starts, not when the code location loads: defaults when unset, the
+    operator's values (or a test's database and lake) when set."""
+    import dagster as dg
+
+    from wearable_assets.definitions import defs
+
+    resources = {key: defs.resources[key] for key in ("timescale", "lake")}
+    monkeypatch.delenv(settings.TIMESCALE_DSN_ENV, raising=False)
+    monkeypatch.delenv(settings.LAKE_URL_ENV, raising=False)
+    monkeypatch.delenv(settings.PG_PORT_ENV, raising=False)
+    monkeypatch.setenv(settings.STATE_DIR_ENV, str(tmp_path / "state"))
+    with dg.build_resources(resources) as built:
+        assert built.timescale.dsn == settings.local_dsn() == "postgresql://wearables@127.0.0.1:55432/wearables"
+        assert built.lake.url == str((tmp_path / "state" / "lake").resolve())
+    monkeypatch.setenv(settings.TIMESCALE_DSN_ENV, "postgresql://someone:secret@db.example:5432/trial")
+    monkeypatch.setenv(settings.LAKE_URL_ENV, str(tmp_path / "elsewhere"))
+    with dg.build_resources(resources) as built:
+        assert built.timescale.dsn == "postgresql://someone:secret@db.example:5432/trial"
+        assert built.lake.url == str(tmp_path / "elsewhere")
