@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -40,7 +41,7 @@ class Finding:
         return f"{'OK' if self.ok else 'PROBLEM':<8} {self.check:<{CHECK_WIDTH}} {self.message}"
 
 
-def _connect():  # type: ignore[no-untyped-def]
+def _connect() -> Any:
     import psycopg
 
     return psycopg.connect(settings.timescale_dsn(), connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
@@ -51,7 +52,7 @@ def check_database() -> Finding:
     try:
         with _connect() as conn:
             version = conn.execute("SHOW server_version").fetchone()[0]
-    except Exception as exc:  # noqa: BLE001 - every failure is reported, none is fatal to the doctor
+    except Exception as exc:
         return Finding("database", False, explain(exc) or f"{dsn}: {exc}")
     return Finding("database", True, f"reachable at {dsn} (PostgreSQL {version})")
 
@@ -64,7 +65,7 @@ def check_timescaledb() -> Finding:
             row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
             available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
             license_ = timescale_license(conn) if row else None
-    except Exception:  # noqa: BLE001
+    except Exception:
         return Finding("timescaledb", False, "not checked: the database is unreachable (see above)")
     if row is None:
         if available:
@@ -94,7 +95,7 @@ def check_migrations() -> Finding:
             exists = conn.execute("SELECT to_regclass('wearables.schema_migrations')").fetchone()[0]
             applied = dict(conn.execute("SELECT version, checksum FROM wearables.schema_migrations").fetchall()) \
                 if exists else {}
-    except Exception:  # noqa: BLE001
+    except Exception:
         return Finding("migrations", False, "not checked: the database is unreachable (see above)")
     try:
         migrations = discover()
@@ -139,7 +140,7 @@ def check_token_key() -> Finding:
                 "SELECT participant_id, token_ciphertext FROM wearables.oauth_tokens "
                 "WHERE token_ciphertext IS NOT NULL ORDER BY participant_id").fetchall() \
                 if conn.execute("SELECT to_regclass('wearables.oauth_tokens')").fetchone()[0] else []
-    except Exception:  # noqa: BLE001 - the database check reports why
+    except Exception:
         return Finding("token key", True, f"{TOKEN_KEY_ENV} is well-formed (stored tokens not checked: no database)")
     for participant_id, ciphertext in rows:
         total += 1
@@ -156,7 +157,7 @@ def check_token_key() -> Finding:
 
 def check_dagster_home(shell_value: str | None = None) -> Finding:
     home = _SHELL_DAGSTER_HOME if shell_value is None else shell_value
-    fix = f"export DAGSTER_HOME={settings.dagster_home() if not home else home} and run `make dagster-home`"
+    fix = f"export DAGSTER_HOME={home if home else settings.dagster_home()} and run `make dagster-home`"
     if not home:
         return Finding("dagster home", False, "DAGSTER_HOME is not set: `dagster` commands would use a temporary "
                        f"instance without the participants partitions; {fix}")
@@ -177,7 +178,7 @@ def check_dagster_home(shell_value: str | None = None) -> Finding:
     try:
         with dg.DagsterInstance.get() as instance:
             count = len(instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return Finding("dagster home", False, f"DAGSTER_HOME={home}: the instance does not load ({explain(exc) or exc})")
     finally:
         if previous is None:

@@ -23,6 +23,7 @@ from wearable_assets.fitbit import ingest, landing
 from wearable_assets.fitbit.http import ApiError
 from wearable_assets.fitbit.ingest import DayOutcome
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
+from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.outcomes import PartitionOutcome, outcome_check_spec, report
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.partitions import participant_day_partitions, partition_days
@@ -93,6 +94,7 @@ def _report(context: dg.AssetExecutionContext, outcomes: list[DayOutcome], times
     key=RAW_KEY,
     group_name=GROUP,
     partitions_def=participant_day_partitions,
+    retry_policy=RETRY_POLICY,
     backfill_policy=BACKFILL_POLICY,
     pool="google_health_api",
     kinds={"json"},
@@ -106,32 +108,33 @@ def raw_payloads(
     google_health: GoogleHealthResource,
     fitbit_legacy: FitbitLegacyResource,
 ) -> Any:
-    days = partition_days(context)
-    participants = ingest.load_participants(timescale, sorted({d.participant_id for d in days}))
-    resources: dict[str, GoogleHealthResource | FitbitLegacyResource] = {
-        "google_health": google_health, "fitbit_legacy": fitbit_legacy}
-    clients: dict[tuple[str, str], Any] = {}  # one per participant: the access token is reused across days
-    outcomes: list[DayOutcome] = []
-    for pday in days:
-        participant = participants.get(pday.participant_id)
-        reason = ingest.skip_reason(participant, pday.day)
-        if reason is not None:
-            outcomes.append(DayOutcome(pday.key, None, "skipped", reason))
-            continue
-        assert participant is not None and participant.provider is not None
-        try:
-            key = (participant.participant_id, participant.provider)
-            if key not in clients:
-                clients[key] = resources[participant.provider].client(participant.participant_id, timescale)
-        except ApiError as exc:
-            outcome = DayOutcome(pday.key, participant.provider, "api_error", str(exc))
-        else:
-            outcome = landing.land_day(pday, participant, clients[key], lake, timescale)
-        if outcome.status in ("needs_reconsent", "api_error"):
-            ingest.record_fetch_failure(timescale, pday, outcome)
-        context.log.info("%s: %s, %d API calls", pday.key, outcome.status, outcome.api_calls)
-        outcomes.append(outcome)
-    yield from _report(context, outcomes, timescale, rows=False)
+    with transient_database_errors():
+        days = partition_days(context)
+        participants = ingest.load_participants(timescale, sorted({d.participant_id for d in days}))
+        resources: dict[str, GoogleHealthResource | FitbitLegacyResource] = {
+            "google_health": google_health, "fitbit_legacy": fitbit_legacy}
+        clients: dict[tuple[str, str], Any] = {}  # one per participant: the access token is reused across days
+        outcomes: list[DayOutcome] = []
+        for pday in days:
+            participant = participants.get(pday.participant_id)
+            reason = ingest.skip_reason(participant, pday.day)
+            if reason is not None:
+                outcomes.append(DayOutcome(pday.key, None, "skipped", reason))
+                continue
+            assert participant is not None and participant.provider is not None
+            try:
+                key = (participant.participant_id, participant.provider)
+                if key not in clients:
+                    clients[key] = resources[participant.provider].client(participant.participant_id, timescale)
+            except ApiError as exc:
+                outcome = DayOutcome(pday.key, participant.provider, "api_error", str(exc))
+            else:
+                outcome = landing.land_day(pday, participant, clients[key], lake, timescale)
+            if outcome.status in ("needs_reconsent", "api_error"):
+                ingest.record_fetch_failure(timescale, pday, outcome)
+            context.log.info("%s: %s, %d API calls", pday.key, outcome.status, outcome.api_calls)
+            outcomes.append(outcome)
+        yield from _report(context, outcomes, timescale, rows=False)
 
 
 def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: Lake,
@@ -156,6 +159,7 @@ def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: La
     key=INTRADAY_KEY,
     group_name=GROUP,
     partitions_def=participant_day_partitions,
+    retry_policy=RETRY_POLICY,
     backfill_policy=BACKFILL_POLICY,
     deps=[RAW_KEY],
     kinds={"timescaledb"},
@@ -164,13 +168,15 @@ def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: La
     "replaced per participant-day in one transaction from the landed raw payloads.",
 )
 def intraday(context: dg.AssetExecutionContext, timescale: TimescaleResource, lake: LakeResource) -> Any:
-    yield from _load_each(context, timescale, lake, lambda pday: ingest.load_timescale(timescale, lake, pday))
+    with transient_database_errors():
+        yield from _load_each(context, timescale, lake, lambda pday: ingest.load_timescale(timescale, lake, pday))
 
 
 @dg.asset(
     key=["fitbit", "intraday_parquet"],
     group_name=GROUP,
     partitions_def=participant_day_partitions,
+    retry_policy=RETRY_POLICY,
     backfill_policy=BACKFILL_POLICY,
     deps=[RAW_KEY],
     kinds={"parquet"},
@@ -180,6 +186,7 @@ def intraday(context: dg.AssetExecutionContext, timescale: TimescaleResource, la
 )
 def intraday_parquet(context: dg.AssetExecutionContext, timescale: TimescaleResource,
                      lake: LakeResource) -> Any:
-    # Same outcome as fitbit/intraday (same payloads): its check there is enough.
-    yield from _load_each(context, timescale, lake, lambda pday: ingest.load_lake(timescale, lake, pday), check=False)
+    with transient_database_errors():
+        # Same outcome as fitbit/intraday (same payloads): its check there is enough.
+        yield from _load_each(context, timescale, lake, lambda pday: ingest.load_lake(timescale, lake, pday), check=False)
 

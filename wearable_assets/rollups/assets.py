@@ -19,6 +19,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.outcomes import PartitionOutcome, report
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.partitions import participant_day_partitions, partition_days, weekly_partitions
@@ -50,6 +51,7 @@ def _aggregate_note(context: dg.AssetExecutionContext, result: refresh.Aggregate
 @dg.asset(
     group_name=GROUP,
     partitions_def=participant_day_partitions,
+    retry_policy=RETRY_POLICY,
     deps=[FITBIT_INTRADAY],
     automation_condition=follow_upstream(),
     backfill_policy=BACKFILL_POLICY,
@@ -58,17 +60,18 @@ def _aggregate_note(context: dg.AssetExecutionContext, result: refresh.Aggregate
     "plausible values: wearables.intraday_hourly.",
 )
 def intraday_hourly(context: dg.AssetExecutionContext, timescale: TimescaleResource) -> Any:
-    days = partition_days(context)
-    result = refresh.refresh_intraday_hourly(timescale, days)
-    context.log.info(f"intraday_hourly: {result.deleted} row(s) deleted, {result.inserted} written")
-    aggregates = _aggregate_note(context, refresh.refresh_continuous_aggregates(timescale, days))
-    outcomes = [
-        PartitionOutcome(ParticipantDay(day, pid).key, "ok" if hours else "no_data",
-                         "" if hours else "no Fitbit samples loaded for this participant-day",
-                         rows=hours, metadata={"metrics": metrics} | aggregates)
-        for pid, day, hours, metrics in timescale.fetch(queries.HOURLY_PER_DAY, refresh.day_params(days))
-    ]
-    yield from report(context, outcomes, check=False)
+    with transient_database_errors():
+        days = partition_days(context)
+        result = refresh.refresh_intraday_hourly(timescale, days)
+        context.log.info(f"intraday_hourly: {result.deleted} row(s) deleted, {result.inserted} written")
+        aggregates = _aggregate_note(context, refresh.refresh_continuous_aggregates(timescale, days))
+        outcomes = [
+            PartitionOutcome(ParticipantDay(day, pid).key, "ok" if hours else "no_data",
+                             "" if hours else "no Fitbit samples loaded for this participant-day",
+                             rows=hours, metadata={"metrics": metrics} | aggregates)
+            for pid, day, hours, metrics in timescale.fetch(queries.HOURLY_PER_DAY, refresh.day_params(days))
+        ]
+        yield from report(context, outcomes, check=False)
 
 
 def summary_outcomes(timescale: Timescale, days: list[ParticipantDay],
@@ -96,6 +99,7 @@ def summary_outcomes(timescale: Timescale, days: list[ParticipantDay],
 @dg.asset(
     group_name=GROUP,
     partitions_def=participant_day_partitions,
+    retry_policy=RETRY_POLICY,
     deps=[FITBIT_INTRADAY, ACTIGRAPH_DAILY],
     automation_condition=follow_upstream(),
     backfill_policy=BACKFILL_POLICY,
@@ -104,11 +108,12 @@ def summary_outcomes(timescale: Timescale, days: list[ParticipantDay],
     "valid-day verdict (rule and version) and why data is missing: wearables.participant_day_summary.",
 )
 def participant_day_summary(context: dg.AssetExecutionContext, timescale: TimescaleResource) -> Any:
-    days = partition_days(context)
-    rule = refresh.ValidDayRule.from_env()
-    result = refresh.refresh_participant_day_summary(timescale, days, rule)
-    context.log.info(f"participant_day_summary: {result.inserted} row(s) written")
-    yield from report(context, summary_outcomes(timescale, days, rule), check=False)
+    with transient_database_errors():
+        days = partition_days(context)
+        rule = refresh.ValidDayRule.from_env()
+        result = refresh.refresh_participant_day_summary(timescale, days, rule)
+        context.log.info(f"participant_day_summary: {result.inserted} row(s) written")
+        yield from report(context, summary_outcomes(timescale, days, rule), check=False)
 
 
 def _cohort_table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -127,6 +132,7 @@ def _cohort_table(rows: list[dict[str, Any]]) -> pa.Table:
 @dg.asset(
     group_name=GROUP,
     partitions_def=weekly_partitions,
+    retry_policy=RETRY_POLICY,
     deps=[dg.AssetDep("participant_day_summary",
                       partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date"))],
     automation_condition=follow_upstream(),
@@ -138,33 +144,34 @@ def _cohort_table(rows: list[dict[str, Any]]) -> pa.Table:
 def cohort_week(
     context: dg.AssetExecutionContext, timescale: TimescaleResource, lake: LakeResource
 ) -> dg.MaterializeResult:
-    weeks = sorted(date.fromisoformat(str(k)) for k in context.partition_keys)
-    all_rows: list[dict[str, Any]] = []
-    for week_start in weeks:
-        # Overlapping runs of one week (automation and a backfill) take turns on its lake folder.
-        with timescale.participant_day_lock("cohort_week", COHORT_LAKE_PARTICIPANT, week_start):
-            rows = refresh.refresh_cohort_week(timescale, week_start)
-            lake.write_partition(COHORT_LAKE_PARTICIPANT, week_start, [
-                PartitionTable("cohort_week", _cohort_table(rows), {"week_start": week_start})])
-        all_rows.extend(rows)
-    metadata: dict[str, Any] = {
-        "weeks": len(weeks),
-        "rows_written": len(all_rows),
-        "studies": len({r["study_id"] for r in all_rows}),
-        "lake_table": lake.table_glob("cohort_week"),
-    }
-    if len(all_rows) == 1:
-        only = all_rows[0]
-        for name in ("adherence_pct", "median_steps", "mean_resting_hr", "valid_days", "enrolled_participants"):
-            if only[name] is not None:
-                metadata[name] = float(only[name])
-    if all_rows:
-        lines = ["| study | week | enrolled | valid days | median steps | adherence % |", "|---|---|---|---|---|---|"]
-        lines += [
-            f"| {r['study_id']} | {r['iso_year']}-W{r['iso_week']:02d} | {r['enrolled_participants']} | "
-            f"{r['valid_days']}/{r['participant_days']} | "
-            f"{'' if r['median_steps'] is None else round(r['median_steps'])} | {r['adherence_pct']} |"
-            for r in all_rows[:50]
-        ]
-        metadata["weeks_table"] = dg.MetadataValue.md("\n".join(lines))
-    return dg.MaterializeResult(metadata=metadata)
+    with transient_database_errors():
+        weeks = sorted(date.fromisoformat(str(k)) for k in context.partition_keys)
+        all_rows: list[dict[str, Any]] = []
+        for week_start in weeks:
+            # Overlapping runs of one week (automation and a backfill) take turns on its lake folder.
+            with timescale.participant_day_lock("cohort_week", COHORT_LAKE_PARTICIPANT, week_start):
+                rows = refresh.refresh_cohort_week(timescale, week_start)
+                lake.write_partition(COHORT_LAKE_PARTICIPANT, week_start, [
+                    PartitionTable("cohort_week", _cohort_table(rows), {"week_start": week_start})])
+            all_rows.extend(rows)
+        metadata: dict[str, Any] = {
+            "weeks": len(weeks),
+            "rows_written": len(all_rows),
+            "studies": len({r["study_id"] for r in all_rows}),
+            "lake_table": lake.table_glob("cohort_week"),
+        }
+        if len(all_rows) == 1:
+            only = all_rows[0]
+            for name in ("adherence_pct", "median_steps", "mean_resting_hr", "valid_days", "enrolled_participants"):
+                if only[name] is not None:
+                    metadata[name] = float(only[name])
+        if all_rows:
+            lines = ["| study | week | enrolled | valid days | median steps | adherence % |", "|---|---|---|---|---|---|"]
+            lines += [
+                f"| {r['study_id']} | {r['iso_year']}-W{r['iso_week']:02d} | {r['enrolled_participants']} | "
+                f"{r['valid_days']}/{r['participant_days']} | "
+                f"{'' if r['median_steps'] is None else round(r['median_steps'])} | {r['adherence_pct']} |"
+                for r in all_rows[:50]
+            ]
+            metadata["weeks_table"] = dg.MetadataValue.md("\n".join(lines))
+        return dg.MaterializeResult(metadata=metadata)

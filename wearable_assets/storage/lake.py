@@ -32,6 +32,7 @@ config.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
@@ -363,10 +364,8 @@ class Lake:
     @staticmethod
     def _rm_gone_ok(fs: fsspec.AbstractFileSystem, path: str) -> None:
         """Delete ``path``; another writer having deleted it first is the same outcome."""
-        try:
+        with contextlib.suppress(FileNotFoundError):
             fs.rm(path)
-        except FileNotFoundError:
-            pass
 
     def _iceberg_delete(self, table: PartitionTable) -> None:
         import dlt
