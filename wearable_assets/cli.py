@@ -80,11 +80,11 @@ def roster_sync(roster_file: str | None, today: object, force: bool) -> None:
     path = Path(roster_file) if roster_file else settings.roster_path()
     participants = _load_roster_or_exit(path, "fix the roster file; nothing was applied")
     day = today.date() if today else date.today()  # type: ignore[attr-defined]
-    try:
-        instance_cm = dg.DagsterInstance.get()
-    except dg.DagsterInvariantViolationError as exc:
-        raise click.ClickException(f"{exc}: nothing applied (`make dagster-home` creates the local one)") from None
-    with instance_cm as instance:
+    # A missing DAGSTER_HOME or an unreachable database is one line with the fix (``main``); the
+    # database is tried first, before Dagster's instance logs anything.
+    with psycopg.connect(settings.timescale_dsn(), connect_timeout=10):
+        pass
+    with dg.DagsterInstance.get() as instance:
         existing = instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME)
         try:
             plan = sync_roster(Timescale(settings.timescale_dsn()), participants, existing, day,
@@ -92,12 +92,6 @@ def roster_sync(roster_file: str | None, today: object, force: bool) -> None:
         except RosterRefused as exc:
             raise _problems_exit(exc.problems, "nothing applied: fix the roster, or re-run with --force if the "
                                               "change is intended") from None
-        except psycopg.OperationalError as exc:
-            raise click.ClickException(
-                f"database {settings.mask_dsn(settings.timescale_dsn())} not reachable "
-                f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}): nothing applied; "
-                "start it (make db) or set WEARABLES_TIMESCALE_DSN"
-            ) from None
         apply_to_instance(instance, plan.partitions)
         total = len(instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME))
     for refusal in plan.refusals:

@@ -119,16 +119,25 @@ def run_forwarding_signals(command: Sequence[str]) -> int:
     waiting, so the child can shut down cleanly while its simulators still answer. A child killed
     by a signal yields ``128 + signal``, as a shell reports it.
     """
-    child = subprocess.Popen(list(command))
+    # The handlers go in before the child starts: a signal that arrives while it is starting is
+    # held and passed on as soon as it exists, never lost (nor allowed to kill the wrapper).
+    started: list[subprocess.Popen[bytes]] = []
+    held: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
         if signum == signal.SIGINT and _terminal_delivers_sigint():
             return
-        if child.poll() is None:
-            child.send_signal(signum)
+        if not started:
+            held.append(signum)
+        elif started[0].poll() is None:
+            started[0].send_signal(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
     try:
+        child = subprocess.Popen(list(command))
+        started.append(child)
+        for signum in held:
+            child.send_signal(signum)
         code = child.wait()
     finally:
         for sig, handler in previous.items():

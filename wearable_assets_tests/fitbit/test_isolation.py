@@ -28,6 +28,7 @@ from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets.storage.timescale import Timescale
 from wearable_assets_tests.concurrency import Outcome, errors, run_rounds
 from wearable_assets_tests.conftest import add_participants
+from wearable_assets_tests.partition_events import check_results, partition_metadata
 
 from .conftest import DAY, enrol_directly, google_resource
 from .test_assets import resources
@@ -191,12 +192,16 @@ def test_a_lost_payload_fails_its_participant_day_only(
 
     result = dg.materialize([raw_payloads, intraday, intraday_parquet], selection=[intraday, intraday_parquet],
                             resources=res, instance=instance, tags=ranged, raise_on_error=False)
-    assert not result.success  # red, naming the lost participant-day...
-    failures = [e.step_failure_data.error.message for e in result.all_events  # type: ignore[union-attr]
-                if e.event_type_value == "STEP_FAILURE"]
-    assert len(failures) == 2 and all(f"1 of 2 participant-days failed: {DAY}|{PID}" in m and fix in m
-                                      for m in failures)
-    # ...after the other participant-day was loaded into both destinations.
+    # The run goes on; the lost participant-day is red on its own partition, naming the fix...
+    assert result.success
+    outcome = check_results(result, ["fitbit", "intraday"])[f"{DAY}|{PID}"]
+    assert not outcome.passed and outcome.severity == dg.AssetCheckSeverity.ERROR
+    assert outcome.description is not None and fix in outcome.description
+    for asset in (["fitbit", "intraday"], ["fitbit", "intraday_parquet"]):
+        mine = partition_metadata(result, asset)
+        assert mine[f"{DAY}|{PID}"]["status"] == "api_error" and fix in mine[f"{DAY}|{PID}"]["detail"]
+        assert mine[f"{DAY}|P002"]["status"] == "ok"
+    # ...and the other participant-day was loaded into both destinations.
     truth = _truth(cohort, "P002")
     assert _heart_rate_rows(db, "P002") == (truth, truth) and _heart_rate_rows(db, PID) == (0, 0)
     (lake_rows,) = duckdb.sql(f"SELECT count(*) FROM read_parquet('{lake.table_glob('fitbit_intraday')}') "

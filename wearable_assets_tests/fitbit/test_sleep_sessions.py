@@ -31,10 +31,10 @@ def load_day(client: Any, db: TimescaleResource, lake: LakeResource, pid: str, d
     """Land the participant-day from the API, then replace it in TimescaleDB and in the lake."""
     pday = ParticipantDay(day, pid)
     participant = ingest.load_participants(db, [pid])[pid]
-    landed = landing.land_day(pday, participant, client, lake)
+    landed = landing.land_day(pday, participant, client, lake, db)
     assert landed.status == "ok", landed
     outcome = ingest.load_timescale(db, lake, pday)
-    ingest.load_lake(lake, pday)
+    ingest.load_lake(db, lake, pday)
     return outcome
 
 

@@ -100,10 +100,10 @@ def test_every_sample_lands_in_exactly_one_participant_day(
         outcomes = {}
         for d in days:
             pday = ParticipantDay(d, pid)
-            landed = landing.land_day(pday, participant, google.client(pid, db), lake)
+            landed = landing.land_day(pday, participant, google.client(pid, db), lake, db)
             assert landed.status == "ok", landed.detail
             outcomes[d] = ingest.load_timescale(db, lake, pday)
-            ingest.load_lake(lake, pday)
+            ingest.load_lake(db, lake, pday)
             assert ingest.read_manifest(lake, pday)["time_zone"] == zone
 
     # The truth: everything the device recorded in [lo, hi), and the device's offset at each instant.
