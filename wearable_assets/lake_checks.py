@@ -171,7 +171,7 @@ class AthenaLake:
 
     ``athena_client`` is dagster-aws's ``AthenaClient``: it runs in the resource's workgroup and
     reads the result CSV from the workgroup's output location, so that workgroup must have one.
-    ``s3_client``: a boto3 S3 client (``S3Resource.get_client()``), or None to skip listing.
+    ``s3_client``: a boto3 S3 client (what ``S3Resource`` gives a check), or None to skip listing.
     """
 
     def __init__(self, lake: Lake, athena_client: Any, s3_client: Any | None) -> None:
@@ -242,8 +242,8 @@ def engine_for(lake: Lake, resources: Any) -> LakeEngine:
     if athena is None:
         raise RuntimeError(f"the lake's destination is Athena but no `athena` resource is defined: set "
                            f"{DESTINATION_ENV}=athena where the definitions are loaded (resources.aws_resources)")
-    s3 = getattr(resources, "s3", None)
-    return AthenaLake(lake, athena.get_client(), s3.get_client() if s3 is not None else None)
+    # S3Resource puts its boto3 client on the context itself (IAttachDifferentObjectToOpContext).
+    return AthenaLake(lake, athena.get_client(), getattr(resources, "s3", None))
 
 
 def lake_matches_timescale(asset_key: dg.AssetKey, tables: Sequence[LakeTable],
