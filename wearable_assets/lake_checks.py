@@ -138,17 +138,21 @@ class LakeEngine(Protocol):
 
 
 class DuckDBLake:
-    """The local parquet lake read with DuckDB: only the run's participant-day folders are opened."""
+    """The parquet lake read with DuckDB: only the run's participant-day folders are opened.
+
+    A local folder is read directly; a lake on S3 (the filesystem destination, or Athena's files
+    read without Athena) through the lake's own fsspec filesystem registered in DuckDB, so no
+    DuckDB extension is needed.
+    """
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
+        self.fs = lake.filesystem()
 
     def files(self, table: LakeTable, pday: ParticipantDay) -> list[str]:
-        import fsspec
-
-        fs = fsspec.filesystem("file")
         prefix = self.lake.partition_prefix(table.name, pday.participant_id, pday.day)
-        return sorted(fs.glob(f"{prefix}/*.parquet")) if fs.exists(prefix) else []
+        found = sorted(self.fs.glob(f"{prefix}/*.parquet")) if self.fs.exists(prefix) else []
+        return found if self.lake.is_local else [f"s3://{path.removeprefix('s3://')}" for path in found]
 
     def counts(self, table: LakeTable, days: Sequence[ParticipantDay]) -> dict[str, LakeCount]:
         import duckdb
@@ -162,6 +166,8 @@ class DuckDBLake:
             source = (f"read_parquet([{', '.join(_quote(f) for f in everything)}], "
                       "hive_partitioning = false, union_by_name = true)")
             with duckdb.connect() as con:
+                if not self.lake.is_local:
+                    con.register_filesystem(self.fs)
                 found = _parse(con.execute(lake_counts_sql(source, table, days)).fetchall())
         return {d.key: LakeCount(*found.get(d.key, (0, 0)), files=len(files[d.key])) for d in days}
 

@@ -28,7 +28,9 @@ from dagster_aws.s3 import S3Resource
 from wearable_assets.actigraph.assets import PARQUET_KEY
 from wearable_assets.actigraph.ingest import LAKE_TABLE
 from wearable_assets.actigraph.resources import CentrePointResource
-from wearable_assets.lake_checks import ACTIGRAPH_TABLES, CHECK_NAME, lake_counts_sql, lake_matches_timescale
+from wearable_assets.lake_checks import (
+    ACTIGRAPH_TABLES, CHECK_NAME, DuckDBLake, compare, lake_counts_sql, lake_matches_timescale,
+)
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets_tests.actigraph.conftest import AthenaTarget
@@ -132,6 +134,12 @@ def test_lake_check_reads_the_athena_lake_per_participant_day(
         assert meta[f"{LAKE_TABLE}/duplicated_keys"] == 0 and meta[f"{LAKE_TABLE}/lake_files"] == 1
 
     days = [ParticipantDay(DAY, "P001"), ParticipantDay(DAY, "P002")]
+    # The other engine on the same objects: DuckDB reading the S3 files directly agrees.
+    files_only = LakeResource(url=athena.lake_url, dataset=athena.dataset, aws_region=athena.region,
+                              aws_endpoint_url=athena.endpoint)
+    by_duckdb = compare(DuckDBLake(files_only), enrolled, ACTIGRAPH_TABLES, days)
+    assert {k: (ok, {m: meta[m] for m in meta if m.startswith(LAKE_TABLE)}) for k, (ok, meta) in by_duckdb.items()} == \
+        {k: (True, {m: v for m, v in meta.items() if m.startswith(LAKE_TABLE)}) for k, meta in results.items()}
     source = f'"awsdatacatalog"."{athena.dataset}"."{LAKE_TABLE}"'
     if athena.is_moto:
         # What Athena received: the one SQL of lake_checks, for the whole range, in the workgroup.
