@@ -29,7 +29,12 @@ from wearable_assets.actigraph.assets import PARQUET_KEY
 from wearable_assets.actigraph.ingest import LAKE_TABLE
 from wearable_assets.actigraph.resources import CentrePointResource
 from wearable_assets.lake_checks import (
-    ACTIGRAPH_TABLES, CHECK_NAME, DuckDBLake, compare, lake_counts_sql, lake_matches_timescale,
+    ACTIGRAPH_TABLES,
+    CHECK_NAME,
+    DuckDBLake,
+    compare,
+    lake_counts_sql,
+    lake_matches_timescale,
 )
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
