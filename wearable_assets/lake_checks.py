@@ -9,13 +9,13 @@ leaves the two disagreeing, and nothing else notices. This check reads the parti
 * the row count with the TimescaleDB rows of the same participant-day;
 * the natural key (TimescaleDB's primary/unique key): no key may appear twice in the lake.
 
-The same SQL (``lake_counts_sql``) runs on two engines: DuckDB over the local parquet folder (the
-default destination), or Athena through dagster-aws's ``AthenaClientResource`` when
+The same SQL (``lake_counts_sql``) runs on two engines: DuckDB over the parquet files (the default
+``filesystem`` destination, a local folder or S3), or Athena through dagster-aws's ``AthenaClientResource`` when
 ``WEARABLES_LAKE_DESTINATION=athena``; on Athena the participant-day's objects are also listed
 through ``S3Resource`` (``lake_files`` in the metadata). Only the ``FROM`` differs between the two.
 
-Nothing here imports boto3 or dagster_aws: the Athena and S3 clients arrive as Dagster resources,
-which are only defined (``resources.aws_resources``) for the Athena destination.
+Importing this module loads neither boto3 nor dagster_aws: the Athena and S3 clients arrive as
+Dagster resources, which are only defined (``resources.aws_resources``) for the Athena destination.
 """
 
 import os
@@ -212,28 +212,28 @@ def compare(engine: LakeEngine, timescale: Timescale, tables: Sequence[LakeTable
     """``{partition key: (passed, metadata)}``: every table's lake rows equal its TimescaleDB rows
     and no key repeats. Metadata per table: ``<table>/lake_rows``, ``/timescale_rows``,
     ``/duplicated_keys`` (and ``/lake_files`` where listed)."""
-    results: dict[str, tuple[bool, dict[str, Any]]] = {d.key: (True, {}) for d in days}
+    metadata: dict[str, dict[str, Any]] = {d.key: {} for d in days}
+    problems: dict[str, list[str]] = {d.key: [] for d in days}
     for table in tables:
         lake = engine.counts(table, days)
         db = timescale_counts(timescale, table, days)
         for d in days:
             count, expected = lake[d.key], db.get(d.key, 0)
-            passed, metadata = results[d.key]
-            metadata[f"{table.name}/lake_rows"] = count.rows
-            metadata[f"{table.name}/timescale_rows"] = expected
-            metadata[f"{table.name}/duplicated_keys"] = count.duplicated_keys
+            meta = metadata[d.key]
+            meta[f"{table.name}/lake_rows"] = count.rows
+            meta[f"{table.name}/timescale_rows"] = expected
+            meta[f"{table.name}/duplicated_keys"] = count.duplicated_keys
             if count.files is not None:
-                metadata[f"{table.name}/lake_files"] = count.files
-            problems = []
+                meta[f"{table.name}/lake_files"] = count.files
             if count.rows != expected:
-                problems.append(f"{table.name}: {count.rows} rows in the lake, {expected} in TimescaleDB")
+                problems[d.key].append(f"{table.name}: {count.rows} rows in the lake, {expected} in TimescaleDB")
             if count.duplicated_keys:
-                problems.append(f"{table.name}: {count.duplicated_keys} keys ({', '.join(table.key)}) "
-                                "appear more than once in the lake")
-            if problems:
-                metadata["problems"] = "; ".join([*filter(None, [metadata.get("problems")]), *problems])
-            results[d.key] = (passed and not problems, metadata)
-    return results
+                problems[d.key].append(f"{table.name}: {count.duplicated_keys} keys ({', '.join(table.key)}) "
+                                       "appear more than once in the lake")
+    for key, found in problems.items():
+        if found:
+            metadata[key]["problems"] = "; ".join(found)
+    return {key: (not problems[key], metadata[key]) for key in metadata}
 
 
 def lake_destination() -> str:
