@@ -24,11 +24,11 @@ from wearable_assets.actigraph import definitions as actigraph
 from wearable_assets.fitbit import definitions as fitbit
 from wearable_assets.orchestration import definitions as orchestration
 from wearable_assets.participants import definitions as participants
-from wearable_assets.resources import lake_resource, timescale_resource
+from wearable_assets.resources import aws_resources, lake_resource, timescale_resource
 from wearable_assets.rollups import definitions as rollups
 
 defs = dg.Definitions.merge(
-    dg.Definitions(resources={"timescale": timescale_resource(), "lake": lake_resource()}),
+    dg.Definitions(resources={"timescale": timescale_resource(), "lake": lake_resource(), **aws_resources()}),
     participants.defs,
     fitbit.defs,
     actigraph.defs,

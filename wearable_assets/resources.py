@@ -1,4 +1,4 @@
-"""The shared resources every domain uses: TimescaleDB and the lake.
+"""The shared resources every domain uses: TimescaleDB, the lake, and on AWS the S3/Athena clients.
 
 Domain-specific resources (OAuth clients, dlt sources) live in their domain's ``resources.py``.
 Both are built when a run starts, in the run's process, from its environment: the operator's
@@ -12,11 +12,15 @@ and lake get them). Secrets (client secrets, the token key) have no default.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import dagster as dg
 
 from wearable_assets import settings
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
+
+#: Seconds between Athena status polls (dagster-aws's default, 5 s, adds ~5 s to every short query).
+ATHENA_POLLING_INTERVAL = 1
 
 
 def build_timescale() -> TimescaleResource:
@@ -61,6 +65,32 @@ def lake_resource() -> dg.ResourceDefinition:
         description="Parquet lake: WEARABLES_LAKE_URL, else <state>/lake; S3 + Athena with "
         "WEARABLES_LAKE_DESTINATION=athena (read at run start).",
     )
+
+
+def aws_resources() -> dict[str, Any]:
+    """dagster-aws's clients for the Athena destination, none otherwise.
+
+    ``s3`` (``S3Resource``): the bucket holding the raw landing and the lake files, for code that
+    lists or reads them (the lake check lists each participant-day's objects). ``athena``
+    (``AthenaClientResource``): queries that read the lake's tables back (``lake_checks``); its
+    workgroup (``WEARABLES_ATHENA_WORKGROUP``, default ``primary``) must have a query result
+    location, because dagster-aws reads results from there. No field holds a secret: both use
+    boto's default credential chain (environment, profile, task or instance role); the region
+    comes from ``AWS_DEFAULT_REGION``/``AWS_REGION`` and ``AWS_ENDPOINT_URL`` (moto in tests)
+    reaches both clients through botocore. dagster_aws (and boto3) is imported here only, and only
+    for Athena: the local default never loads it.
+    """
+    if os.environ.get("WEARABLES_LAKE_DESTINATION", "filesystem") != "athena":
+        return {}
+    from dagster_aws.athena import AthenaClientResource
+    from dagster_aws.s3 import S3Resource
+
+    return {
+        "s3": S3Resource(region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+                         endpoint_url=os.environ.get("AWS_ENDPOINT_URL")),
+        "athena": AthenaClientResource(workgroup=os.environ.get("WEARABLES_ATHENA_WORKGROUP") or "primary",
+                                       polling_interval=ATHENA_POLLING_INTERVAL),
+    }
 
 
 def ensure_local_environment() -> None:

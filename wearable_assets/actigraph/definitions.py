@@ -9,8 +9,10 @@ import dagster as dg
 
 from wearable_assets.actigraph.assets import daily_statistics, daily_statistics_parquet
 from wearable_assets.actigraph.resources import CentrePointResource
+from wearable_assets.lake_checks import ACTIGRAPH_LAKE_CHECK
 
 defs = dg.Definitions(
     assets=[daily_statistics_parquet, daily_statistics],
+    asset_checks=[ACTIGRAPH_LAKE_CHECK],
     resources={"centrepoint": CentrePointResource()},
 )

@@ -9,9 +9,10 @@ import dagster as dg
 from wearable_assets.fitbit.assets import intraday, intraday_parquet, raw_payloads
 from wearable_assets.fitbit.checks import participants_need_reconsent
 from wearable_assets.fitbit.resources import fitbit_legacy_resource, google_health_resource
+from wearable_assets.lake_checks import FITBIT_LAKE_CHECK
 
 defs = dg.Definitions(
     assets=[raw_payloads, intraday, intraday_parquet],
-    asset_checks=[participants_need_reconsent],
+    asset_checks=[participants_need_reconsent, FITBIT_LAKE_CHECK],
     resources={"google_health": google_health_resource(), "fitbit_legacy": fitbit_legacy_resource()},
 )

@@ -147,6 +147,10 @@ class Lake:
             return Path(self.url.removeprefix("file://")).resolve().as_uri()
         return self.url.rstrip("/")
 
+    def filesystem(self) -> fsspec.AbstractFileSystem:
+        """The lake's fsspec filesystem (local, or S3 with the lake's region and endpoint), for readers."""
+        return self._fs()
+
     def _fs(self) -> fsspec.AbstractFileSystem:
         if self.is_local:
             return fsspec.filesystem("file", auto_mkdir=True)
