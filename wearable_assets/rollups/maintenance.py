@@ -13,7 +13,8 @@ day's loads, in ordinary sessions:
    loaded since the last maintenance (``wearables.ingest_status`` rows whose ``finished_at``
    differs from the one recorded in ``wearables.maintenance_handled``);
 2. compresses the ``fitbit_intraday`` chunks past the compression policy's window and
-   recompresses compressed chunks that took rows since (a re-pull or backfill of an old day);
+   recompresses compressed chunks that took rows since (a re-pull or backfill of an old day),
+   then vacuums and reindexes those so the reload's dead rows give their space back;
 3. records what it handled, last, so a failure repeats the work rather than losing it.
 
 Everything is idempotent: a second run finds nothing pending and no chunk to touch. On the
@@ -30,6 +31,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from wearable_assets.rollups import maintenance_queries as q
 from wearable_assets.rollups.refresh import CONTINUOUS_AGGREGATES
@@ -155,6 +157,14 @@ def _chunk_bytes(conn: psycopg.Connection, chunk: str) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
+def _reclaim(conn: psycopg.Connection, chunk: str) -> None:
+    """Give back the space a reload into a compressed chunk left behind (maintenance_queries.VACUUM)."""
+    row = conn.execute(q.COMPRESSED_RELATION, {"chunk": chunk}).fetchone()
+    for relation in [chunk] + ([row[0]] if row and row[0] else []):
+        conn.execute(sql.SQL(q.VACUUM).format(sql.SQL(relation)))
+    conn.execute(sql.SQL(q.REINDEX).format(sql.SQL(chunk)))
+
+
 def _compress(conn: psycopg.Connection, result: MaintenanceResult) -> None:
     where = {"schema": q.HYPERTABLE_SCHEMA, "name": q.HYPERTABLE_NAME}
     enabled = conn.execute(q.COMPRESSION_ENABLED, where).fetchone()
@@ -170,6 +180,8 @@ def _compress(conn: psycopg.Connection, result: MaintenanceResult) -> None:
                                                where | {"compress_after": result.compress_after}).fetchall():
         before = _chunk_bytes(conn, chunk)
         conn.execute(q.COMPRESS_CHUNK, {"chunk": chunk})  # autocommit: one chunk per transaction
+        if action == "recompress":
+            _reclaim(conn, chunk)
         result.chunks.append(ChunkChange(chunk, action, before, _chunk_bytes(conn, chunk)))
 
 
