@@ -101,8 +101,11 @@ JOBS = """
 SELECT j.job_id, j.application_name, j.proc_schema || '.' || j.proc_name AS proc,
        CASE WHEN ca.view_name IS NOT NULL THEN ca.view_schema || '.' || ca.view_name
             WHEN j.hypertable_name IS NOT NULL THEN j.hypertable_schema || '.' || j.hypertable_name END,
-       j.scheduled, j.schedule_interval, s.last_run_status, s.job_status, s.last_run_started_at,
-       nullif(s.last_successful_finish, '-infinity') AS last_successful_finish, s.next_start,
+       j.scheduled, j.schedule_interval, s.last_run_status, s.job_status,
+       -- a job that never ran or never succeeded has -infinity there, which Python cannot hold
+       CASE WHEN isfinite(s.last_run_started_at) THEN s.last_run_started_at END,
+       CASE WHEN isfinite(s.last_successful_finish) THEN s.last_successful_finish END,
+       CASE WHEN isfinite(s.next_start) THEN s.next_start END,
        s.total_runs, s.total_failures,
        (j.scheduled AND s.job_status IS DISTINCT FROM 'Running'
         AND s.next_start < now() - greatest(j.schedule_interval, %(overdue_grace)s::interval)) AS overdue

@@ -294,3 +294,28 @@ def test_one_minute_requests_are_served_from_the_aggregate(tsl: TimescaleResourc
             assert served.total_count == from_raw.total_count == 181  # partial first and last minutes included
             assert [(p["ts"], round(p["value"], 9), p["min"], p["max"], p["count"]) for p in served.points] == [
                 (p["ts"], round(p["value"], 9), p["min"], p["max"], p["count"]) for p in from_raw.points]
+
+
+def test_job_health_fails_on_an_overdue_job(tsl: TimescaleResource) -> None:
+    """A scheduled job whose start lies further in the past than its interval (at least an hour)
+    is overdue — here because this database's scheduler is stopped, as when the background
+    workers are exhausted or disabled. One only minutes late is not."""
+    with tsl.connect(autocommit=True) as conn:
+        conn.execute("SELECT _timescaledb_functions.stop_background_workers()")
+        try:
+            conn.execute("CREATE PROCEDURE public.idle_job(job_id int, config jsonb) LANGUAGE plpgsql AS "
+                         "$$ BEGIN NULL; END $$")
+            late, slightly = (conn.execute(  # type: ignore[index]
+                "SELECT add_job('public.idle_job', interval '1 hour', initial_start => now() - %s::interval)",
+                (behind,)).fetchone()[0] for behind in ("3 hours", "10 minutes"))
+            health = maintenance.job_health(tsl)
+            by_id = {p.job_id: p for p in health.problems}
+            assert not health.passed and slightly not in by_id
+            problem = by_id[late]
+            (next_start,) = conn.execute("SELECT next_start FROM timescaledb_information.job_stats "
+                                         "WHERE job_id = %s", (late,)).fetchone()  # type: ignore[misc]
+            assert (problem.problem, problem.since, problem.failures, problem.last_error) == (
+                "overdue", next_start, 0, None)
+            assert datetime.now(timezone.utc) - next_start > timedelta(hours=2, minutes=59)
+        finally:
+            conn.execute("SELECT _timescaledb_functions.start_background_workers()")
