@@ -14,6 +14,7 @@ run; the job-health test schedules a job of its own.
 import itertools
 import os
 import random
+import threading
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -319,3 +320,37 @@ def test_job_health_fails_on_an_overdue_job(tsl: TimescaleResource) -> None:
             assert datetime.now(timezone.utc) - next_start > timedelta(hours=2, minutes=59)
         finally:
             conn.execute("SELECT _timescaledb_functions.start_background_workers()")
+
+
+def test_reloads_racing_the_maintenance_lose_nothing(tsl: TimescaleResource) -> None:
+    """Re-pulls of an old participant-day (into compressed chunks) while maintenances run: every
+    round ends with the rows of the last load, fully compressed chunks and aggregates equal to
+    the raw rows — a load that commits while a maintenance runs is picked up by the next one."""
+    versions = [_samples(INDIA, OLD_DAY, seed=100 + v, every_s=5) for v in range(3)]
+    _load(tsl, INDIA, OLD_DAY, versions[0])
+    maintenance.run_maintenance(tsl)
+    errors: list[BaseException] = []
+
+    def reload(rows: list[tuple[Any, ...]]) -> None:
+        try:
+            _load(tsl, INDIA, OLD_DAY, rows)
+        except BaseException as exc:  # reported below: a thread's exception is otherwise lost
+            errors.append(exc)
+
+    for round_ in range(6):
+        last = versions[(round_ + 1) % len(versions)]
+        loaders = [threading.Thread(target=reload, args=(versions[round_ % len(versions)],)),
+                   threading.Thread(target=reload, args=(last,))]
+        loaders[0].start()
+        during = maintenance.run_maintenance(tsl)  # races the first load
+        loaders[0].join()
+        loaders[1].start()
+        loaders[1].join()
+        assert not errors, errors
+        assert during.skipped_reason is None
+        after = _roll_up(tsl, ParticipantDay(OLD_DAY, "K001"))
+        assert after.participant_days <= 1
+        assert _rows(tsl, INDIA, OLD_DAY) == sorted([tuple(r) for r in last], key=lambda r: (r[1], r[2]))
+        assert all(status == 1 for status in _chunk_states(tsl).values()), _chunk_states(tsl)
+        assert _aggregates_match(tsl) == NO_MISMATCH
+        assert maintenance.run_maintenance(tsl).participant_days == 0
