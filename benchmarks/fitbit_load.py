@@ -156,13 +156,13 @@ def prepare(dsn: str, lake_dir: str, provider: str) -> int:
                                           token_key=generate_key(), auth_url=sim.auth_url, token_url=sim.token_url,
                                           base_url=sim.base_url)
             google.token_store(timescale).save(PARTICIPANT, provider, sim.state.issue_tokens(PARTICIPANT))
-            outcome = landing.land_day(pday, found, google.client(PARTICIPANT, timescale), lake)
+            outcome = landing.land_day(pday, found, google.client(PARTICIPANT, timescale), lake, timescale)
     else:
         with FitbitLegacySimulator(cohort, mode="working") as sim:
             legacy = FitbitLegacyResource(client_id=sim.client_id, client_secret=sim.client_secret,
                                           token_key=generate_key(), base_url=sim.base_url)
             legacy.token_store(timescale).save(PARTICIPANT, provider, sim.state.issue_tokens(PARTICIPANT, "BENCH1"))
-            outcome = landing.land_day(pday, found, legacy.client(PARTICIPANT, timescale), lake)
+            outcome = landing.land_day(pday, found, legacy.client(PARTICIPANT, timescale), lake, timescale)
     if outcome.status != "ok":
         raise SystemExit(f"could not land the benchmark day: {outcome.detail}")
     return sum(p.stat().st_size for p in Path(lake_dir).rglob("*.json.gz"))

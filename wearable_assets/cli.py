@@ -190,41 +190,45 @@ def simulators() -> None:
 
 @simulators.command("exec", context_settings={"ignore_unknown_options": True})
 @click.option("--enroll/--no-enroll", default=True, show_default=True,
-              help="Enrol the roster's Google Health participants through the simulator's consent page first.")
+              help="Enrol the roster's Google Health participants that have no usable token through the "
+                   "simulator's consent page first (stored tokens are kept; participants who need re-consent "
+                   "are never touched).")
 @click.option("--fitbit-mode", type=click.Choice(["gone", "working"]), default="gone", show_default=True,
               help="Legacy Fitbit API behaviour: 'gone' answers 410 as the real one does since 2026-11-02.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def simulators_exec(enroll: bool, fitbit_mode: str, command: tuple[str, ...]) -> None:
     """Start every simulator, run COMMAND with the environment pointing at them, stop them.
 
+    SIGTERM and SIGINT are passed on to COMMAND, and the simulators stop only after it exits.
     Example: wearable-assets simulators exec -- dagster asset materialize -m wearable_assets.definitions ...
     """
     import os
-    import subprocess
 
     from wearable_assets.roster import load_roster
-    from wearable_assets.simulators.stack import SimulatorStack, ensure_local_token_key
+    from wearable_assets.simulators.stack import SimulatorStack, ensure_local_token_key, run_forwarding_signals
 
     ensure_local_token_key()
     participants = load_roster(settings.roster_path())
     with SimulatorStack(participants, fitbit_mode=fitbit_mode) as stack:
         os.environ.update(stack.env())
         if enroll:
-            _enrol_all(participants)
-        code = subprocess.call(list(command))
+            _enrol_all(participants, stack)
+        code = run_forwarding_signals(list(command))
     sys.exit(code)
 
 
-def _enrol_all(participants: list) -> None:
+def _enrol_all(participants: list, stack: object) -> None:
+    """Enrol, through the running simulators, the participants without a usable token (see
+    ``simulators.enrolment``), and say on stderr what was done to whom."""
     from wearable_assets.fitbit.resources import google_health_resource
     from wearable_assets.simulators.enrolment import enrol_with_simulator
     from wearable_assets.storage.timescale import Timescale
 
     timescale = Timescale(settings.timescale_dsn())
     resource = google_health_resource().process_config_and_initialize()
-    done = enrol_with_simulator(participants, timescale, resource)
-    if done:
-        click.echo(f"enrolled through the simulator: {', '.join(done)}", err=True)
+    outcome = enrol_with_simulator(participants, timescale, resource, stack.google)  # type: ignore[attr-defined]
+    for line in outcome.lines():
+        click.echo(line, err=True)
 
 
 @cli.command()
@@ -274,10 +278,12 @@ def demo(participant_count: int, days: int, last_day: object) -> None:
 
 
 def _register_domain_commands() -> None:
-    """Commands that live with their domain: enrolment (Fitbit) and the read API (serving)."""
+    """Commands that live in their own module: enrolment (Fitbit), the read API (serving), the doctor."""
+    from wearable_assets.doctor import doctor
     from wearable_assets.fitbit.cli import enroll, token_key
     from wearable_assets.serving.cli import serve
 
+    cli.add_command(doctor)
     cli.add_command(enroll)
     cli.add_command(token_key)
     cli.add_command(serve)
@@ -287,10 +293,20 @@ _register_domain_commands()
 
 
 def main() -> None:
+    """Run the CLI; a failure the operator can fix (database down, malformed token key) is one
+    line with the fix and exit status 2 (``operator_errors``), anything else keeps its traceback."""
+    from wearable_assets.operator_errors import explain
+
     try:
         cli(standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        message = explain(exc)
+        if message is None:
+            raise
+        click.echo(f"error: {message}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

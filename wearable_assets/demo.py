@@ -93,7 +93,7 @@ def run_demo(participant_count: int, days: int, last_day: date | None = None) ->
         apply_to_instance(instance, partition_changes(participants, existing, last_day))
         ids = [p for p in instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME)
                if p in {q.participant_id for q in participants}]
-        _enrol_all(participants)
+        _enrol_all(participants, stack)
 
         from wearable_assets.definitions import defs
 

@@ -1,8 +1,12 @@
 """The shared resources every domain uses: TimescaleDB and the lake.
 
 Domain-specific resources (OAuth clients, dlt sources) live in their domain's ``resources.py``.
-Values come from the environment (``EnvVar``) so that secrets never enter code or Dagster config;
-the Makefile and CLI set the local defaults from ``settings``.
+Both are built when a run starts, in the run's process, from its environment: the operator's
+``WEARABLES_TIMESCALE_DSN`` / ``WEARABLES_LAKE_URL`` when set, else the README's defaults (the
+project-local server, ``<state>/lake``), so ``dagster asset materialize`` works from a plain shell
+as it does under the CLI. Nothing is captured when the code location loads (a DSN with a password
+never enters Dagster config or the UI, and tests that point the environment at their own database
+and lake get them). Secrets (client secrets, the token key) have no default.
 """
 
 from __future__ import annotations
@@ -15,32 +19,56 @@ from wearable_assets import settings
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
 
-def timescale_resource() -> TimescaleResource:
-    return TimescaleResource(dsn=dg.EnvVar(settings.TIMESCALE_DSN_ENV))
+def build_timescale() -> TimescaleResource:
+    """``WEARABLES_TIMESCALE_DSN``, else the project-local server (``settings.timescale_dsn``)."""
+    return TimescaleResource(dsn=settings.timescale_dsn())
 
 
-def lake_resource() -> LakeResource:
+def build_lake() -> LakeResource:
     """Local parquet lake unless ``WEARABLES_LAKE_DESTINATION=athena`` (see README, "Athena")."""
     destination = os.environ.get("WEARABLES_LAKE_DESTINATION", "filesystem")
     if destination == "athena":
+        url, results = os.environ.get(settings.LAKE_URL_ENV), os.environ.get("WEARABLES_ATHENA_RESULTS")
+        if not url or not results:
+            raise ValueError(
+                f"WEARABLES_LAKE_DESTINATION=athena needs {settings.LAKE_URL_ENV}=s3://bucket/prefix and "
+                "WEARABLES_ATHENA_RESULTS=s3://bucket/athena-results/ (README, 'The lake')"
+            )
         return LakeResource(
-            url=dg.EnvVar(settings.LAKE_URL_ENV),
+            url=url,
             destination="athena",
             table_format=os.environ.get("WEARABLES_LAKE_TABLE_FORMAT", "hive"),  # type: ignore[arg-type]
-            athena_query_result_bucket=dg.EnvVar("WEARABLES_ATHENA_RESULTS"),
+            athena_query_result_bucket=results,
             athena_work_group=os.environ.get("WEARABLES_ATHENA_WORKGROUP"),
             aws_region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
             aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
         )
-    return LakeResource(url=dg.EnvVar(settings.LAKE_URL_ENV))
+    return LakeResource(url=settings.lake_url())
+
+
+def timescale_resource() -> dg.ResourceDefinition:
+    """The ``timescale`` resource: a ``TimescaleResource`` built at run start (``build_timescale``)."""
+    return dg.ResourceDefinition(
+        resource_fn=lambda _context: build_timescale(),
+        description="TimescaleDB: WEARABLES_TIMESCALE_DSN, else the project-local server (read at run start).",
+    )
+
+
+def lake_resource() -> dg.ResourceDefinition:
+    """The ``lake`` resource: a ``LakeResource`` built at run start (``build_lake``)."""
+    return dg.ResourceDefinition(
+        resource_fn=lambda _context: build_lake(),
+        description="Parquet lake: WEARABLES_LAKE_URL, else <state>/lake; S3 + Athena with "
+        "WEARABLES_LAKE_DESTINATION=athena (read at run start).",
+    )
 
 
 def ensure_local_environment() -> None:
-    """Fill in the local defaults for variables the definitions read with ``EnvVar``.
+    """Give the CLI's commands (and what they start) the project's ``DAGSTER_HOME``.
 
-    Called by the CLI and the Makefile entry points (not at import time) so that a user who
-    sets their own DSN or lake URL is never overridden.
+    Called by the CLI (not at import time) so that a user who sets their own is never overridden.
+    The DSN and the lake need nothing here: the resources above and ``settings`` fall back to
+    the same local defaults in every process. An empty ``DAGSTER_HOME`` counts as unset.
     """
-    os.environ.setdefault(settings.TIMESCALE_DSN_ENV, settings.timescale_dsn())
-    os.environ.setdefault(settings.LAKE_URL_ENV, settings.lake_url())
-    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home()))
+    if not os.environ.get("DAGSTER_HOME", "").strip():
+        os.environ["DAGSTER_HOME"] = str(settings.dagster_home())

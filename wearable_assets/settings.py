@@ -52,7 +52,7 @@ def lake_url() -> str:
 
 def dagster_home() -> Path:
     """Default ``DAGSTER_HOME``: inside the state folder, so runs survive ``dagster dev`` restarts."""
-    return Path(os.environ.get("DAGSTER_HOME") or state_dir() / "dagster_home")
+    return Path(os.environ.get("DAGSTER_HOME", "").strip() or state_dir() / "dagster_home")
 
 
 def roster_path() -> Path:

@@ -27,6 +27,7 @@ import dagster as dg
 
 from wearable_assets.actigraph import ingest
 from wearable_assets.actigraph.resources import CentrePointResource
+from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.outcomes import PartitionOutcome, outcome_check_spec, report
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.partitions import participant_day_partitions, partition_days
@@ -52,6 +53,7 @@ def _skipped(participant_id: str, day: date, reason: str) -> PartitionOutcome:
     key=PARQUET_KEY,
     group_name="actigraph",
     partitions_def=participant_day_partitions,
+    retry_policy=RETRY_POLICY,
     backfill_policy=_BACKFILL,
     pool=POOL,
     kinds={"dlt", "parquet"},
@@ -65,25 +67,26 @@ def daily_statistics_parquet(
 ) -> Any:
     """CentrePoint DailyStatistics per participant-day, in the parquet lake (Athena table
     ``actigraph_daily_statistics``), with each day's API records kept under ``raw/centrepoint``."""
-    fetched_at = datetime.now(timezone.utc)
-    days = partition_days(context)
-    participants = ingest.load_participants(timescale, sorted({d.participant_id for d in days}))
-    outcomes: list[PartitionOutcome] = []
-    for participant_id, all_days in _by_participant(days):
-        participant = participants.get(participant_id)
-        due = []
-        for day in all_days:
-            reason = ingest.skip_reason(participant, day)
-            if reason is None:
-                due.append(day)
-            else:
-                outcomes.append(_skipped(participant_id, day, reason))
-        if due:
-            assert participant is not None
-            landed = ingest.fetch_and_land(centrepoint, lake, timescale, participant, due, fetched_at)
-            context.log.info(f"{participant_id}: {', '.join(f'{o.key} {o.status}' for o in landed)}")
-            outcomes.extend(landed)
-    yield from report(context, outcomes)
+    with transient_database_errors():
+        fetched_at = datetime.now(timezone.utc)
+        days = partition_days(context)
+        participants = ingest.load_participants(timescale, sorted({d.participant_id for d in days}))
+        outcomes: list[PartitionOutcome] = []
+        for participant_id, all_days in _by_participant(days):
+            participant = participants.get(participant_id)
+            due = []
+            for day in all_days:
+                reason = ingest.skip_reason(participant, day)
+                if reason is None:
+                    due.append(day)
+                else:
+                    outcomes.append(_skipped(participant_id, day, reason))
+            if due:
+                assert participant is not None
+                landed = ingest.fetch_and_land(centrepoint, lake, timescale, participant, due, fetched_at)
+                context.log.info(f"{participant_id}: {', '.join(f'{o.key} {o.status}' for o in landed)}")
+                outcomes.extend(landed)
+        yield from report(context, outcomes)
 
 
 @dg.asset(
@@ -91,6 +94,7 @@ def daily_statistics_parquet(
     deps=[daily_statistics_parquet],
     group_name="actigraph",
     partitions_def=participant_day_partitions,
+    retry_policy=RETRY_POLICY,
     backfill_policy=_BACKFILL,
     kinds={"timescaledb"},
     check_specs=[outcome_check_spec(DB_KEY, "loaded into TimescaleDB")],
@@ -98,16 +102,17 @@ def daily_statistics_parquet(
 def daily_statistics(context: dg.AssetExecutionContext, lake: LakeResource, timescale: TimescaleResource) -> Any:
     """CentrePoint DailyStatistics in ``wearables.actigraph_daily_statistics`` (one row per
     participant, local day and setting), loaded from the records landed upstream."""
-    loaded_at = datetime.now(timezone.utc)
-    days = partition_days(context)
-    participants = ingest.load_participants(timescale, sorted({d.participant_id for d in days}))
-    outcomes: list[PartitionOutcome] = []
-    for pday in days:
-        participant = participants.get(pday.participant_id)
-        reason = ingest.skip_reason(participant, pday.day)
-        if reason is not None:
-            outcomes.append(_skipped(pday.participant_id, pday.day, reason))
-            continue
-        assert participant is not None
-        outcomes.append(ingest.load_day(lake, timescale, participant, pday.day, loaded_at))
-    yield from report(context, outcomes)
+    with transient_database_errors():
+        loaded_at = datetime.now(timezone.utc)
+        days = partition_days(context)
+        participants = ingest.load_participants(timescale, sorted({d.participant_id for d in days}))
+        outcomes: list[PartitionOutcome] = []
+        for pday in days:
+            participant = participants.get(pday.participant_id)
+            reason = ingest.skip_reason(participant, pday.day)
+            if reason is not None:
+                outcomes.append(_skipped(pday.participant_id, pday.day, reason))
+                continue
+            assert participant is not None
+            outcomes.append(ingest.load_day(lake, timescale, participant, pday.day, loaded_at))
+        yield from report(context, outcomes)

@@ -5,6 +5,10 @@ here. Every function returns a ``PartitionOutcome`` per participant-day instead 
 what is about one participant (API error after dlt's retries, a record we cannot read, no
 CentrePoint subject in the roster), so one participant never stops the others of a ranged run.
 
+Overlapping runs of one participant-day serialise on its advisory lock
+(``Timescale.participant_day_lock``, source ``centrepoint``), held for each day's landing, lake
+replace and database replace, so neither destination is ever left empty or half-written.
+
 Like Fitbit's manifest, each fetch leaves a ``_fetch_status`` next to the participant-day's raw
 records: a failed fetch records ``api_error`` there and keeps the previous good records (and the
 rows loaded from them) untouched; the TimescaleDB load reads it, so it never reloads old records
@@ -25,6 +29,7 @@ from wearable_assets.actigraph.source import Fetch
 from wearable_assets.outcomes import PartitionOutcome
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.roster import Participant
+from wearable_assets.storage import quarantine
 from wearable_assets.storage.lake import Lake, PartitionTable
 from wearable_assets.storage.timescale import Timescale
 
@@ -89,8 +94,9 @@ def _failed(timescale: Timescale, lake: Lake, participant: Participant, days: li
     pid = participant.participant_id
     write_status(timescale, [(pid, d, SOURCE, "api_error", detail[:500], 0, api_calls, None, now) for d in days])
     for day in days:
-        lake.land_raw(SOURCE, pid, day, FETCH_STATUS,
-                      {"status": "api_error", "detail": detail[:2000], "fetched_at": now.isoformat()})
+        with timescale.participant_day_lock(SOURCE, pid, day):
+            lake.land_raw(SOURCE, pid, day, FETCH_STATUS,
+                          {"status": "api_error", "detail": detail[:2000], "fetched_at": now.isoformat()})
     return [PartitionOutcome(ParticipantDay(d, pid).key, "api_error", detail, metadata={"api_calls": api_calls})
             for d in days]
 
@@ -114,17 +120,18 @@ def fetch_and_land(client: CentrePointClient, lake: Lake, timescale: Timescale, 
     # Keep what the API sent before interpreting it, so a record we cannot read is not lost.
     raw_by_day, unattributed = records.split_by_local_day(fetch.records, participant.tz)
     for day in days:
-        lake.land_raw(SOURCE, pid, day, RAW_NAME, {
-            "participant_id": pid,
-            "study_id": participant.centrepoint_study_id,
-            "subject_id": participant.centrepoint_subject_id,
-            "time_zone": participant.time_zone,
-            "local_date": day.isoformat(),
-            "fetched_at": fetched_at.isoformat(),
-            "fetch": stats,
-            "items": raw_by_day.get(day, []),
-            **({"unattributed": unattributed} if unattributed else {}),
-        })
+        with timescale.participant_day_lock(SOURCE, pid, day):
+            lake.land_raw(SOURCE, pid, day, RAW_NAME, {
+                "participant_id": pid,
+                "study_id": participant.centrepoint_study_id,
+                "subject_id": participant.centrepoint_subject_id,
+                "time_zone": participant.time_zone,
+                "local_date": day.isoformat(),
+                "fetched_at": fetched_at.isoformat(),
+                "fetch": stats,
+                "items": raw_by_day.get(day, []),
+                **({"unattributed": unattributed} if unattributed else {}),
+            })
     try:
         if unattributed:
             raise records.RecordError(
@@ -137,10 +144,11 @@ def fetch_and_land(client: CentrePointClient, lake: Lake, timescale: Timescale, 
     outcomes = []
     for day in days:
         rows = by_day.get(day, [])
-        lake.write_partition(pid, day, [PartitionTable(
-            LAKE_TABLE, records.as_arrow(rows), {"participant_id": pid, "local_date": day},
-            primary_key=records.LAKE_MERGE_KEY)])
-        lake.land_raw(SOURCE, pid, day, FETCH_STATUS, {"status": "ok", "fetched_at": fetched_at.isoformat()})
+        with timescale.participant_day_lock(SOURCE, pid, day):
+            lake.write_partition(pid, day, [PartitionTable(
+                LAKE_TABLE, records.as_arrow(rows), {"participant_id": pid, "local_date": day},
+                primary_key=records.LAKE_MERGE_KEY)])
+            lake.land_raw(SOURCE, pid, day, FETCH_STATUS, {"status": "ok", "fetched_at": fetched_at.isoformat()})
         status, detail = _day_status(rows, stats)
         outcomes.append(PartitionOutcome(ParticipantDay(day, pid).key, status, detail, rows=len(rows), metadata={
             "api_calls": fetch.stats.api_calls, "pages_fetched": fetch.stats.pages, "wear_minutes": day_wear(rows),
@@ -166,7 +174,14 @@ def _fetch_status(lake: Lake, participant_id: str, day: date) -> dict[str, Any]:
 def load_day(lake: Lake, timescale: Timescale, participant: Participant, day: date,
              loaded_at: datetime) -> PartitionOutcome:
     """Replace the participant-day in TimescaleDB from its landed records, in one transaction
-    together with its ``ingest_status`` row."""
+    together with its ``ingest_status`` row, under the participant-day's lock (an overlapping
+    fetch or load of the same participant-day waits)."""
+    with timescale.participant_day_lock(SOURCE, participant.participant_id, day):
+        return _load_day(lake, timescale, participant, day, loaded_at)
+
+
+def _load_day(lake: Lake, timescale: Timescale, participant: Participant, day: date,
+              loaded_at: datetime) -> PartitionOutcome:
     pid = participant.participant_id
     key = ParticipantDay(day, pid).key
     fetch_status = _fetch_status(lake, pid, day)
@@ -189,11 +204,18 @@ def load_day(lake: Lake, timescale: Timescale, participant: Participant, day: da
             DB_TABLE, where="participant_id = %s AND local_date = %s", params=[pid, day],
             columns=records.COLUMNS, rows=records.as_tuples(rows), conn=conn,
         )
+        # Fields outside the plausibility rules were set to NULL in ``rows``; keep them with the
+        # reason (an empty list clears an earlier load's).
+        quarantined = quarantine.replace_day(timescale, conn, pid, day, "actigraph", records.quarantined(rows))
+        if quarantined:
+            detail = f"{detail}; {quarantined} implausible value(s) quarantined"
         write_status(timescale, [(pid, day, SOURCE, status, detail, inserted, int(fetch.get("api_calls", 0)),
                                   data_reaches(rows), loaded_at)], conn=conn)
         conn.commit()
     wear = day_wear(rows)
-    return PartitionOutcome(key, status, detail, rows=inserted, metadata={
-        "rows_replaced": deleted, "wear_minutes": wear,
+    # ingest_status keeps ok/no_data (the summary derives "implausible" from the quarantine);
+    # the partition says it plainly.
+    return PartitionOutcome(key, "implausible" if quarantined else status, detail, rows=inserted, metadata={
+        "rows_replaced": deleted, "wear_minutes": wear, "quarantined_values": quarantined,
         "valid_day": None if wear is None else wear >= records.VALID_DAY_WEAR_MINUTES,
     })

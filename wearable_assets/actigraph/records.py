@@ -37,6 +37,9 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
+from wearable_assets import plausibility
+from wearable_assets.storage import quarantine
+
 #: A day counts as valid wear when at least this many minutes were worn (the usual
 #: accelerometry rule of 10 hours).
 VALID_DAY_WEAR_MINUTES = 600
@@ -327,7 +330,8 @@ def rows_by_day(
     records: Iterable[dict[str, Any]], participant_id: str, tz: ZoneInfo, loaded_at: datetime
 ) -> dict[date, list[dict[str, Any]]]:
     """Rows grouped by local day, sorted by setting. If the API repeats a (day, setting) the
-    last record wins, so a day never holds two rows for one key."""
+    last record wins, so a day never holds two rows for one key. Implausible fields are
+    quarantined (``screen``): NULL in the row, listed by ``quarantined``."""
     grouped: dict[date, dict[int, dict[str, Any]]] = {}
     for record in records:
         try:
@@ -336,6 +340,7 @@ def rows_by_day(
             if isinstance(exc, RecordError):
                 raise
             raise RecordError(f"daily statistic {record.get('id')!r} of {participant_id} is malformed: {exc}") from exc
+        screen(row)
         grouped.setdefault(row["local_date"], {})[row["setting_id"]] = row
     return {day: [by_setting[k] for k in sorted(by_setting)] for day, by_setting in grouped.items()}
 
@@ -349,3 +354,32 @@ def as_arrow(rows: Sequence[dict[str, Any]]) -> pa.Table:
     """Rows as a pyarrow table with the fixed schema (so empty or all-NULL columns keep types)."""
     data = {c: [json.dumps(r[c], separators=(",", ":")) if c == "record" else r[c] for r in rows] for c in COLUMNS}
     return pa.Table.from_pydict(data, schema=ARROW_SCHEMA)
+
+
+# --- plausibility --------------------------------------------------------------------------------
+#: Key of the row dict under which ``screen`` keeps what it removed (not a column: ``as_tuples``
+#: and ``as_arrow`` only read ``COLUMNS``).
+QUARANTINED_KEY = "_quarantined"
+
+
+def screen(row: dict[str, Any]) -> dict[str, Any]:
+    """Apply the plausibility rules to a typed row, in place: implausible fields become NULL
+    (what the table already means by "not measured", so rollups and the valid-day rule ignore
+    them) and are kept under ``QUARANTINED_KEY``; ``is_valid_day`` follows the screened wear.
+    ``record`` stays exactly as the API sent it."""
+    removed = plausibility.screen_row(row)
+    row[QUARANTINED_KEY] = removed
+    if any(q.metric == "wear_minutes" for q in removed):
+        row["is_valid_day"] = False
+    return row
+
+
+def quarantined(rows: Sequence[dict[str, Any]], source: str = "centrepoint") -> list[tuple[Any, ...]]:
+    """The ``wearables.quarantined_values`` rows of ``rows`` (one participant-day's), in
+    ``storage.quarantine.COLUMNS`` order, for ``quarantine.replace_day(..., "actigraph", ...)``
+    in the transaction that replaces the day's rows."""
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        out += quarantine.rows(row["participant_id"], row["local_date"], "actigraph", source,
+                               row.get(QUARANTINED_KEY, ()), row["loaded_at"], setting_id=row["setting_id"])
+    return out

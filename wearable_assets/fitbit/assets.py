@@ -23,6 +23,7 @@ from wearable_assets.fitbit import ingest, landing
 from wearable_assets.fitbit.http import ApiError
 from wearable_assets.fitbit.ingest import DayOutcome
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
+from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.outcomes import PartitionOutcome, outcome_check_spec, report
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.partitions import participant_day_partitions, partition_days
@@ -59,7 +60,11 @@ def partition_outcome(outcome: DayOutcome, auth: dict[str, str] | None = None, *
     loaded = outcome.status in ("ok", "no_data")
     if rows and loaded:
         metadata["sleep_stages"] = outcome.sleep_stages
+        metadata["sleep_sessions"] = outcome.sleep_sessions
         metadata["rows_per_metric"] = dg.MetadataValue.json(outcome.rows_per_metric)
+        metadata["quarantined_values"] = sum(outcome.quarantined.values())
+        if outcome.quarantined:
+            metadata["quarantined"] = dg.MetadataValue.json(outcome.quarantined)
     if outcome.hr_completeness_pct is not None:
         metadata["hr_completeness_pct"] = outcome.hr_completeness_pct
     if outcome.time_range:
@@ -67,7 +72,10 @@ def partition_outcome(outcome: DayOutcome, auth: dict[str, str] | None = None, *
         metadata["time_range_end"] = dg.MetadataValue.timestamp(outcome.time_range[1])
     if outcome.dropped:
         metadata["dropped"] = dg.MetadataValue.json(outcome.dropped)
-    return PartitionOutcome(outcome.key, outcome.status, outcome.detail,
+    # A load that quarantined values is flagged on its partition (ingest_status keeps ok/no_data;
+    # the summary derives the device's "implausible" state from the quarantine table).
+    status = "implausible" if rows and loaded and outcome.quarantined else outcome.status
+    return PartitionOutcome(outcome.key, status, outcome.detail,
                             rows=outcome.rows if rows and loaded else None, metadata=metadata)
 
 
@@ -86,6 +94,7 @@ def _report(context: dg.AssetExecutionContext, outcomes: list[DayOutcome], times
     key=RAW_KEY,
     group_name=GROUP,
     partitions_def=participant_day_partitions,
+    retry_policy=RETRY_POLICY,
     backfill_policy=BACKFILL_POLICY,
     pool="google_health_api",
     kinds={"json"},
@@ -99,32 +108,33 @@ def raw_payloads(
     google_health: GoogleHealthResource,
     fitbit_legacy: FitbitLegacyResource,
 ) -> Any:
-    days = partition_days(context)
-    participants = ingest.load_participants(timescale, sorted({d.participant_id for d in days}))
-    resources: dict[str, GoogleHealthResource | FitbitLegacyResource] = {
-        "google_health": google_health, "fitbit_legacy": fitbit_legacy}
-    clients: dict[tuple[str, str], Any] = {}  # one per participant: the access token is reused across days
-    outcomes: list[DayOutcome] = []
-    for pday in days:
-        participant = participants.get(pday.participant_id)
-        reason = ingest.skip_reason(participant, pday.day)
-        if reason is not None:
-            outcomes.append(DayOutcome(pday.key, None, "skipped", reason))
-            continue
-        assert participant is not None and participant.provider is not None
-        try:
-            key = (participant.participant_id, participant.provider)
-            if key not in clients:
-                clients[key] = resources[participant.provider].client(participant.participant_id, timescale)
-        except ApiError as exc:
-            outcome = DayOutcome(pday.key, participant.provider, "api_error", str(exc))
-        else:
-            outcome = landing.land_day(pday, participant, clients[key], lake)
-        if outcome.status in ("needs_reconsent", "api_error"):
-            ingest.record_fetch_failure(timescale, pday, outcome)
-        context.log.info("%s: %s, %d API calls", pday.key, outcome.status, outcome.api_calls)
-        outcomes.append(outcome)
-    yield from _report(context, outcomes, timescale, rows=False)
+    with transient_database_errors():
+        days = partition_days(context)
+        participants = ingest.load_participants(timescale, sorted({d.participant_id for d in days}))
+        resources: dict[str, GoogleHealthResource | FitbitLegacyResource] = {
+            "google_health": google_health, "fitbit_legacy": fitbit_legacy}
+        clients: dict[tuple[str, str], Any] = {}  # one per participant: the access token is reused across days
+        outcomes: list[DayOutcome] = []
+        for pday in days:
+            participant = participants.get(pday.participant_id)
+            reason = ingest.skip_reason(participant, pday.day)
+            if reason is not None:
+                outcomes.append(DayOutcome(pday.key, None, "skipped", reason))
+                continue
+            assert participant is not None and participant.provider is not None
+            try:
+                key = (participant.participant_id, participant.provider)
+                if key not in clients:
+                    clients[key] = resources[participant.provider].client(participant.participant_id, timescale)
+            except ApiError as exc:
+                outcome = DayOutcome(pday.key, participant.provider, "api_error", str(exc))
+            else:
+                outcome = landing.land_day(pday, participant, clients[key], lake, timescale)
+            if outcome.status in ("needs_reconsent", "api_error"):
+                ingest.record_fetch_failure(timescale, pday, outcome)
+            context.log.info("%s: %s, %d API calls", pday.key, outcome.status, outcome.api_calls)
+            outcomes.append(outcome)
+        yield from _report(context, outcomes, timescale, rows=False)
 
 
 def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: Lake,
@@ -135,7 +145,7 @@ def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: La
     for pday in partition_days(context):
         try:
             outcome = load(pday)
-        except (ValueError, ApiError, FileNotFoundError) as exc:  # a bad or missing payload
+        except (ValueError, ApiError, FileNotFoundError) as exc:  # a bad (PayloadError) or lost (MissingPayload) payload
             outcome = DayOutcome(pday.key, None, "api_error", f"could not load {pday.key}: {exc}")
             manifest = ingest.read_manifest(lake, pday) or {}
             outcome.provider = manifest.get("provider")
@@ -149,6 +159,7 @@ def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: La
     key=INTRADAY_KEY,
     group_name=GROUP,
     partitions_def=participant_day_partitions,
+    retry_policy=RETRY_POLICY,
     backfill_policy=BACKFILL_POLICY,
     deps=[RAW_KEY],
     kinds={"timescaledb"},
@@ -157,13 +168,15 @@ def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: La
     "replaced per participant-day in one transaction from the landed raw payloads.",
 )
 def intraday(context: dg.AssetExecutionContext, timescale: TimescaleResource, lake: LakeResource) -> Any:
-    yield from _load_each(context, timescale, lake, lambda pday: ingest.load_timescale(timescale, lake, pday))
+    with transient_database_errors():
+        yield from _load_each(context, timescale, lake, lambda pday: ingest.load_timescale(timescale, lake, pday))
 
 
 @dg.asset(
     key=["fitbit", "intraday_parquet"],
     group_name=GROUP,
     partitions_def=participant_day_partitions,
+    retry_policy=RETRY_POLICY,
     backfill_policy=BACKFILL_POLICY,
     deps=[RAW_KEY],
     kinds={"parquet"},
@@ -173,6 +186,7 @@ def intraday(context: dg.AssetExecutionContext, timescale: TimescaleResource, la
 )
 def intraday_parquet(context: dg.AssetExecutionContext, timescale: TimescaleResource,
                      lake: LakeResource) -> Any:
-    # Same outcome as fitbit/intraday (same payloads): its check there is enough.
-    yield from _load_each(context, timescale, lake, lambda pday: ingest.load_lake(lake, pday), check=False)
+    with transient_database_errors():
+        # Same outcome as fitbit/intraday (same payloads): its check there is enough.
+        yield from _load_each(context, timescale, lake, lambda pday: ingest.load_lake(timescale, lake, pday), check=False)
 

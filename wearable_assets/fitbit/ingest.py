@@ -10,6 +10,13 @@ names the current fetch, its payloads (``fetch=<UTC time>/<provider>.<request>.p
 and its outcome: ``ok``, ``needs_reconsent`` or ``api_error``. Loaders only load ``ok``
 manifests; for the others they leave previously loaded rows untouched (data fetched before a
 grant was revoked is still valid) and the status row says what happened.
+
+Both loads hold the participant-day's lock (``Timescale.participant_day_lock``, source
+``fitbit``, the same one ``landing.land_day`` holds) from reading the manifest to the end of the
+write: two overlapping loads of a participant-day take turns (two DELETE + COPY transactions
+would otherwise collide on the unique index), and a load never reads payloads that a concurrent
+fetch is pruning. A payload the manifest names that is missing anyway (deleted by hand, lost)
+is a ``MissingPayload`` naming the fix.
 """
 
 from __future__ import annotations
@@ -18,11 +25,12 @@ import functools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 import pyarrow as pa
 
+from wearable_assets import plausibility
 from wearable_assets.fitbit import google_health_parse, legacy_parse, pgcopy
 from wearable_assets.fitbit.canonical import (
     INTRADAY_COLUMNS,
@@ -41,6 +49,7 @@ from wearable_assets.fitbit.canonical import (
 )
 from wearable_assets.fitbit.decoding import decode_json
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.storage import quarantine
 from wearable_assets.storage.lake import Lake, PartitionTable
 from wearable_assets.storage.timescale import Timescale
 
@@ -50,6 +59,8 @@ PARSERS = {"google_health": google_health_parse.parse_payload, "fitbit_legacy": 
 LAKE_INTRADAY = "fitbit_intraday"
 LAKE_SLEEP = "fitbit_sleep_stages"
 LAKE_SLEEP_SESSIONS = "fitbit_sleep_sessions"
+#: The participant-day's values the plausibility rules kept out of ``LAKE_INTRADAY``.
+LAKE_QUARANTINE = "fitbit_quarantined_values"
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,7 @@ class DayOutcome:
     hr_completeness_pct: float | None = None
     time_range: tuple[datetime, datetime] | None = None
     dropped: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)  # per metric, outside the plausibility rules
 
     @property
     def rows(self) -> int:
@@ -111,6 +123,9 @@ class DayOutcome:
             out["time_range"] = [t.isoformat() for t in self.time_range]
         if self.dropped:
             out["dropped"] = self.dropped
+        if self.quarantined:
+            out["quarantined"] = self.quarantined
+            out["plausibility_rule_version"] = plausibility.RULE_VERSION
         return out
 
 
@@ -138,14 +153,25 @@ def read_manifest(lake: Lake, pday: ParticipantDay) -> dict[str, Any] | None:
     return json.loads(body)
 
 
+class MissingPayload(FileNotFoundError):
+    """A payload named by the participant-day's manifest is not in the lake."""
+
+
 def _payloads(lake: Lake, pday: ParticipantDay, manifest: dict[str, Any]) -> Iterator[Payload]:
     """Landed payloads one at a time (a heart-rate day is tens of MB of JSON: never all at once).
     Decoding is left to the parser (``Payload.document``), with the same error naming the payload."""
     for name in manifest["payloads"]:
         stored = stored_name(manifest, name)
-        body = lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, stored)
-        what = f"{manifest['provider']} payload {name} of {pday.key}"
         where = lake.raw_key(RAW_SOURCE, pday.participant_id, pday.day, stored)
+        try:
+            body = lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, stored)
+        except FileNotFoundError:
+            raise MissingPayload(
+                f"{manifest['provider']} payload {name} named by the manifest of {pday.key} (fetch "
+                f"{manifest.get('fetch') or '-'}) is missing at {where}: re-materialize fitbit/raw_payloads "
+                f"for partition {pday.key} to fetch the day again, then load it"
+            ) from None
+        what = f"{manifest['provider']} payload {name} of {pday.key}"
         yield Payload(name, body, functools.partial(decode_json, what=what, where=where))
 
 
@@ -199,9 +225,17 @@ def record_fetch_failure(timescale: Timescale, pday: ParticipantDay, outcome: Da
 
 
 # --- loads ------------------------------------------------------------------------------
-def _summary(pday: ParticipantDay, manifest: dict[str, Any], parsed: ParsedDay) -> DayOutcome:
-    status = "ok" if parsed.rows or parsed.sleep or parsed.sleep_sessions else "no_data"
+def _summary(pday: ParticipantDay, manifest: dict[str, Any], parsed: ParsedDay,
+             screen: plausibility.BatchScreen) -> DayOutcome:
+    """The outcome of a load: row counts are what was stored (quarantined values excluded)."""
+    quarantined = screen.counts()
+    stored = {m: n - quarantined.get(m, 0) for m, n in parsed.rows_per_metric().items()}
+    stored = {m: n for m, n in stored.items() if n}
+    status = "ok" if stored or parsed.sleep or parsed.sleep_sessions else "no_data"
     notes = list(parsed.notes)
+    if quarantined:
+        notes.append(f"{sum(quarantined.values())} implausible value(s) quarantined (plausibility rules "
+                     f"v{plausibility.RULE_VERSION}): " + ", ".join(f"{m}={n}" for m, n in quarantined.items()))
     if parsed.daily_totals:
         notes.append("provider daily totals: " + ", ".join(f"{k}={v:g}" for k, v in sorted(parsed.daily_totals.items())))
     return DayOutcome(
@@ -210,12 +244,13 @@ def _summary(pday: ParticipantDay, manifest: dict[str, Any], parsed: ParsedDay) 
         status=status,
         detail="; ".join(notes),
         api_calls=int(manifest.get("api_calls", 0)),
-        rows_per_metric=parsed.rows_per_metric(),
+        rows_per_metric=stored,
         sleep_stages=len(parsed.sleep),
         sleep_sessions=len(parsed.sleep_sessions),
         hr_completeness_pct=parsed.hr_completeness(),
         time_range=parsed.time_range(),
         dropped=dict(parsed.dropped),
+        quarantined=quarantined,
     )
 
 
@@ -241,25 +276,38 @@ def _copy_stream(day: ParsedDay, batches: Iterable[Batch]) -> Iterator[bytes]:
 
 def load_timescale(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> DayOutcome:
     """Replace the participant-day in TimescaleDB from its landed payloads, in ONE transaction:
-    intraday rows of ``[D, D+1)`` local, sleep stages and sleep sessions of wake date D, and the
-    status row.
+    intraday rows of ``[D, D+1)`` local, sleep stages and sleep sessions of wake date D, the day's
+    quarantined values, and the status row.
+
+    Values outside the plausibility rules are split off each batch with numpy masks
+    (``plausibility.BatchScreen``) on their way to the COPY and written to
+    ``wearables.quarantined_values`` instead, with the rule and the reason.
 
     Rows stream from the parser straight into the binary COPY, payload by payload, so parsing
     runs while the server inserts; they are encoded column-wise (``pgcopy``), never as tuples.
     A payload that fails to parse aborts the COPY and the transaction rolls back: the
-    participant-day keeps exactly what it had before."""
+    participant-day keeps exactly what it had before. Runs under the participant-day's lock
+    (module docstring)."""
+    with timescale.participant_day_lock(RAW_SOURCE, pday.participant_id, pday.day):
+        return _load_timescale(timescale, lake, pday)
+
+
+def _load_timescale(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> DayOutcome:
     manifest = _loadable_manifest(lake, pday)
     if isinstance(manifest, DayOutcome):
         return manifest
     parsed, batches = open_landed_batches(lake, pday, manifest)
+    screen = plausibility.BatchScreen()
     window = parsed.window
     with timescale.connect() as conn:
         with conn.transaction():
             timescale.replace_binary(
                 INTRADAY_TABLE, where="participant_id = %s AND ts >= %s AND ts < %s",
                 params=[pday.participant_id, window.start, window.end], columns=INTRADAY_COLUMNS,
-                chunks=_copy_stream(parsed, batches), conn=conn,
+                chunks=_copy_stream(parsed, screen.screen(batches)), conn=conn,
             )
+            quarantine.replace_day(timescale, conn, pday.participant_id, pday.day, "fitbit",
+                                   _quarantine_rows(pday, parsed.source, screen))
             timescale.replace_rows(
                 SLEEP_TABLE, where="participant_id = %s AND sleep_date = %s",
                 params=[pday.participant_id, pday.day], columns=SLEEP_COLUMNS, rows=parsed.sleep, conn=conn,
@@ -269,7 +317,7 @@ def load_timescale(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> Da
                 params=[pday.participant_id, pday.day], columns=SLEEP_SESSION_COLUMNS, rows=parsed.sleep_sessions,
                 conn=conn,
             )
-            outcome = _summary(pday, manifest, parsed)
+            outcome = _summary(pday, manifest, parsed, screen)
             record_status(conn, pday.participant_id, pday.day, manifest["provider"], outcome.status,
                           detail=outcome.detail, rows_loaded=outcome.rows + outcome.sleep_stages,
                           api_calls=outcome.api_calls, last_device_sync=parsed.last_device_sync,
@@ -295,6 +343,14 @@ SLEEP_SESSION_SCHEMA = pa.schema([
     ("stage_rows", pa.int32()), ("source", pa.string()),
 ])
 assert tuple(SLEEP_SESSION_SCHEMA.names) == SLEEP_SESSION_COLUMNS
+#: ``wearables.quarantined_values`` in the lake (same columns, one participant-day per folder).
+QUARANTINE_SCHEMA = pa.schema([
+    ("participant_id", pa.string()), ("local_date", pa.date32()), ("device", pa.string()), ("source", pa.string()),
+    ("metric", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("setting_id", pa.int64()),
+    ("value", pa.float64()), ("rule", pa.string()), ("rule_version", pa.string()), ("reason", pa.string()),
+    ("loaded_at", pa.timestamp("us", tz="UTC")),
+])
+assert tuple(QUARANTINE_SCHEMA.names) == quarantine.COLUMNS
 
 
 def intraday_arrow(batches: Iterable[Batch], participant_id: str, source: str, day: date) -> pa.Table:
@@ -316,26 +372,48 @@ def intraday_arrow(batches: Iterable[Batch], participant_id: str, source: str, d
     return pa.concat_tables(parts) if parts else INTRADAY_SCHEMA.empty_table()
 
 
+def _quarantine_rows(pday: ParticipantDay, source: str, screen: plausibility.BatchScreen) -> list[tuple[Any, ...]]:
+    return quarantine.rows(pday.participant_id, pday.day, "fitbit", source, screen.values(),
+                           datetime.now(timezone.utc))
+
+
+def _quarantine_arrow(rows: list[tuple[Any, ...]]) -> pa.Table:
+    columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in QUARANTINE_SCHEMA]
+    return pa.table({f.name: pa.array(col, type=f.type) for f, col in zip(QUARANTINE_SCHEMA, columns)},
+                    schema=QUARANTINE_SCHEMA)
+
+
 def _sleep_arrow(rows: list[Any], schema: pa.Schema = SLEEP_SCHEMA) -> pa.Table:
     columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in schema]
     return pa.table({f.name: pa.array(col, type=f.type) for f, col in zip(schema, columns)}, schema=schema)
 
 
-def load_lake(lake: Lake, pday: ParticipantDay) -> DayOutcome:
-    """Replace the participant-day's parquet (intraday, sleep stages, sleep sessions) in the
-    lake, all tables in one dlt run."""
+def load_lake(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> DayOutcome:
+    """Replace the participant-day's parquet (intraday, sleep stages, sleep sessions, quarantined
+    values) in the lake, all tables in one dlt run. The intraday rows are screened exactly as
+    ``load_timescale`` screens them, so the lake and the database hold the same samples.
+    ``timescale`` provides the participant-day's lock, held from reading the manifest to the end
+    of the write (module docstring); nothing is written to the database."""
+    with timescale.participant_day_lock(RAW_SOURCE, pday.participant_id, pday.day):
+        return _load_lake(lake, pday)
+
+
+def _load_lake(lake: Lake, pday: ParticipantDay) -> DayOutcome:
     manifest = _loadable_manifest(lake, pday)
     if isinstance(manifest, DayOutcome):
         return manifest
     parsed, batches = open_landed_batches(lake, pday, manifest)
-    intraday = intraday_arrow(batches, pday.participant_id, parsed.source, pday.day)
-    outcome = _summary(pday, manifest, parsed)
+    screen = plausibility.BatchScreen()
+    intraday = intraday_arrow(screen.screen(batches), pday.participant_id, parsed.source, pday.day)
+    outcome = _summary(pday, manifest, parsed, screen)
     scope = {"participant_id": pday.participant_id}
     lake.write_partition(pday.participant_id, pday.day, [
         PartitionTable(LAKE_INTRADAY, intraday, scope | {"local_date": pday.day}),
         PartitionTable(LAKE_SLEEP, _sleep_arrow(parsed.sleep), scope | {"sleep_date": pday.day}),
         PartitionTable(LAKE_SLEEP_SESSIONS, _sleep_arrow(parsed.sleep_sessions, SLEEP_SESSION_SCHEMA),
                        scope | {"sleep_date": pday.day}),
+        PartitionTable(LAKE_QUARANTINE, _quarantine_arrow(_quarantine_rows(pday, parsed.source, screen)),
+                       scope | {"local_date": pday.day}),
     ])
     return outcome
 

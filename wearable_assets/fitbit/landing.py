@@ -9,8 +9,15 @@ written last, so it only ever points at a complete set. It also records the outc
 Nothing already landed is lost when a re-fetch goes wrong: a failed fetch keeps its own folder
 (the malformed page that broke it included) and its manifest carries ``last_ok``, the previous
 good fetch, whose payloads stay in place. Only a *successful* fetch removes the older folders,
-because it supersedes them. Loading what was landed is ``ingest``'s job; this module is the one
-that needs the HTTP and OAuth side (it turns their errors into the outcome).
+because it supersedes them, and it removes the folders it empties. Loading what was landed is
+``ingest``'s job; this module is the one that needs the HTTP and OAuth side (it turns their
+errors into the outcome).
+
+Overlapping fetches of one participant-day (a backfill over the daily run, a retry) would prune
+each other's folders and leave a manifest naming payloads that no longer exist, so ``land_day``
+holds the participant-day's lock (``Timescale.participant_day_lock``, source ``fitbit``) from
+reading the previous manifest to the prune; the loaders hold the same lock, so a load never
+reads a fetch folder while a fetch is pruning it.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from wearable_assets.oauth.crypto import TokenKeyError
 from wearable_assets.oauth.errors import NeedsReconsent, TokenEndpointError
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.storage.lake import Lake
+from wearable_assets.storage.timescale import Timescale
 
 
 class Client(Protocol):
@@ -72,17 +80,29 @@ def _last_ok(previous: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _prune_fetches(lake: Lake, pday: ParticipantDay, keep: set[str]) -> None:
     """Delete raw payloads of fetches other than ``keep`` (fetch ids; "" = top-level payloads
-    of manifests that predate fetch folders). The manifest itself always stays."""
+    of manifests that predate fetch folders), and the folders that leaves empty: re-runs must
+    not pile up empty ``fetch=`` folders. The manifest itself always stays."""
     for name in lake.list_raw(RAW_SOURCE, pday.participant_id, pday.day):
         folder = name.split("/", 1)[0] if "/" in name else ""
         fetch = folder.removeprefix(FETCH_PREFIX) if folder.startswith(FETCH_PREFIX) else ""
         if name != MANIFEST and fetch not in keep:
-            lake.delete_raw(RAW_SOURCE, pday.participant_id, pday.day, name)
+            lake.delete_raw(RAW_SOURCE, pday.participant_id, pday.day, name)  # and the folder it empties
+    # Folders left empty before deletes removed them (or by a crash between file and folder).
+    lake.remove_empty_raw_folders(RAW_SOURCE, pday.participant_id, pday.day)
 
 
-def land_day(pday: ParticipantDay, participant: FitbitParticipant, client: Client, lake: Lake) -> DayOutcome:
+def land_day(pday: ParticipantDay, participant: FitbitParticipant, client: Client, lake: Lake,
+             timescale: Timescale) -> DayOutcome:
     """Fetch and land one participant-day. Auth problems and API failures become the outcome
-    (and the manifest's status) instead of exceptions, so the caller can carry on with others."""
+    (and the manifest's status) instead of exceptions, so the caller can carry on with others.
+
+    The whole of it (previous manifest, fetch, landing, manifest, prune) runs under the
+    participant-day's lock, taken through ``timescale`` (module docstring)."""
+    with timescale.participant_day_lock(RAW_SOURCE, pday.participant_id, pday.day):
+        return _land_day(pday, participant, client, lake)
+
+
+def _land_day(pday: ParticipantDay, participant: FitbitParticipant, client: Client, lake: Lake) -> DayOutcome:
     provider = client.provider
     fetched_at = datetime.now(timezone.utc)
     fetch = _fetch_id(fetched_at)

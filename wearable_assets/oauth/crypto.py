@@ -12,6 +12,8 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 
 TOKEN_KEY_ENV = "WEARABLES_TOKEN_KEY"
+#: What to do about a missing or malformed key; part of the error, wherever it surfaces (CLI, run log).
+KEY_FIX = f"generate one with `wearable-assets token-key` and put it in {TOKEN_KEY_ENV}"
 
 
 class TokenKeyError(ValueError):
@@ -28,16 +30,13 @@ class TokenCipher:
 
     def __init__(self, key: str) -> None:
         if not key:
-            raise TokenKeyError(
-                f"{TOKEN_KEY_ENV} is empty: set it to a Fernet key "
-                "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
-            )
+            raise TokenKeyError(f"{TOKEN_KEY_ENV} is not set: {KEY_FIX}")
         try:
             self._fernet = Fernet(key.encode("ascii") if isinstance(key, str) else key)
         except (ValueError, TypeError):
             # Deliberately not echoing the value: it is a secret even when malformed.
             raise TokenKeyError(
-                f"{TOKEN_KEY_ENV} is not a valid Fernet key (it must be 32 url-safe base64-encoded bytes)"
+                f"{TOKEN_KEY_ENV} is not a valid Fernet key (it must be 32 url-safe base64-encoded bytes): {KEY_FIX}"
             ) from None
 
     def encrypt(self, token: dict[str, Any]) -> bytes:

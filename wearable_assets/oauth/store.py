@@ -114,6 +114,14 @@ class TokenStore:
             conn.commit()
         return NeedsReconsent(participant_id, provider, reason, detail)
 
+    def stored_token(self, participant_id: str, provider: str) -> dict[str, Any]:
+        """The participant's active token as stored (no refresh).
+
+        Raises ``NeedsReconsent`` when there is none or the participant must consent again, and
+        ``TokenKeyError`` when it was encrypted with another key.
+        """
+        return self._read(participant_id, provider, lock=False)
+
     # --- tokens for API calls ---------------------------------------------------------------
     def access_token(
         self, participant_id: str, provider: str, refresher: Refresher, *, rejected: str | None = None

@@ -6,6 +6,10 @@ run (backfill, schedule) rolls up all its participant-days in one transaction pe
 each participant-day's partition then records its own numbers (``wearable_assets.outcomes``):
 hours written, the summary's verdict and headline values, which the UI plots by partition.
 ``automation.follow_upstream`` re-runs a partition whenever its upstream partition changes.
+
+Implausible values never block a rollup: the loaders quarantine them (``plausibility``), and
+the rollup SQL leaves out any that are still stored, so one bad participant-day cannot hold back
+the other participant-days of a ranged run. The ``values_plausible`` checks report them.
 """
 
 
@@ -15,6 +19,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.outcomes import PartitionOutcome, report
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.partitions import participant_day_partitions, partition_days, weekly_partitions
@@ -34,16 +39,6 @@ BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=500)
 COHORT_LAKE_PARTICIPANT = "all"
 
 
-def _refuse_bad_heart_rate(timescale: Timescale, days: list[ParticipantDay]) -> None:
-    bad = refresh.heart_rate_out_of_bounds(timescale, days)
-    if bad:
-        raise dg.Failure(
-            description=(
-                f"heart rate outside physiological bounds in {len(bad)} participant-day(s); the rollup is "
-                "blocked until fitbit/intraday is fixed and re-materialised: " + "; ".join(map(str, bad[:20]))
-            ),
-            metadata={"out_of_bounds": dg.MetadataValue.json([str(b) for b in bad])},
-        )
 
 
 def _aggregate_note(context: dg.AssetExecutionContext, result: refresh.AggregateRefresh) -> dict[str, Any]:
@@ -56,26 +51,27 @@ def _aggregate_note(context: dg.AssetExecutionContext, result: refresh.Aggregate
 @dg.asset(
     group_name=GROUP,
     partitions_def=participant_day_partitions,
+    retry_policy=RETRY_POLICY,
     deps=[FITBIT_INTRADAY],
     automation_condition=follow_upstream(),
     backfill_policy=BACKFILL_POLICY,
     kinds={"timescaledb"},
-    description="Hourly mean/min/max/count/sum per participant, metric and UTC hour (local hour kept): "
-    "wearables.intraday_hourly.",
+    description="Hourly mean/min/max/count/sum per participant, metric and UTC hour (local hour kept), over "
+    "plausible values: wearables.intraday_hourly.",
 )
 def intraday_hourly(context: dg.AssetExecutionContext, timescale: TimescaleResource) -> Any:
-    days = partition_days(context)
-    _refuse_bad_heart_rate(timescale, days)
-    result = refresh.refresh_intraday_hourly(timescale, days)
-    context.log.info(f"intraday_hourly: {result.deleted} row(s) deleted, {result.inserted} written")
-    aggregates = _aggregate_note(context, refresh.refresh_continuous_aggregates(timescale, days))
-    outcomes = [
-        PartitionOutcome(ParticipantDay(day, pid).key, "ok" if hours else "no_data",
-                         "" if hours else "no Fitbit samples loaded for this participant-day",
-                         rows=hours, metadata={"metrics": metrics} | aggregates)
-        for pid, day, hours, metrics in timescale.fetch(queries.HOURLY_PER_DAY, refresh.day_params(days))
-    ]
-    yield from report(context, outcomes, check=False)
+    with transient_database_errors():
+        days = partition_days(context)
+        result = refresh.refresh_intraday_hourly(timescale, days)
+        context.log.info(f"intraday_hourly: {result.deleted} row(s) deleted, {result.inserted} written")
+        aggregates = _aggregate_note(context, refresh.refresh_continuous_aggregates(timescale, days))
+        outcomes = [
+            PartitionOutcome(ParticipantDay(day, pid).key, "ok" if hours else "no_data",
+                             "" if hours else "no Fitbit samples loaded for this participant-day",
+                             rows=hours, metadata={"metrics": metrics} | aggregates)
+            for pid, day, hours, metrics in timescale.fetch(queries.HOURLY_PER_DAY, refresh.day_params(days))
+        ]
+        yield from report(context, outcomes, check=False)
 
 
 def summary_outcomes(timescale: Timescale, days: list[ParticipantDay],
@@ -84,8 +80,10 @@ def summary_outcomes(timescale: Timescale, days: list[ParticipantDay],
     headline numbers (plotted across partitions in the UI)."""
     outcomes = []
     rows = timescale.fetch(queries.SUMMARY_PER_DAY, refresh.day_params(days))
-    for pid, day, reason, valid, hr_mean, resting_hr, steps, wear, completeness in rows:
+    for pid, day, reason, valid, hr_mean, resting_hr, steps, wear, completeness, fitbit, actigraph, quarantined in rows:
         metadata: dict[str, Any] = {"completeness_reason": reason, "valid_day": bool(valid),
+                                    "fitbit_status": fitbit, "actigraph_status": actigraph,
+                                    "quarantined_values": quarantined,
                                     "valid_day_rule": rule.text, "valid_day_rule_version": rule.version}
         for name, value in (("hr_mean", hr_mean), ("resting_hr", resting_hr), ("steps", steps),
                             ("wear_minutes", wear), ("completeness", completeness)):
@@ -101,6 +99,7 @@ def summary_outcomes(timescale: Timescale, days: list[ParticipantDay],
 @dg.asset(
     group_name=GROUP,
     partitions_def=participant_day_partitions,
+    retry_policy=RETRY_POLICY,
     deps=[FITBIT_INTRADAY, ACTIGRAPH_DAILY],
     automation_condition=follow_upstream(),
     backfill_policy=BACKFILL_POLICY,
@@ -109,12 +108,12 @@ def summary_outcomes(timescale: Timescale, days: list[ParticipantDay],
     "valid-day verdict (rule and version) and why data is missing: wearables.participant_day_summary.",
 )
 def participant_day_summary(context: dg.AssetExecutionContext, timescale: TimescaleResource) -> Any:
-    days = partition_days(context)
-    _refuse_bad_heart_rate(timescale, days)
-    rule = refresh.ValidDayRule.from_env()
-    result = refresh.refresh_participant_day_summary(timescale, days, rule)
-    context.log.info(f"participant_day_summary: {result.inserted} row(s) written")
-    yield from report(context, summary_outcomes(timescale, days, rule), check=False)
+    with transient_database_errors():
+        days = partition_days(context)
+        rule = refresh.ValidDayRule.from_env()
+        result = refresh.refresh_participant_day_summary(timescale, days, rule)
+        context.log.info(f"participant_day_summary: {result.inserted} row(s) written")
+        yield from report(context, summary_outcomes(timescale, days, rule), check=False)
 
 
 def _cohort_table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -133,6 +132,7 @@ def _cohort_table(rows: list[dict[str, Any]]) -> pa.Table:
 @dg.asset(
     group_name=GROUP,
     partitions_def=weekly_partitions,
+    retry_policy=RETRY_POLICY,
     deps=[dg.AssetDep("participant_day_summary",
                       partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date"))],
     automation_condition=follow_upstream(),
@@ -144,31 +144,34 @@ def _cohort_table(rows: list[dict[str, Any]]) -> pa.Table:
 def cohort_week(
     context: dg.AssetExecutionContext, timescale: TimescaleResource, lake: LakeResource
 ) -> dg.MaterializeResult:
-    weeks = sorted(date.fromisoformat(str(k)) for k in context.partition_keys)
-    all_rows: list[dict[str, Any]] = []
-    for week_start in weeks:
-        rows = refresh.refresh_cohort_week(timescale, week_start)
-        lake.write_partition(COHORT_LAKE_PARTICIPANT, week_start, [
-            PartitionTable("cohort_week", _cohort_table(rows), {"week_start": week_start})])
-        all_rows.extend(rows)
-    metadata: dict[str, Any] = {
-        "weeks": len(weeks),
-        "rows_written": len(all_rows),
-        "studies": len({r["study_id"] for r in all_rows}),
-        "lake_table": lake.table_glob("cohort_week"),
-    }
-    if len(all_rows) == 1:
-        only = all_rows[0]
-        for name in ("adherence_pct", "median_steps", "mean_resting_hr", "valid_days", "enrolled_participants"):
-            if only[name] is not None:
-                metadata[name] = float(only[name])
-    if all_rows:
-        lines = ["| study | week | enrolled | valid days | median steps | adherence % |", "|---|---|---|---|---|---|"]
-        lines += [
-            f"| {r['study_id']} | {r['iso_year']}-W{r['iso_week']:02d} | {r['enrolled_participants']} | "
-            f"{r['valid_days']}/{r['participant_days']} | "
-            f"{'' if r['median_steps'] is None else round(r['median_steps'])} | {r['adherence_pct']} |"
-            for r in all_rows[:50]
-        ]
-        metadata["weeks_table"] = dg.MetadataValue.md("\n".join(lines))
-    return dg.MaterializeResult(metadata=metadata)
+    with transient_database_errors():
+        weeks = sorted(date.fromisoformat(str(k)) for k in context.partition_keys)
+        all_rows: list[dict[str, Any]] = []
+        for week_start in weeks:
+            # Overlapping runs of one week (automation and a backfill) take turns on its lake folder.
+            with timescale.participant_day_lock("cohort_week", COHORT_LAKE_PARTICIPANT, week_start):
+                rows = refresh.refresh_cohort_week(timescale, week_start)
+                lake.write_partition(COHORT_LAKE_PARTICIPANT, week_start, [
+                    PartitionTable("cohort_week", _cohort_table(rows), {"week_start": week_start})])
+            all_rows.extend(rows)
+        metadata: dict[str, Any] = {
+            "weeks": len(weeks),
+            "rows_written": len(all_rows),
+            "studies": len({r["study_id"] for r in all_rows}),
+            "lake_table": lake.table_glob("cohort_week"),
+        }
+        if len(all_rows) == 1:
+            only = all_rows[0]
+            for name in ("adherence_pct", "median_steps", "mean_resting_hr", "valid_days", "enrolled_participants"):
+                if only[name] is not None:
+                    metadata[name] = float(only[name])
+        if all_rows:
+            lines = ["| study | week | enrolled | valid days | median steps | adherence % |", "|---|---|---|---|---|---|"]
+            lines += [
+                f"| {r['study_id']} | {r['iso_year']}-W{r['iso_week']:02d} | {r['enrolled_participants']} | "
+                f"{r['valid_days']}/{r['participant_days']} | "
+                f"{'' if r['median_steps'] is None else round(r['median_steps'])} | {r['adherence_pct']} |"
+                for r in all_rows[:50]
+            ]
+            metadata["weeks_table"] = dg.MetadataValue.md("\n".join(lines))
+        return dg.MaterializeResult(metadata=metadata)

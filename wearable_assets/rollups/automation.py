@@ -10,10 +10,11 @@ Measured on Dagster 1.13 (tests in wearable_assets_tests/rollups/test_automation
 * A rollup materialised in the *same* run as its upstream counts as handled and is not
   requested again.
 * Gate: not while an upstream partition is still running, and not when an upstream blocking
-  check (heart rate within bounds) failed for that partition. ``all_deps_blocking_checks_passed``
-  is deliberately not used: checks in ranged runs record their result without a partition, so
-  that condition would never let a ranged backfill's days through. The rollup assets re-check
-  heart-rate bounds themselves before writing (see ``refresh.heart_rate_out_of_bounds``).
+  check failed for that partition (none is blocking today: implausible values are quarantined
+  at load and ignored by the rollup SQL, so they no longer hold rollups back; the gate stays for
+  any blocking check added later). ``all_deps_blocking_checks_passed`` is deliberately not used:
+  checks in ranged runs record their result without a partition, so that condition would never
+  let a ranged backfill's days through.
 * No look-back window either: bounding the condition with ``in_latest_time_window(lookback_delta=
   30 days)`` did not make ticks cheaper (200 participants x 365 days: 4.1 s per tick after an
   upstream change without it, 5.0 s with it; Dagster expands every date x participant key either

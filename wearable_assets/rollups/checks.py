@@ -5,13 +5,19 @@ run's keys; the checks here evaluate every participant-day of the run in one que
 evaluation per participant-day partition (``outcomes.report_checks``), so the UI shows each
 participant-day's own result and metadata, never the run's.
 
-* heart rate within 25-250 bpm on ``fitbit/intraday`` (per participant-day, so one bad
-  participant-day no longer holds back the rollups of the others in its run);
+* values plausible on ``fitbit/intraday`` and on ``actigraph/daily_statistics``: which values
+  the load quarantined under the plausibility rules (``wearable_assets/plausibility.py``, heart
+  rate 25-250 bpm among them), and on Fitbit also values still stored outside the rules (loaded
+  before them). Not blocking: quarantined values never reach the measurement tables and the
+  rollups ignore stored ones, so a bad participant-day holds nobody back; it warns instead. (It
+  replaces the blocking heart-rate check, which stopped every participant-day of a ranged run
+  for one bad one.)
 * no duplicate ``(participant, metric, ts)`` in the lake's ``fitbit_intraday`` parquet (the
   database cannot hold duplicates: its unique index is the load's idempotency key; the lake has
   no such index, and a crash between writing new files and deleting old ones leaves both);
 * ActiGraph rows attributed to the participant's local date;
-* completeness of each participant-day (warns with the reason when below the valid-day rule);
+* completeness of each participant-day (warns with the reason when below the valid-day rule or
+  when a rostered device failed);
 * freshness: how long since each device last synced.
 """
 
@@ -26,6 +32,7 @@ import fsspec
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from wearable_assets import plausibility
 from wearable_assets.outcomes import report_checks
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.partitions import participant_day_partitions, partition_days
@@ -52,27 +59,48 @@ def _lines(items: Sequence[object]) -> dg.MetadataValue:
     return dg.MetadataValue.md(text or "none")
 
 
+def _plausibility_results(context: dg.AssetCheckExecutionContext, asset: dg.AssetKey,
+                          problems: dict[ParticipantDay, list[str]]) -> Any:
+    """One WARN result per participant-day: passed when the load quarantined nothing."""
+    results = {
+        d.key: (d not in problems, {
+            "rule_version": plausibility.RULE_VERSION,
+            "reasons": dg.MetadataValue.json(problems.get(d, [])),
+        })
+        for d in partition_days(context)  # type: ignore[arg-type]
+    }
+    yield from report_checks(context, asset, "values_plausible", results, severity=dg.AssetCheckSeverity.WARN)
+
+
 @dg.asset_check(
     asset=FITBIT_INTRADAY,
+    name="values_plausible",
     partitions_def=participant_day_partitions,
-    blocking=False,
-    description="Heart rate (and resting heart rate) within 25-250 bpm, per participant-day.",
+    description="Warns with the reason for each value the load quarantined (outside the plausibility rules, "
+    "e.g. heart rate 25-250 bpm, steps 0-300 per minute), and for values still stored outside them. "
+    "Not blocking: the rollups never use such values.",
 )
-def heart_rate_within_bounds(context: dg.AssetCheckExecutionContext, timescale: TimescaleResource) -> Any:
+def fitbit_values_plausible(context: dg.AssetCheckExecutionContext, timescale: TimescaleResource) -> Any:
     days = partition_days(context)  # type: ignore[arg-type]
-    bad: dict[str, list[refresh.OutOfBounds]] = {}
-    for b in refresh.heart_rate_out_of_bounds(timescale, days):
-        bad.setdefault(ParticipantDay(b.local_date, b.participant_id).key, []).append(b)
-    low, high = refresh.HEART_RATE_BOUNDS
-    results = {
-        d.key: (d.key not in bad, {
-            "samples_out_of_bounds": sum(b.samples for b in bad.get(d.key, [])),
-            "bounds_bpm": f"{low:g}-{high:g}",
-            "detail": _lines(bad.get(d.key, [])),
-        })
-        for d in days
-    }
-    yield from report_checks(context, FITBIT_INTRADAY, "heart_rate_within_bounds", results)
+    problems = refresh.quarantined_by_day(timescale, days, devices=["fitbit"])
+    stored = refresh.out_of_rule(timescale, days)
+    for item in stored:
+        problems.setdefault(ParticipantDay(item.local_date, item.participant_id), []).append(str(item))
+    yield from _plausibility_results(context, FITBIT_INTRADAY, problems)
+
+
+@dg.asset_check(
+    asset=ACTIGRAPH_DAILY,
+    name="values_plausible",
+    partitions_def=participant_day_partitions,
+    description="Warns with the reason for each ActiGraph daily-statistics field the load quarantined "
+    "(outside the plausibility rules, e.g. wear minutes above 1500).",
+)
+def actigraph_values_plausible(context: dg.AssetCheckExecutionContext,
+                               timescale: TimescaleResource) -> Any:
+    days = partition_days(context)  # type: ignore[arg-type]
+    problems = refresh.quarantined_by_day(timescale, days, devices=["actigraph"])
+    yield from _plausibility_results(context, ACTIGRAPH_DAILY, problems)
 
 
 def _duplicates_in(path_prefix: str, lake: Lake) -> tuple[int, int, list[str]]:
@@ -130,8 +158,9 @@ def actigraph_local_date(context: dg.AssetCheckExecutionContext, timescale: Time
 @dg.asset_check(
     asset=participant_day_summary,
     partitions_def=participant_day_partitions,
-    description="Warns for enrolled participant-days below the valid-day rule, with the reason "
-    "(not synced yet, not worn, needs re-consent, API error, ...).",
+    description="Warns for enrolled participant-days that are not complete, with the reason: below the "
+    "valid-day rule (not synced yet, not worn, ...) or a rostered device failed (fitbit_needs_reconsent, "
+    "actigraph_api_error, fitbit_implausible, ...) even on a valid day.",
 )
 def participant_day_complete(context: dg.AssetCheckExecutionContext, timescale: TimescaleResource) -> Any:
     days = partition_days(context)  # type: ignore[arg-type]
@@ -151,8 +180,9 @@ def participant_day_complete(context: dg.AssetCheckExecutionContext, timescale: 
             metadata["completeness"] = float(completeness)
         if detail:
             metadata["detail"] = detail
-        # Not enrolled: nothing is expected, so nothing is incomplete (the reason says so).
-        results[d.key] = (bool(valid) or not enrolled, metadata)
+        # Not enrolled: nothing is expected, so nothing is incomplete (the reason says so). Not
+        # only invalid days fail: a valid day whose other rostered device failed is not complete.
+        results[d.key] = (reason in ("complete", "true_zero") or not enrolled, metadata)
     yield from report_checks(context, participant_day_summary.key, "participant_day_complete", results,
                              severity=dg.AssetCheckSeverity.WARN)
 
@@ -216,7 +246,8 @@ def device_freshness(context: dg.AssetCheckExecutionContext, timescale: Timescal
 
 
 ALL_CHECKS = [
-    heart_rate_within_bounds,
+    fitbit_values_plausible,
+    actigraph_values_plausible,
     no_duplicate_samples_in_lake,
     actigraph_local_date,
     participant_day_complete,

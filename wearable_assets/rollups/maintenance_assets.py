@@ -13,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 
+from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.rollups import maintenance
 from wearable_assets.rollups.assets import GROUP, intraday_hourly
 from wearable_assets.storage.resources import TimescaleResource
@@ -32,6 +33,7 @@ def after_loads() -> dg.AutomationCondition:
 @dg.asset(
     group_name=GROUP,
     deps=[intraday_hourly],
+    retry_policy=RETRY_POLICY,  # idempotent: a retried run redoes only what it had not recorded
     automation_condition=after_loads(),
     kinds={"timescaledb"},
     description="Refreshes the continuous aggregates over the time ranges loaded since its last run, compresses "
@@ -39,7 +41,8 @@ def after_loads() -> dg.AutomationCondition:
     "TimescaleDB's background jobs are not relied on. Skipped on the Apache edition.",
 )
 def timescale_maintenance(context: dg.AssetExecutionContext, timescale: TimescaleResource) -> dg.MaterializeResult:
-    result = maintenance.run_maintenance(timescale)
+    with transient_database_errors():
+        result = maintenance.run_maintenance(timescale)
     if result.skipped_reason:
         context.log.info(f"timescale_maintenance skipped: {result.skipped_reason}")
     else:

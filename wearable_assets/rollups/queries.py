@@ -29,6 +29,10 @@ targets AS (
 # (participant_id, metric, ts) key per pair, touching exactly the participant-day's rows (chunks
 # outside its window are excluded at run time), and each pair aggregates a small group in memory.
 # ``%(metrics)s`` is the canonical vocabulary (fitbit.metrics): the loader rejects other metrics.
+# ``%(lows)s`` / ``%(highs)s`` are each metric's plausibility range (wearable_assets/plausibility.py):
+# the loader quarantines values outside them, so normally every row is inside; rows loaded before
+# the rules existed (or written around the loader) are left out of every rollup here too, and
+# counted, so they neither skew a participant-day nor block the others.
 
 # Whole UTC days covering a run's participant-days (continuous aggregates refresh whole buckets).
 TARGET_SPAN = f"""
@@ -59,13 +63,14 @@ SELECT t.participant_id, t.local_date, m.metric, h.bucket,
        extract(hour FROM h.bucket AT TIME ZONE t.time_zone)::smallint,
        h.n_samples, h.mean_value, h.min_value, h.max_value, h.sum_value
   FROM targets t
- CROSS JOIN unnest(%(metrics)s::text[]) AS m(metric)
+ CROSS JOIN unnest(%(metrics)s::text[], %(lows)s::float8[], %(highs)s::float8[]) AS m(metric, low, high)
  CROSS JOIN LATERAL (
        SELECT time_bucket('1 hour', i.ts) AS bucket, count(*) AS n_samples, avg(i.value) AS mean_value,
               min(i.value) AS min_value, max(i.value) AS max_value, sum(i.value) AS sum_value
          FROM wearables.fitbit_intraday i
         WHERE i.participant_id = t.participant_id AND i.metric = m.metric
           AND i.ts >= t.day_start AND i.ts < t.day_end
+          AND i.value BETWEEN m.low AND m.high
         GROUP BY 1) h"""
 
 # --- participant_day_summary -------------------------------------------------------------------
@@ -74,24 +79,33 @@ DELETE FROM wearables.participant_day_summary s
  USING unnest(%(participant_ids)s::text[], %(dates)s::date[]) AS t(participant_id, local_date)
  WHERE s.participant_id = t.participant_id AND s.local_date = t.local_date"""
 
-# Per device: its measures, its ingest status, and a reason (see wearable_assets/sql/004_rollups.sql
-# for the vocabulary). "Not worn" needs evidence that the device reported after the day ended: a last
-# sync at or after the day's end, or (when the provider gives no sync time) data for the day.
-# The overall reason is the valid device's verdict, else the most actionable
+# Per device: its measures, its ingest status, its state, and a reason (see
+# wearable_assets/sql/004_rollups.sql and 007_plausibility.sql for the vocabularies). "Not worn"
+# needs evidence that the device reported after the day ended: a last sync at or after the day's
+# end, or (when the provider gives no sync time) data for the day. The overall reason is the valid
+# device's verdict, else the most actionable
 # reason among the devices the participant has: one that someone can fix (re-consent, API
-# error) before one that may resolve itself (not synced yet, not ingested), before not worn.
+# error) before one that may resolve itself (not synced yet, not ingested), before not worn —
+# except that a rostered device that *failed* (needs re-consent, API error, implausible values)
+# always names itself (``fitbit_needs_reconsent``, ...): the day is never called ``complete``
+# while one of its devices needs someone's attention. ``valid_day`` still only asks whether any
+# device was worn long enough (the valid-day rule), and counts plausible values only.
 INSERT_SUMMARY = f"""
 WITH {TARGETS},
 fitbit_metric AS (
-    SELECT t.participant_id, t.local_date, m.metric, d.mean, d.min, d.max, d.sum, d.minutes
+    SELECT t.participant_id, t.local_date, m.metric, d.mean, d.min, d.max, d.sum, d.minutes, d.implausible
       FROM targets t
-     CROSS JOIN unnest(%(metrics)s::text[]) AS m(metric)
+     CROSS JOIN unnest(%(metrics)s::text[], %(lows)s::float8[], %(highs)s::float8[]) AS m(metric, low, high)
      CROSS JOIN LATERAL (
-           SELECT avg(i.value) AS mean, min(i.value) AS min, max(i.value) AS max, sum(i.value) AS sum,
-                  count(DISTINCT date_trunc('minute', i.ts)) FILTER (WHERE m.metric = 'heart_rate') AS minutes
-             FROM wearables.fitbit_intraday i
-            WHERE i.participant_id = t.participant_id AND i.metric = m.metric
-              AND i.ts >= t.day_start AND i.ts < t.day_end) d
+           SELECT avg(v.value) FILTER (WHERE v.ok) AS mean, min(v.value) FILTER (WHERE v.ok) AS min,
+                  max(v.value) FILTER (WHERE v.ok) AS max, sum(v.value) FILTER (WHERE v.ok) AS sum,
+                  count(DISTINCT date_trunc('minute', v.ts)) FILTER (WHERE m.metric = 'heart_rate' AND v.ok)
+                      AS minutes,
+                  count(*) FILTER (WHERE NOT v.ok) AS implausible
+             FROM (SELECT i.ts, i.value, i.value BETWEEN m.low AND m.high AS ok
+                     FROM wearables.fitbit_intraday i
+                    WHERE i.participant_id = t.participant_id AND i.metric = m.metric
+                      AND i.ts >= t.day_start AND i.ts < t.day_end) v) d
 ),
 fitbit AS (
     -- One row per participant-day; a metric without samples gives NULL (no wear minutes: 0).
@@ -108,9 +122,18 @@ fitbit AS (
            max(mean) FILTER (WHERE metric = 'spo2') AS spo2_mean,
            max(mean) FILTER (WHERE metric = 'hrv_rmssd') AS hrv_rmssd_mean,
            max(mean) FILTER (WHERE metric = 'breathing_rate') AS breathing_rate_mean,
-           max(minutes) FILTER (WHERE metric = 'heart_rate') AS wear_minutes
+           max(minutes) FILTER (WHERE metric = 'heart_rate') AS wear_minutes,
+           sum(implausible) AS implausible_in_intraday
       FROM fitbit_metric
      GROUP BY participant_id, local_date
+),
+quarantine AS (
+    SELECT t.participant_id, t.local_date,
+           count(*) FILTER (WHERE q.device = 'fitbit') AS fitbit,
+           count(*) FILTER (WHERE q.device = 'actigraph') AS actigraph
+      FROM targets t
+      JOIN wearables.quarantined_values q ON q.participant_id = t.participant_id AND q.local_date = t.local_date
+     GROUP BY t.participant_id, t.local_date
 ),
 sleep AS (
     SELECT t.participant_id, t.local_date,
@@ -147,9 +170,12 @@ joined AS (
            a.wear_minutes AS actigraph_wear_minutes, a.sleep_minutes AS actigraph_sleep_minutes,
            a.mvpa_minutes AS actigraph_mvpa_minutes, a.steps AS actigraph_steps,
            a.total_counts AS actigraph_total_counts,
-           cs.status AS actigraph_status, cs.last_device_sync AS actigraph_last_sync, cs.detail AS actigraph_detail
+           cs.status AS actigraph_status, cs.last_device_sync AS actigraph_last_sync, cs.detail AS actigraph_detail,
+           coalesce(q.fitbit, 0) + coalesce(f.implausible_in_intraday, 0) AS fitbit_quarantined,
+           coalesce(q.actigraph, 0) AS actigraph_quarantined
       FROM targets t
       LEFT JOIN fitbit f USING (participant_id, local_date)
+      LEFT JOIN quarantine q USING (participant_id, local_date)
       LEFT JOIN sleep sl USING (participant_id, local_date)
       LEFT JOIN actigraph a USING (participant_id, local_date)
       LEFT JOIN wearables.ingest_status fs
@@ -184,20 +210,45 @@ reasons AS (
            greatest(j.fitbit_wear_minutes, j.actigraph_wear_minutes) AS best_wear
       FROM joined j
 ),
-verdict AS (
+states AS (
+    -- Each device's state for the day: a failure first (someone must act), then what is pending.
     SELECT r.*,
            CASE
-             WHEN NOT r.enrolled THEN 'not_enrolled'
-             WHEN r.fitbit_reason IS NULL AND r.actigraph_reason IS NULL THEN 'no_device'
-             WHEN 'complete' IN (r.fitbit_reason, r.actigraph_reason) THEN 'complete'
-             WHEN 'true_zero' IN (r.fitbit_reason, r.actigraph_reason) THEN 'true_zero'
-             WHEN 'needs_reconsent' IN (r.fitbit_reason, r.actigraph_reason) THEN 'needs_reconsent'
-             WHEN 'api_error' IN (r.fitbit_reason, r.actigraph_reason) THEN 'api_error'
-             WHEN 'not_synced_yet' IN (r.fitbit_reason, r.actigraph_reason) THEN 'not_synced_yet'
-             WHEN 'not_ingested' IN (r.fitbit_reason, r.actigraph_reason) THEN 'not_ingested'
+             WHEN r.fitbit_provider IS NULL THEN 'not_rostered'
+             WHEN r.fitbit_status IN ('needs_reconsent', 'api_error') THEN r.fitbit_status
+             WHEN r.fitbit_quarantined > 0 THEN 'implausible'
+             WHEN r.fitbit_reason IN ('not_ingested', 'not_synced_yet') THEN r.fitbit_reason
+             WHEN r.fitbit_status = 'no_data' THEN 'no_data'
+             ELSE 'ok'
+           END AS fitbit_state,
+           CASE
+             WHEN r.centrepoint_subject_id IS NULL THEN 'not_rostered'
+             WHEN r.actigraph_status IN ('needs_reconsent', 'api_error') THEN r.actigraph_status
+             WHEN r.actigraph_quarantined > 0 THEN 'implausible'
+             WHEN r.actigraph_reason IN ('not_ingested', 'not_synced_yet') THEN r.actigraph_reason
+             WHEN r.actigraph_status = 'no_data' THEN 'no_data'
+             ELSE 'ok'
+           END AS actigraph_state
+      FROM reasons r
+),
+verdict AS (
+    SELECT s.*,
+           CASE
+             WHEN NOT s.enrolled THEN 'not_enrolled'
+             WHEN s.fitbit_reason IS NULL AND s.actigraph_reason IS NULL THEN 'no_device'
+             WHEN s.fitbit_state = 'needs_reconsent' THEN 'fitbit_needs_reconsent'
+             WHEN s.actigraph_state = 'needs_reconsent' THEN 'actigraph_needs_reconsent'
+             WHEN s.fitbit_state = 'api_error' THEN 'fitbit_api_error'
+             WHEN s.actigraph_state = 'api_error' THEN 'actigraph_api_error'
+             WHEN s.fitbit_state = 'implausible' THEN 'fitbit_implausible'
+             WHEN s.actigraph_state = 'implausible' THEN 'actigraph_implausible'
+             WHEN 'complete' IN (s.fitbit_reason, s.actigraph_reason) THEN 'complete'
+             WHEN 'true_zero' IN (s.fitbit_reason, s.actigraph_reason) THEN 'true_zero'
+             WHEN 'not_synced_yet' IN (s.fitbit_reason, s.actigraph_reason) THEN 'not_synced_yet'
+             WHEN 'not_ingested' IN (s.fitbit_reason, s.actigraph_reason) THEN 'not_ingested'
              ELSE 'not_worn'
            END AS overall
-      FROM reasons r
+      FROM states s
 )
 INSERT INTO wearables.participant_day_summary (
        participant_id, local_date, study_id, time_zone, enrolled, day_minutes,
@@ -208,27 +259,33 @@ INSERT INTO wearables.participant_day_summary (
        actigraph_wear_minutes, actigraph_sleep_minutes, actigraph_mvpa_minutes, actigraph_steps,
        actigraph_total_counts, actigraph_status, actigraph_last_sync, actigraph_reason,
        wear_minutes, completeness, valid_day, valid_day_rule, valid_day_rule_version,
-       completeness_reason, completeness_detail)
+       completeness_reason, completeness_detail, quarantined_values)
 SELECT v.participant_id, v.local_date, v.study_id, v.time_zone, v.enrolled, v.day_minutes,
        v.fitbit_provider, v.hr_mean, v.hr_min, v.hr_max, v.resting_hr, v.steps, v.calories, v.distance_m,
        v.floors, v.active_zone_minutes, v.asleep, v.deep, v.light, v.rem, v.awake,
        v.spo2_mean, v.hrv_rmssd_mean, v.breathing_rate_mean,
-       v.fitbit_wear_minutes, v.fitbit_status, v.fitbit_last_sync, v.fitbit_reason,
+       v.fitbit_wear_minutes, v.fitbit_state, v.fitbit_last_sync, v.fitbit_reason,
        v.actigraph_wear_minutes, v.actigraph_sleep_minutes, v.actigraph_mvpa_minutes, v.actigraph_steps,
-       v.actigraph_total_counts, v.actigraph_status, v.actigraph_last_sync, v.actigraph_reason,
+       v.actigraph_total_counts, v.actigraph_state, v.actigraph_last_sync, v.actigraph_reason,
        v.best_wear,
        least(coalesce(v.best_wear, 0)::float8 / v.day_minutes, 1.0),
-       v.enrolled AND v.overall IN ('complete', 'true_zero'),
+       v.enrolled AND (coalesce(v.fitbit_reason, '') IN ('complete', 'true_zero')
+                       OR coalesce(v.actigraph_reason, '') IN ('complete', 'true_zero')),
        %(rule)s, %(rule_version)s,
        v.overall,
        nullif(concat_ws('; ',
               CASE WHEN v.fitbit_reason IS NOT NULL THEN
-                   format('fitbit: %%s (%%s wear min%%s)', v.fitbit_reason, v.fitbit_wear_minutes,
+                   format('fitbit: %%s (%%s wear min%%s%%s)', v.fitbit_reason, v.fitbit_wear_minutes,
+                          CASE WHEN v.fitbit_quarantined > 0
+                               THEN format(', %%s implausible value(s) quarantined', v.fitbit_quarantined) END,
                           coalesce(', ' || v.fitbit_detail, '')) END,
               CASE WHEN v.actigraph_reason IS NOT NULL THEN
-                   format('actigraph: %%s (%%s wear min%%s)', v.actigraph_reason,
+                   format('actigraph: %%s (%%s wear min%%s%%s)', v.actigraph_reason,
                           coalesce(v.actigraph_wear_minutes::text, 'no'),
-                          coalesce(', ' || v.actigraph_detail, '')) END), '')
+                          CASE WHEN v.actigraph_quarantined > 0
+                               THEN format(', %%s implausible value(s) quarantined', v.actigraph_quarantined) END,
+                          coalesce(', ' || v.actigraph_detail, '')) END), ''),
+       v.fitbit_quarantined + v.actigraph_quarantined
   FROM verdict v"""
 
 # --- cohort_week -------------------------------------------------------------------------------
@@ -271,20 +328,37 @@ COHORT_WEEK_COLUMNS = (
 )
 
 # --- data-quality checks -----------------------------------------------------------------------
-HEART_RATE_OUT_OF_BOUNDS = f"""
+# Samples still in fitbit_intraday outside their plausibility range (loaded before the rules, or
+# written around the loader): the rollups ignore them; re-loading the participant-day moves them
+# into the quarantine.
+OUT_OF_RULE = f"""
 WITH {TARGETS}
 SELECT t.participant_id, t.local_date, m.metric, o.samples, o.min, o.max
   FROM targets t
- CROSS JOIN unnest(%(metrics)s::text[]) AS m(metric)
+ CROSS JOIN unnest(%(metrics)s::text[], %(lows)s::float8[], %(highs)s::float8[]) AS m(metric, low, high)
  CROSS JOIN LATERAL (
        SELECT count(*) AS samples, min(i.value) AS min, max(i.value) AS max
          FROM wearables.fitbit_intraday i
         WHERE i.participant_id = t.participant_id AND i.metric = m.metric
           AND i.ts >= t.day_start AND i.ts < t.day_end
-          AND (i.value < %(low)s OR i.value > %(high)s)) o
+          AND NOT (i.value BETWEEN m.low AND m.high)) o
  WHERE o.samples > 0
  ORDER BY 1, 2, 3"""
 
+# What the loaders quarantined, per participant-day, device, metric, rule and reason.
+QUARANTINED = """
+SELECT q.participant_id, q.local_date, q.device, q.metric, q.rule, q.rule_version, count(*) AS n,
+       min(q.value) AS min, max(q.value) AS max, min(q.reason) AS example_reason
+  FROM wearables.quarantined_values q
+  JOIN unnest(%(participant_ids)s::text[], %(dates)s::date[]) AS t(participant_id, local_date)
+    USING (participant_id, local_date)
+ WHERE q.device = ANY(%(devices)s::text[])
+ GROUP BY 1, 2, 3, 4, 5, 6
+ ORDER BY 1, 2, 3, 4"""
+
+# An ActiGraph row is on the right local date when (a) its record's ``date`` (the subject's
+# local midnight, written as an instant; naive = already local) falls on that date, nearest
+# midnight, and (b) its first and last epochs lie inside the participant's local day.
 # An ActiGraph row is on the right local date when it agrees with the loader's rule
 # (wearable_assets/actigraph/records.py): (a) the day holding the midpoint of its first/last
 # epochs, or without epochs the day its ``date`` names (midnight in its own offset: the date
@@ -360,7 +434,7 @@ SELECT t.participant_id, t.local_date, count(h.*) AS hours, count(DISTINCT h.met
 
 SUMMARY_PER_DAY = """
 SELECT s.participant_id, s.local_date, s.completeness_reason, s.valid_day, s.hr_mean, s.resting_hr, s.steps,
-       s.wear_minutes, s.completeness
+       s.wear_minutes, s.completeness, s.fitbit_status, s.actigraph_status, s.quarantined_values
   FROM wearables.participant_day_summary s
   JOIN unnest(%(participant_ids)s::text[], %(dates)s::date[]) AS t(participant_id, local_date)
  USING (participant_id, local_date)"""

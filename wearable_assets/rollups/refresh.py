@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from wearable_assets import plausibility
 from wearable_assets.fitbit.metrics import METRICS
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.rollups import queries
@@ -28,7 +29,9 @@ MIN_WEAR_ENV = "WEARABLES_VALID_DAY_MIN_WEAR_MINUTES"
 DEFAULT_MIN_WEAR_MINUTES = 600
 #: Version of the valid-day *logic* (not its threshold, which is stored next to it).
 #: Bump it when the rule changes meaning, so old and new verdicts can be told apart.
-VALID_DAY_RULE_VERSION = "1"
+#: 1: any heart-rate sample made a Fitbit minute worn. 2: only plausible ones do (values
+#: outside ``plausibility.FITBIT_RANGES`` are quarantined or, if still stored, ignored).
+VALID_DAY_RULE_VERSION = "2"
 
 
 class UnknownParticipants(RuntimeError):
@@ -39,8 +42,9 @@ class UnknownParticipants(RuntimeError):
 class ValidDayRule:
     """A participant-day is valid when a device was worn for at least ``min_wear_minutes``.
 
-    Fitbit wear = minutes with at least one heart-rate sample; ActiGraph wear = the
-    CentrePoint ``wearMinutes`` of the day. Either device can make the day valid.
+    Fitbit wear = minutes with at least one plausible heart-rate sample; ActiGraph wear = the
+    CentrePoint ``wearMinutes`` of the day (NULL when it was implausible). Either device can
+    make the day valid.
     """
 
     min_wear_minutes: int = DEFAULT_MIN_WEAR_MINUTES
@@ -77,13 +81,20 @@ def _require_known(conn: psycopg.Connection, params: dict[str, Any]) -> None:
         )
 
 
-#: Physiological bounds for heart rate (bpm): outside them a sample is a sensor or parser fault.
-HEART_RATE_BOUNDS = (25.0, 250.0)
-HEART_RATE_METRICS = ("heart_rate", "resting_heart_rate")
+def metric_params() -> dict[str, Any]:
+    """The metric vocabulary with each metric's plausibility range, as the rollup SQL takes them:
+    values outside are left out of every rollup (the loader quarantines them; see
+    ``plausibility``)."""
+    metrics = list(METRICS)
+    ranges = [plausibility.FITBIT_RANGES[m] for m in metrics]
+    return {"metrics": metrics, "lows": [r.low for r in ranges], "highs": [r.high for r in ranges]}
 
 
 @dataclass(frozen=True)
-class OutOfBounds:
+class OutOfRule:
+    """Samples of one participant-day and metric still in ``fitbit_intraday`` outside the metric's
+    plausibility range: loaded before the rules existed, or written around the loader."""
+
     participant_id: str
     local_date: date
     metric: str
@@ -92,19 +103,31 @@ class OutOfBounds:
     max_value: float
 
     def __str__(self) -> str:
-        return (f"{self.local_date}|{self.participant_id}: {self.samples} {self.metric} sample(s) outside "
-                f"{HEART_RATE_BOUNDS[0]:g}-{HEART_RATE_BOUNDS[1]:g} bpm (min {self.min_value:g}, max {self.max_value:g})")
+        rule = plausibility.FITBIT_RANGES[self.metric].text(self.metric)
+        return (f"{self.local_date}|{self.participant_id}: {self.samples} {self.metric} sample(s) in "
+                f"fitbit_intraday outside {rule} (min {self.min_value:g}, max {self.max_value:g}); the rollups "
+                "ignore them, re-materialise fitbit/intraday to quarantine them")
 
 
-def heart_rate_out_of_bounds(timescale: Timescale, days: Sequence[ParticipantDay]) -> list[OutOfBounds]:
-    """Participant-days with heart-rate samples outside ``HEART_RATE_BOUNDS``.
+def out_of_rule(timescale: Timescale, days: Sequence[ParticipantDay]) -> list[OutOfRule]:
+    """Participant-days whose ``fitbit_intraday`` rows break the plausibility rules (see ``OutOfRule``)."""
+    return [OutOfRule(*row) for row in timescale.fetch(queries.OUT_OF_RULE, day_params(days) | metric_params())]
 
-    Used by the blocking check on ``fitbit/intraday`` and, again, by the rollups before they
-    write: a rollup started by automation runs without the check in its run.
-    """
-    low, high = HEART_RATE_BOUNDS
-    params = day_params(days) | {"metrics": list(HEART_RATE_METRICS), "low": low, "high": high}
-    return [OutOfBounds(*row) for row in timescale.fetch(queries.HEART_RATE_OUT_OF_BOUNDS, params)]
+
+def quarantined_by_day(
+    timescale: Timescale, days: Sequence[ParticipantDay], devices: Sequence[str] = ("fitbit", "actigraph")
+) -> dict[ParticipantDay, list[str]]:
+    """What the loaders quarantined for ``days`` (only the participant-days that have any), one
+    line per device, metric and rule: count, value range, rule and version, and an example reason.
+
+    The checks ``values_plausible`` report this; the summary counts the same rows."""
+    params = day_params(days) | {"devices": list(devices)}
+    out: dict[ParticipantDay, list[str]] = {}
+    for pid, day, device, metric, rule, version, n, low, high, reason in timescale.fetch(queries.QUARANTINED, params):
+        span = f"{low:g}" if low == high else f"{low:g}..{high:g}"
+        out.setdefault(ParticipantDay(day, pid), []).append(
+            f"{device} {metric}: {n} value(s) quarantined ({span}) by rule '{rule}' v{version}, e.g. {reason}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -124,8 +147,9 @@ def _replace(timescale: Timescale, delete: str, insert: str, params: dict[str, A
 
 
 def refresh_intraday_hourly(timescale: Timescale, days: Sequence[ParticipantDay]) -> RefreshResult:
-    """Recompute ``wearables.intraday_hourly`` for ``days`` from ``wearables.fitbit_intraday``."""
-    params = day_params(days) | {"metrics": list(METRICS)}
+    """Recompute ``wearables.intraday_hourly`` for ``days`` from ``wearables.fitbit_intraday``
+    (plausible values only, see ``metric_params``)."""
+    params = day_params(days) | metric_params()
     return _replace(timescale, queries.DELETE_HOURLY, queries.INSERT_HOURLY, params)
 
 
@@ -133,8 +157,7 @@ def refresh_participant_day_summary(
     timescale: Timescale, days: Sequence[ParticipantDay], rule: ValidDayRule
 ) -> RefreshResult:
     """Recompute ``wearables.participant_day_summary`` for ``days`` (one row each)."""
-    params = day_params(days) | {
-        "metrics": list(METRICS),
+    params = day_params(days) | metric_params() | {
         "min_wear_minutes": rule.min_wear_minutes,
         "rule": rule.text,
         "rule_version": rule.version,

@@ -57,7 +57,13 @@ class Point(BaseModel):
     local_date: date | None = Field(None, description="The participant's local day (daily points)")
     valid_day: bool | None = Field(None, description="Valid-day verdict of the participant-day summary (daily)")
     completeness_reason: str | None = Field(None, description="Why data is missing or complete (daily), e.g. "
-                                            "complete, not_worn, not_synced_yet, needs_reconsent")
+                                            "complete, not_worn, not_synced_yet, fitbit_needs_reconsent")
+    fitbit_status: str | None = Field(None, description="Fitbit state for the day (daily): ok, no_data, not_synced_yet, "
+                                      "not_ingested, needs_reconsent, api_error, implausible, not_rostered")
+    actigraph_status: str | None = Field(None, description="ActiGraph state for the day (daily), same vocabulary "
+                                         "as fitbit_status")
+    quarantined_values: int | None = Field(None, description="Values of the day quarantined by the plausibility "
+                                           "rules (daily)")
 
 
 class DataPage(BaseModel):

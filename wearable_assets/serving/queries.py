@@ -149,10 +149,11 @@ _HOURLY_SUM = sql.SQL("sum(sum_value)")
 _HOURLY_MEAN = sql.SQL("sum(sum_value) / nullif(sum(n_samples), 0)")
 
 # Daily points are the participant-day summary's columns; every summarised day is a point (value
-# null when there was no data), with its valid-day verdict and the reason for missing data.
+# null when there was no data), with its valid-day verdict, the reason for missing data, each
+# device's state and the count of values the plausibility rules quarantined.
 _DAILY = sql.SQL(
     """SELECT (local_date::timestamp AT TIME ZONE %(tz)s) AS ts, local_date, {value} AS value, {min} AS min,
-              {max} AS max, valid_day, completeness_reason
+              {max} AS max, valid_day, completeness_reason, fitbit_status, actigraph_status, quarantined_values
          FROM wearables.participant_day_summary
         WHERE participant_id = %(pid)s AND local_date >= %(first)s AND local_date <= %(last)s"""
 )

@@ -787,6 +787,22 @@ class GoogleHealthState(OAuthSimulatorState):
             out["refresh_token"] = refresh
         return out
 
+    def restore_grant(self, user_id: str, token: dict[str, Any]) -> None:
+        """Honour a token this service issued before the simulator (re)started.
+
+        The real service keeps a user's grant until it is revoked; an in-memory simulator forgets
+        it on restart. ``simulators exec`` hands back the tokens the project stored, so a
+        participant enrolled by an earlier run keeps working without a fresh consent.
+        """
+        scopes = tuple(str(token.get("scope") or " ".join(READ_SCOPES)).split())
+        refresh = token.get("refresh_token")
+        with self._oauth_lock:
+            if refresh:
+                self.refresh_tokens[refresh] = _Token(user_id, scopes, float("inf"))
+            if token.get("access_token"):
+                expires = float(token.get("expires_at") or 0.0)
+                self.access_tokens[token["access_token"]] = _Token(user_id, scopes, expires, refresh)
+
     def revoke_refresh_tokens(self, user_id: str) -> int:
         """The user withdrew consent: their refresh tokens now get ``invalid_grant``."""
         with self._oauth_lock:

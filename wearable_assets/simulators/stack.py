@@ -2,13 +2,16 @@
 
 ``SimulatorStack.env()`` returns the environment variables that point the project's clients at
 the simulators (endpoints and the simulators' own client credentials), so everything downstream
-runs the production code paths unchanged.
+runs the production code paths unchanged. ``run_forwarding_signals`` runs the command of
+``wearable-assets simulators exec`` under them.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,3 +95,42 @@ def ensure_local_token_key() -> None:
         path.write_bytes(Fernet.generate_key())
         path.chmod(stat.S_IRUSR | stat.S_IWUSR)
     os.environ["WEARABLES_TOKEN_KEY"] = path.read_text().strip()
+
+
+#: Signals ``run_forwarding_signals`` passes on to its child.
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _terminal_delivers_sigint() -> bool:
+    """True when this process is in the terminal's foreground group: Ctrl-C then reaches the
+    child (same process group) directly, and forwarding it too would deliver it twice (``dagster
+    dev`` treats a second interrupt as "stop without cleaning up")."""
+    try:
+        return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def run_forwarding_signals(command: Sequence[str]) -> int:
+    """Run ``command`` to its end, passing SIGTERM and SIGINT on to it; returns its exit status.
+
+    A wrapper that dies on SIGTERM leaves its child running (a ``dagster dev`` that nobody stops)
+    and stops the simulators under it. Here the signal goes to the child and the wrapper keeps
+    waiting, so the child can shut down cleanly while its simulators still answer. A child killed
+    by a signal yields ``128 + signal``, as a shell reports it.
+    """
+    child = subprocess.Popen(list(command))
+
+    def forward(signum: int, _frame: object) -> None:
+        if signum == signal.SIGINT and _terminal_delivers_sigint():
+            return
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code

@@ -8,12 +8,22 @@ Layout, the same on a local folder and on S3::
 Why the partition-replace step: on the filesystem destination and on non-Iceberg Athena tables
 dlt's ``merge`` silently becomes ``append`` and ``replace`` wipes the whole table, so neither
 gives "re-running a participant-day replaces it". We append the new files under the
-participant-day's own prefix and then delete that prefix's older files. A crash between the two
+participant-day's own prefix and then delete that prefix's files of *older* loads (dlt load ids
+are Unix times: compared as numbers), never those of a newer load. A crash between the two
 steps can leave both versions until the next run; ``latest_load_only`` readers (and Athena
 views that keep the newest ``_load_id``) are unaffected. With ``table_format='iceberg'`` on
 Athena, dlt's ``delete-insert`` merge is used instead, scoped to the participant-day
 (``destination_scope``: Athena deletes exactly that day's rows, then inserts the new ones,
 deduplicated on the table's natural key), so rows that vanished upstream vanish here too.
+
+Overlapping writers of one participant-day: the rule is that callers hold the participant-day's
+lock (``Timescale.participant_day_lock``) around the whole read-modify-write, raw landing
+included, so writers take turns. ``Lake`` itself stays free of database access, so it does not
+take the lock; instead its deletions are safe even for a writer that does not hold it: deleting
+only older loads' files means two interleaved writers can at worst leave both versions (the
+lake's duplicate check reports it, the next run clears it), never an empty participant-day. On
+raw payloads, ``delete_raw`` removes the folder it empties (and ``remove_empty_raw_folders``
+sweeps older leftovers), so re-runs leave no empty folders.
 
 ``Lake`` is plain Python (no Dagster), so a loader process does not import Dagster; the
 Dagster resource ``LakeResource`` (``storage.resources``) is a subclass with the same fields as
@@ -22,10 +32,13 @@ config.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
+import re
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -38,6 +51,22 @@ import pyarrow as pa
 log = logging.getLogger(__name__)
 
 LAYOUT = "{table_name}/participant_id={participant_id}/date={date}/{load_id}.{file_id}.{ext}"
+#: A dlt load id at the start of a file name: ``str(time.time())``-like, e.g. ``1796192185.4680552``.
+_LOAD_ID = re.compile(r"(\d+\.\d+)\.")
+
+
+def load_id_of(path: str) -> float | None:
+    """The load id of a partition file, as a number (dlt load ids are Unix times, so a larger
+    one is a later load); None for a file whose name does not start with one."""
+    match = _LOAD_ID.match(path.rsplit("/", 1)[-1])
+    return float(match.group(1)) if match else None
+
+
+def _older_than(path: str, load_id: float) -> bool:
+    """Whether ``path`` belongs to a load older than ``load_id``. A file without a load id in
+    its name is not ours to keep (it predates the layout): it counts as older."""
+    found = load_id_of(path)
+    return found is None or found < load_id
 
 
 @dataclass(frozen=True)
@@ -178,7 +207,40 @@ class Lake:
                       for path in fs.find(folder) if path.endswith(".json.gz"))
 
     def delete_raw(self, source: str, participant_id: str, day: date, name: str) -> None:
-        self._fs().rm(self.raw_key(source, participant_id, day, name))
+        """Delete one raw payload, and on a local folder the sub-folders of the participant-day
+        it leaves empty (``fetch=<id>/``; S3 has no folders): re-runs must not pile up empty
+        folders. Only empty folders are removed (``rmdir``), so a concurrent write is never lost."""
+        key = self.raw_key(source, participant_id, day, name)
+        fs = self._fs()
+        fs.rm(key)
+        if not self.is_local:
+            return
+        day_folder = self.raw_key(source, participant_id, day, "x").rsplit("/", 1)[0]
+        folder = key.rsplit("/", 1)[0]
+        while folder != day_folder and folder.startswith(day_folder + "/"):
+            try:
+                Path(folder).rmdir()
+            except OSError:  # not empty (or already gone): leave it
+                return
+            folder = folder.rsplit("/", 1)[0]
+
+    def remove_empty_raw_folders(self, source: str, participant_id: str, day: date) -> list[str]:
+        """Remove the participant-day's empty sub-folders (local lake; S3 has no folders), e.g.
+        ``fetch=`` folders emptied by an earlier version that did not remove them. ``rmdir``
+        only: a folder that holds anything stays. Returns the folders removed."""
+        if not self.is_local:
+            return []
+        day_folder = Path(self.raw_key(source, participant_id, day, "x")).parent
+        if not day_folder.is_dir():
+            return []
+        removed = []
+        for folder in sorted((p for p in day_folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or already gone)
+                continue
+            removed.append(str(folder))
+        return removed
 
     # --- canonical rows --------------------------------------------------------------------
     def _destinations(self, participant_id: str, day: date) -> tuple[Any, Any]:
@@ -214,7 +276,9 @@ class Lake:
 
         All tables go through ONE dlt pipeline run (each dlt run costs ~0.15 s of configuration
         and bookkeeping whatever its size, and a Fitbit day writes two tables). A table with no
-        rows loses the participant-day's earlier rows instead.
+        rows loses the participant-day's earlier rows instead. Files of loads newer than this
+        one are never deleted (module docstring): callers serialise writers of a participant-day
+        with its lock; without it, the worst case is two versions, never none.
         """
         import dlt  # imported when writing: loads into TimescaleDB and raw landing never need it
 
@@ -268,28 +332,40 @@ class Lake:
             written: list[str] = []
             removed: list[str] = []
             if fs is not None and load_id is not None:
+                ours = float(load_id)
                 for path in sorted(fs.find(self.partition_prefix(table.name, participant_id, day))):
                     if path.rsplit("/", 1)[-1].startswith(f"{load_id}."):
                         written.append(path)
-                    else:
-                        fs.rm(path)
+                    elif _older_than(path, ours):
+                        self._rm_gone_ok(fs, path)
                         removed.append(path)
             writes.append(LakeWrite(table=table.name, rows=table.data.num_rows, load_id=load_id,
                                     files_written=written, files_removed=removed))
         return writes
 
     def _remove_partition(self, table: PartitionTable, participant_id: str, day: date) -> LakeWrite:
-        """Delete a participant-day's rows: its files, and on Iceberg its rows through Athena."""
+        """Delete a participant-day's rows: its files, and on Iceberg its rows through Athena.
+
+        Like a write, the removal is an event in time: it deletes the files of loads older than
+        itself (the current time as a load id), not those of a load that started after it."""
         removed: list[str] = []
         if self.destination == "athena" and self.table_format == "iceberg":
             self._iceberg_delete(table)
         else:
+            now = time.time()
             fs = self._fs()
             prefix = self.partition_prefix(table.name, participant_id, day)
-            removed = sorted(fs.find(prefix)) if fs.exists(prefix) else []
-            for path in removed:
-                fs.rm(path)
+            for path in sorted(fs.find(prefix)) if fs.exists(prefix) else []:
+                if _older_than(path, now):
+                    self._rm_gone_ok(fs, path)
+                    removed.append(path)
         return LakeWrite(table=table.name, rows=0, load_id=None, files_written=[], files_removed=removed)
+
+    @staticmethod
+    def _rm_gone_ok(fs: fsspec.AbstractFileSystem, path: str) -> None:
+        """Delete ``path``; another writer having deleted it first is the same outcome."""
+        with contextlib.suppress(FileNotFoundError):
+            fs.rm(path)
 
     def _iceberg_delete(self, table: PartitionTable) -> None:
         import dlt

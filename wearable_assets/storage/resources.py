@@ -21,8 +21,9 @@ from wearable_assets.storage.timescale import Timescale
 class TimescaleResource(dg.ConfigurableResource, Timescale):
     """Connection to the ``wearables`` schema in TimescaleDB (see ``Timescale``).
 
-    ``dsn`` comes from ``EnvVar("WEARABLES_TIMESCALE_DSN")`` in the definitions; it is never
-    put in logs or metadata (use ``settings.mask_dsn`` to print it).
+    In the definitions ``dsn`` is read when a run starts (``WEARABLES_TIMESCALE_DSN`` or the
+    project-local server, ``wearable_assets/resources.py``), never from Dagster config; it is
+    never put in logs or metadata (use ``settings.mask_dsn`` to print it).
     """
 
     dsn: str

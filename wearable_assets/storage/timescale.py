@@ -8,13 +8,21 @@ streams), and it makes a crash harmless: the old rows stay until the new ones co
 ``Timescale`` is plain Python (no Dagster): a process that only loads data, such as one
 participant-day's load, does not pay Dagster's import (~60 MB of RSS). The Dagster resource
 ``TimescaleResource`` (``storage.resources``) is a subclass that adds nothing but config fields.
+
+Overlapping runs of one participant-day (a backfill over a scheduled run, a retry beside the
+run it retries) are serialised by ``participant_day_lock``, a PostgreSQL advisory lock: see its
+docstring for why the isolation lives here and not in the lake.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -24,6 +32,19 @@ from wearable_assets.settings import mask_dsn
 from wearable_assets.storage import migrations
 
 log = logging.getLogger(__name__)
+
+
+#: Server-side TCP keepalives of a lock's connection: if the holder's host or network dies (no
+#: FIN reaches the server), the server notices within about a minute and releases the lock.
+#: A killed process needs none of this: its socket is closed and the session ends at once.
+_LOCK_KEEPALIVES = "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+#: Locks this thread holds, per (dsn, key): a nested request for the same participant-day is
+#: granted at once instead of waiting for itself on a second connection.
+_held = threading.local()
+
+
+class ParticipantDayLockTimeout(TimeoutError):
+    """Another run held the participant-day longer than the caller was willing to wait."""
 
 
 def _split_table(table: str) -> sql.Identifier:
@@ -64,6 +85,93 @@ class Timescale:
             report = migrations.migrate(conn)
         self._migrated = True
         return report
+
+    @contextmanager
+    def participant_day_lock(self, source: str, participant_id: str, day: date, *,
+                             wait_s: float | None = None) -> Iterator[None]:
+        """Hold the exclusive lock of ``(source, participant_id, day)`` for the ``with`` block.
+
+        A step that replaces a participant-day's data, wherever it lives (raw landing in the
+        lake, the lake's parquet, the database rows), holds this lock for its whole
+        read-modify-write, so two overlapping runs of the same participant-day take turns
+        instead of interleaving (Fitbit: ``landing.land_day``, ``ingest.load_timescale`` and
+        ``ingest.load_lake``, all under source ``fitbit``).
+
+        Why a database lock and not a lake-side trick: the lake is a folder or an S3 prefix,
+        which has no atomic rename of a folder, no compare-and-swap and no lock a crashed writer
+        gives back (a lock *file* outlives the process that wrote it), and a participant-day is
+        spread over several objects (manifest, fetch folders, parquet files of two tables), so
+        no single-object write can make a replace atomic. The database is always there, and a
+        *session-level* advisory lock is released by the server when the session ends: on
+        exit, and on connection loss (a killed worker, a dead network: TCP keepalives, above), so
+        a crashed run never leaves a participant-day locked. The lock is taken on a dedicated
+        autocommit connection, never on a writer's own: it spans several transactions (and
+        lake writes that have none), and a writer's rollback must not release it. The key is
+        ``hashtextextended('<source>|<participant>|<day>', 0)``, one 64-bit advisory key per
+        participant-day; a hash collision only makes two unrelated participant-days take turns.
+        It needs a real session: a pooler in transaction mode in front of the server would
+        break it (as it breaks any session-level lock).
+
+        Re-entrant within a thread (a nested request for the same key is granted at once).
+        Waiting is logged (with the holder's backend pid and how long it has held it) so a
+        stalled run shows why. ``wait_s``: give up after that many seconds with
+        ``ParticipantDayLockTimeout`` (default: wait as long as the holder works).
+        """
+        key = f"{source}|{participant_id}|{day.isoformat()}"
+        held: Counter[tuple[str, str]] = _held.__dict__.setdefault("locks", Counter())
+        if held[(self.dsn, key)]:
+            held[(self.dsn, key)] += 1
+            try:
+                yield
+            finally:
+                held[(self.dsn, key)] -= 1
+            return
+        with psycopg.connect(self.dsn, autocommit=True, application_name="wearable_assets lock",
+                             options=_LOCK_KEEPALIVES) as conn:
+            (got,), = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchall()
+            if not got:
+                self._wait_for_lock(conn, key, wait_s)
+            held[(self.dsn, key)] += 1
+            try:
+                yield
+            finally:
+                held[(self.dsn, key)] -= 1
+                if not held[(self.dsn, key)]:
+                    del held[(self.dsn, key)]
+                try:
+                    conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+                except psycopg.Error as exc:
+                    # The session is gone, and the server released the lock with it. The work
+                    # above ran to its end regardless; say so, since another run may have
+                    # overlapped with its tail.
+                    log.warning("participant-day lock %s: connection lost before release (%s); "
+                                "the server released the lock when the session ended", key, type(exc).__name__)
+
+    @staticmethod
+    def _wait_for_lock(conn: psycopg.Connection, key: str, wait_s: float | None) -> None:
+        holder = conn.execute(
+            """SELECT l.pid, a.application_name, round(extract(epoch FROM now() - a.state_change))::int
+                 FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND l.classid = ((hashtextextended(%s, 0) >> 32) & 4294967295)::oid
+                  AND l.objid = (hashtextextended(%s, 0) & 4294967295)::oid""",
+            (key, key),
+        ).fetchone()
+        who = (f"backend pid {holder[0]} ({holder[1] or 'unnamed'}), holding it for {holder[2]} s"
+               if holder else "a run that has just released it")
+        log.info("participant-day %s is being written by another run (%s): waiting for it", key, who)
+        started = time.monotonic()
+        if wait_s is not None:
+            conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{max(1, int(wait_s * 1000))}ms")))
+        try:
+            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+        except psycopg.errors.LockNotAvailable:
+            raise ParticipantDayLockTimeout(
+                f"participant-day {key} is still being written by another run ({who}) after {wait_s:g} s; "
+                "re-run this participant-day when that run has finished"
+            ) from None
+        log.info("participant-day %s: lock acquired after waiting %.1f s", key, time.monotonic() - started)
 
     def license(self) -> str | None:
         with self.connect() as conn:

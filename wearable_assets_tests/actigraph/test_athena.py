@@ -44,7 +44,7 @@ def test_hive_tables_replace_the_participant_day(
     assert len(keys) == 1
     assert re.fullmatch(rf"{table_prefix}participant_id=P001/date={DAY}/\d+\.\d+\.\w+\.parquet", keys[0])
     raw = athena.key_prefix("raw", "centrepoint", "participant_id=P001", f"date={DAY}")
-    assert athena.keys(raw) == [f"{raw}daily_statistics.json.gz"]
+    assert athena.keys(raw) == [f"{raw}_fetch_status.json.gz", f"{raw}daily_statistics.json.gz"]
 
     # The DDL dlt sent: an external parquet table over the table's folder, typed columns.
     statements = athena.statements()

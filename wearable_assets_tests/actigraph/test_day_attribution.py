@@ -17,7 +17,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from wearable_assets.actigraph.assets import LAKE_TABLE
+from wearable_assets.actigraph.ingest import LAKE_TABLE
 from wearable_assets.actigraph.resources import CentrePointResource
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.participants.sync import upsert_participants

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,12 +13,14 @@ import dagster as dg
 import duckdb
 import pytest
 
+from wearable_assets import plausibility
 from wearable_assets.fitbit import ingest
 from wearable_assets.fitbit.assets import intraday, intraday_parquet, raw_payloads
 from wearable_assets.fitbit.checks import participants_need_reconsent
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.rollups import checks, refresh
 from wearable_assets.simulators.common import Fault
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
@@ -164,3 +167,94 @@ def test_an_api_failure_fails_only_its_participant_day(
     assert dict(db.fetch("SELECT participant_id, status FROM wearables.ingest_status")) == {"P001": "ok", "P002": "ok"}
     assert db.fetch("SELECT count(*) FROM wearables.fitbit_intraday WHERE participant_id = 'P002'") == before
 
+
+
+def test_implausible_steps_are_quarantined_with_the_reason_in_both_stores(
+    google: GoogleHealthResource, google_sim: GoogleHealthSimulator, google_store: TokenStore, db: TimescaleResource,
+    lake: LakeResource, instance: dg.DagsterInstance,
+) -> None:
+    enrol_directly(google_sim, google_store, "P001")
+    add_participants(instance, "P001")
+    key, pday = f"{DAY}|P001", ParticipantDay(DAY, "P001")
+    assert dg.materialize([raw_payloads], partition_key=key, resources=resources(google, db, lake),
+                          instance=instance).success
+    # The device sends -500 and 10^12 steps for two minutes: the payload exactly as the API returned it.
+    manifest = ingest.read_manifest(lake, pday)
+    assert manifest is not None
+    name = ingest.stored_name(manifest, "steps.list.p000")
+    payload = json.loads(lake.read_raw("fitbit", "P001", DAY, name))
+    points = payload["dataPoints"]
+    assert len(points) > 10
+    points[0]["steps"]["count"], points[1]["steps"]["count"] = "-500", "1000000000000"
+    bad_times = sorted(p["steps"]["interval"]["startTime"] for p in points[:2])
+    plausible_sum = sum(float(p["steps"]["count"]) for p in points[2:])
+    lake.land_raw("fitbit", "P001", DAY, name, payload)
+
+    for _ in range(2):  # a re-load replaces the quarantine with the load, never duplicates it
+        result = dg.materialize([intraday, intraday_parquet, checks.fitbit_values_plausible], partition_key=key,
+                                resources=resources(google, db, lake), instance=instance)
+        assert result.success
+
+    # Not in the measurements, in the database or the lake; the rest of the day is.
+    (steps_rows, steps_sum, lowest, highest), = db.fetch(
+        "SELECT count(*), sum(value), min(value), max(value) FROM wearables.fitbit_intraday WHERE metric = 'steps'")
+    assert (steps_rows, steps_sum) == (len(points) - 2, plausible_sum) and lowest >= 0 and highest <= 300
+    lake_steps = duckdb.sql(f"SELECT count(*), sum(value) FROM read_parquet('{lake.table_glob('fitbit_intraday')}') "
+                            "WHERE metric = 'steps'").fetchone()
+    assert lake_steps == (len(points) - 2, plausible_sum)
+    # Quarantined with the rule, its version and the reason.
+    quarantined = db.fetch("SELECT participant_id, local_date, device, source, metric, value, rule, rule_version, "
+                           "reason FROM wearables.quarantined_values ORDER BY value")
+    rule = "0 <= steps <= 300 count"
+    assert quarantined == [
+        ("P001", DAY, "fitbit", "google_health", "steps", -500.0, rule, plausibility.RULE_VERSION,
+         "-500 count is below the minimum of 0 count"),
+        ("P001", DAY, "fitbit", "google_health", "steps", 1e12, rule, plausibility.RULE_VERSION,
+         "1e+12 count is above the maximum of 300 count"),
+    ]
+    assert sorted(t.isoformat() for (t,) in db.fetch("SELECT ts FROM wearables.quarantined_values")) == [
+        datetime.fromisoformat(t.replace("Z", "+00:00")).isoformat() for t in bad_times]
+    lake_quarantine = duckdb.sql(
+        f"SELECT metric, value, rule_version FROM read_parquet('{lake.table_glob(ingest.LAKE_QUARANTINE)}') "
+        "ORDER BY value").fetchall()
+    assert lake_quarantine == [("steps", -500.0, "1"), ("steps", 1e12, "1")]
+    # Said in the load's metadata and status row, and by the check (which warns, never blocks).
+    loaded = materialization(result, ["fitbit", "intraday"])
+    assert loaded["quarantined_values"] == 2
+    assert loaded["rows_per_metric"]["steps"] == len(points) - 2  # type: ignore[index]
+    (detail,), = db.fetch("SELECT detail FROM wearables.ingest_status")
+    assert "2 implausible value(s) quarantined" in detail and "steps=2" in detail
+    check = check_results(result, ["fitbit", "intraday"], "values_plausible")[key]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "steps: 2 value(s) quarantined (-500..1e+12) by rule '0 <= steps <= 300 count' v1" in str(
+        check.metadata["reasons"].value)
+    # The partition says so too: flagged, not ok.
+    assert loaded["status"] == "implausible"
+    outcome = check_results(result, ["fitbit", "intraday"])[key]
+    assert not outcome.passed and outcome.severity == dg.AssetCheckSeverity.WARN
+
+    # The summary neither sums them nor calls the day complete.
+    refresh.refresh_participant_day_summary(db, [pday], refresh.ValidDayRule())
+    (steps, reason, state, count), = db.fetch(
+        "SELECT steps, completeness_reason, fitbit_status, quarantined_values FROM wearables.participant_day_summary")
+    assert (steps, reason, state, count) == (plausible_sum, "fitbit_implausible", "implausible", 2)
+
+
+def test_a_simulated_day_has_nothing_to_quarantine(
+    google: GoogleHealthResource, google_sim: GoogleHealthSimulator, google_store: TokenStore, db: TimescaleResource,
+    lake: LakeResource, instance: dg.DagsterInstance,
+) -> None:
+    """The rules reject faults, not real days: a whole simulated cohort day of every metric passes."""
+    enrol_directly(google_sim, google_store, "P001", "P002")
+    add_participants(instance, "P001", "P002")
+    result = dg.materialize(
+        [raw_payloads, intraday, checks.fitbit_values_plausible], resources=resources(google, db, lake),
+        instance=instance,
+        tags={"dagster/asset_partition_range_start": f"{DAY}|P001", "dagster/asset_partition_range_end": f"{DAY}|P002"},
+    )
+    assert result.success
+    metrics = {m for (m,) in db.fetch("SELECT DISTINCT metric FROM wearables.fitbit_intraday")}
+    assert len(metrics) >= 8
+    assert db.fetch("SELECT count(*) FROM wearables.quarantined_values") == [(0,)]
+    plausible = check_results(result, ["fitbit", "intraday"], "values_plausible")
+    assert sorted(plausible) == [f"{DAY}|P001", f"{DAY}|P002"] and all(e.passed for e in plausible.values())

@@ -36,7 +36,7 @@ def fetch_and_load(google: GoogleHealthResource, db: TimescaleResource, lake: La
                    day: date) -> tuple[ingest.DayOutcome, ingest.DayOutcome]:
     pday = ParticipantDay(day, pid)
     participant = ingest.load_participants(db, [pid])[pid]
-    landed = landing.land_day(pday, participant, google.client(pid, db), lake)
+    landed = landing.land_day(pday, participant, google.client(pid, db), lake, db)
     if landed.status != "ok":
         return landed, landed
     return landed, ingest.load_timescale(db, lake, pday)
@@ -175,14 +175,14 @@ def test_rerun_replaces_the_day_in_both_destinations(google: GoogleHealthResourc
     cohort.set_last_sync("P001", datetime(2026, 11, 24, 18, 0, tzinfo=timezone.utc))  # mid-afternoon in New York
     pday = ParticipantDay(today, "P001")
     fetch_and_load(google, db, lake, "P001", today)
-    ingest.load_lake(lake, pday)
+    ingest.load_lake(db, lake, pday)
     first = counts_by_metric(db, "P001")
 
     cohort.set_last_sync("P001", None)  # the device synced the rest of the day: the day grows
     fetch_and_load(google, db, lake, "P001", today)
-    ingest.load_lake(lake, pday)
+    ingest.load_lake(db, lake, pday)
     ingest.load_timescale(db, lake, pday)  # and re-loading the same payloads changes nothing
-    ingest.load_lake(lake, pday)
+    ingest.load_lake(db, lake, pday)
     second = counts_by_metric(db, "P001")
     truth = cohort.synced_day("P001", today)
     assert first["heart_rate"] < second["heart_rate"] == truth.hr_times.size

@@ -59,7 +59,7 @@ def land_and_load(legacy: FitbitLegacyResource, db: TimescaleResource, lake: Lak
                   day: date, pid: str = "P003") -> tuple[ingest.DayOutcome, ingest.DayOutcome]:
     pday = ParticipantDay(day, pid)
     participant = ingest.load_participants(db, [pid])[pid]
-    landed = landing.land_day(pday, participant, legacy.client(pid, db), lake)
+    landed = landing.land_day(pday, participant, legacy.client(pid, db), lake, db)
     return landed, ingest.load_timescale(db, lake, pday)
 
 

@@ -142,7 +142,7 @@ def test_token_endpoint_outage_is_an_api_error_not_a_reconsent(google: GoogleHea
     google_store.save("P001", "google_health", token)
     google_sim.state.inject(Fault("/token", kind="status", status=503, count=3))  # every refresh attempt
     participant = ingest.load_participants(db, ["P001"])["P001"]
-    outcome = landing.land_day(ParticipantDay(DAY, "P001"), participant, google.client("P001", db), lake)
+    outcome = landing.land_day(ParticipantDay(DAY, "P001"), participant, google.client("P001", db), lake, db)
     assert outcome.status == "api_error" and "token refresh failed" in outcome.detail
     assert google_sim.state.count_calls("/token") == 3  # answered by the injected fault
     assert google_store.status("P001", "google_health").auth_state == "active"  # the grant is fine

@@ -47,7 +47,7 @@ def test_a_ranged_run_carries_participant_days_from_the_apis_to_the_rollups(
     by_check: dict[str, set[str | None]] = {}
     for e in evaluations:
         by_check.setdefault(e.check_name, set()).add(e.partition)
-        if e.check_name in ("heart_rate_within_bounds", "no_duplicate_samples_in_lake", "actigraph_local_date",
+        if e.check_name in ("values_plausible", "no_duplicate_samples_in_lake", "actigraph_local_date",
                             "participant_day_outcome"):
             assert e.passed, (e.asset_key, e.check_name, e.partition, e.description)
     by_check.pop("participants_need_reconsent")  # about the roster as a whole, not a participant-day
@@ -75,7 +75,7 @@ def test_a_ranged_run_carries_participant_days_from_the_apis_to_the_rollups(
     assert len(lake_files(lake)) == 2
 
 
-def test_a_failed_heart_rate_check_stops_the_rollups_in_the_same_run(
+def test_an_implausible_heart_rate_is_quarantined_and_the_rollups_carry_on(
     stack: SimulatorStack, timescale: TimescaleResource, lake: LakeResource, demo_instance: dg.DagsterInstance
 ) -> None:
     day = synced_day()
@@ -94,9 +94,15 @@ def test_a_failed_heart_rate_check_stops_the_rollups_in_the_same_run(
     result = execute(dg.AssetSelection.assets(dg.AssetKey(["fitbit", "intraday"]), "intraday_hourly",
                                               "participant_day_summary"), demo_instance, partition_key=key)
 
-    assert not result.success
-    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "heart_rate_within_bounds")
-    assert not check.passed and check.metadata["samples_out_of_bounds"].value == 1
-    assert materialized_keys(result, "fitbit/intraday") == [key]  # loaded, and flagged
-    assert materialized_keys(result, "intraday_hourly") == [] and materialized_keys(result, "participant_day_summary") == []
-    assert timescale.fetch("SELECT count(*) FROM wearables.intraday_hourly")[0][0] == 0
+    assert result.success, failure_messages(result)
+    check = next(e for e in result.get_asset_check_evaluations()
+                 if e.check_name == "values_plausible" and e.asset_key == dg.AssetKey(["fitbit", "intraday"]))
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "heart_rate: 1 value(s) quarantined (300) by rule '25 <= heart_rate <= 250 bpm'" in str(
+        check.metadata["reasons"].value)
+    for asset in ("fitbit/intraday", "intraday_hourly", "participant_day_summary"):
+        assert materialized_keys(result, asset) == [key]
+    assert timescale.fetch("SELECT max(value) FROM wearables.fitbit_intraday WHERE metric = 'heart_rate'")[0][0] < 300
+    assert timescale.fetch("SELECT max(max_value) FROM wearables.intraday_hourly WHERE metric = 'heart_rate'")[0][0] < 300
+    assert timescale.fetch("SELECT completeness_reason, fitbit_status, quarantined_values "
+                           "FROM wearables.participant_day_summary") == [("fitbit_implausible", "implausible", 1)]

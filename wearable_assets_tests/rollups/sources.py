@@ -7,8 +7,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from wearable_assets import plausibility
 from wearable_assets.participants.sync import upsert_participants
 from wearable_assets.roster import Participant
+from wearable_assets.storage import quarantine
 from wearable_assets.storage.resources import TimescaleResource
 
 INTRADAY_COLUMNS = ["participant_id", "metric", "ts", "value", "utc_offset_min", "source", "device"]
@@ -84,6 +86,20 @@ class Sources:
             f"VALUES ({', '.join(['%s'] * len(names))})",
             [columns[n] for n in names],
         )
+
+    def quarantined(self, p: Participant, day: date, device: str, metric: str, values: Iterable[float],
+                    *, setting_id: int | None = None) -> None:
+        """Values a load quarantined, with the rule's own text and reason (``plausibility``)."""
+        rule = (plausibility.FITBIT_RANGES if device == "fitbit" else plausibility.ACTIGRAPH_RANGES)[metric]
+        source = "centrepoint" if device == "actigraph" else p.fitbit_provider or "google_health"
+        stamps = minutes_of(p, day, 12 * 60, 10**4) if device == "fitbit" else [None] * 10**4
+        found = [plausibility.Quarantined(metric, ts, float(v), rule.text(metric), rule.reason(float(v)))
+                 for ts, v in zip(stamps, values)]
+        with self.timescale.connect() as conn:
+            quarantine.replace_day(self.timescale, conn, p.participant_id, day, device,
+                                   quarantine.rows(p.participant_id, day, device, source, found,
+                                                   datetime.now(ZoneInfo("UTC")), setting_id))
+            conn.commit()
 
     def sleep(self, p: Participant, day: date, stages: list[tuple[str, int]], *, short: bool = False) -> None:
         """Consecutive stages (name, minutes) ending at local 07:00 of ``day`` (the wake date)."""

@@ -1,4 +1,4 @@
-"""The rollup assets in Dagster runs: ranged runs, the heart-rate guard, cohort weeks in the lake."""
+"""The rollup assets in Dagster runs: ranged runs, implausible values, cohort weeks in the lake."""
 
 from datetime import date, timedelta
 from pathlib import Path
@@ -48,20 +48,36 @@ def test_ranged_run_rolls_up_every_participant_day_in_one_step(
     assert sorted(complete) == expected and all(e.passed for e in complete.values())
 
 
-def test_rollups_refuse_heart_rate_outside_bounds(
+def test_implausible_heart_rate_on_one_participant_day_does_not_stop_the_others(
     sources: Sources, timescale: TimescaleResource, lake: LakeResource, instance: dg.DagsterInstance
 ) -> None:
-    add_participants(instance, "F001")
-    sources.worn(FITBIT_ONLY, DAY, 60)
+    add_participants(instance, "F001", "A001", "B001")
+    next_day = DAY + timedelta(days=1)
+    for day in (DAY, next_day):
+        sources.worn(FITBIT_ONLY, day, 700, hr=70)
+        sources.actigraph(ACTIGRAPH_ONLY, day, wear=640)
+    # Rows stored before the plausibility rules existed (the loader now quarantines them): 255 and
+    # 12 bpm on one participant-day of the range.
     sources.intraday(FITBIT_ONLY, "heart_rate", minutes_of(FITBIT_ONLY, DAY, 20 * 60, 2), [255, 12])
 
-    result = execute(ROLLUPS, instance, partition_key=f"{DAY}|F001")
+    result = execute(ROLLUPS, instance, partition_range=(f"{DAY}|F001", f"{next_day}|A001"))
 
-    assert not result.success
-    messages = failure_messages(result)
-    assert len(messages) == 2 and all("2 heart_rate sample(s) outside 25-250 bpm (min 12, max 255)" in m
-                                      for m in messages)
-    assert timescale.fetch("SELECT count(*) FROM wearables.intraday_hourly")[0][0] == 0
+    assert result.success, failure_messages(result)
+    expected = sorted(f"{d}|{p}" for d in (DAY, next_day) for p in ("F001", "A001"))
+    assert materialized_keys(result, "intraday_hourly") == expected
+    assert materialized_keys(result, "participant_day_summary") == expected
+    # The bad samples are in no rollup; the day itself is rolled up from its plausible samples.
+    assert timescale.fetch("SELECT min(min_value), max(max_value) FROM wearables.intraday_hourly "
+                           "WHERE metric = 'heart_rate'") == [(70.0, 70.0)]
+    rows = timescale.fetch("SELECT participant_id, local_date, valid_day, completeness_reason, fitbit_status, "
+                           "quarantined_values, hr_min, hr_max, fitbit_wear_minutes "
+                           "FROM wearables.participant_day_summary ORDER BY 1, 2")
+    assert rows == [
+        ("A001", DAY, True, "complete", "not_rostered", 0, None, None, None),
+        ("A001", next_day, True, "complete", "not_rostered", 0, None, None, None),
+        ("F001", DAY, True, "fitbit_implausible", "implausible", 2, 70.0, 70.0, 700),
+        ("F001", next_day, True, "complete", "ok", 0, 70.0, 70.0, 700),
+    ]
 
 
 def test_single_participant_day_metadata_is_plottable(

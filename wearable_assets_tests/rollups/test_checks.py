@@ -35,19 +35,31 @@ def run_check(check: dg.AssetChecksDefinition, instance: dg.DagsterInstance, key
     return evaluations[0]
 
 
-def test_heart_rate_bounds(sources: Sources, instance: dg.DagsterInstance) -> None:
-    add_participants(instance, "F001")
+def test_fitbit_values_plausible_reports_quarantined_and_stored_values(
+    sources: Sources, timescale: TimescaleResource, instance: dg.DagsterInstance
+) -> None:
+    add_participants(instance, "F001", "A001")
+    key = f"{DAY}|F001"
     sources.worn(FITBIT_ONLY, DAY, 30, hr=72)
     sources.intraday(FITBIT_ONLY, "heart_rate", minutes_of(FITBIT_ONLY, DAY, 600, 2), [25, 250])  # bounds included
-    ok = run_check(checks.heart_rate_within_bounds, instance, f"{DAY}|F001")
-    assert ok.passed
+    ok = run_check(checks.fitbit_values_plausible, instance, key)
+    assert ok.passed and not ok.blocking
 
+    # What a load quarantined, and samples stored before the rules existed.
+    sources.quarantined(FITBIT_ONLY, DAY, "fitbit", "steps", [-500, 1e12])
     sources.intraday(FITBIT_ONLY, "resting_heart_rate", [local_midnight(FITBIT_ONLY, DAY)], 24)
     sources.intraday(FITBIT_ONLY, "heart_rate", minutes_of(FITBIT_ONLY, DAY, 700, 3), [251, 300, 0])
-    bad = run_check(checks.heart_rate_within_bounds, instance, f"{DAY}|F001")
-    assert not bad.passed
-    assert bad.metadata["samples_out_of_bounds"].value == 4
-    assert "resting_heart_rate" in bad.metadata["detail"].value
+    bad = run_check(checks.fitbit_values_plausible, instance, key)
+    assert not bad.passed and bad.severity == dg.AssetCheckSeverity.WARN and not bad.blocking
+    reasons = bad.metadata["reasons"].value
+    assert reasons[0] == (
+        "fitbit steps: 2 value(s) quarantined (-500..1e+12) by rule '0 <= steps <= 300 count' v1, "
+        "e.g. -500 count is below the minimum of 0 count")
+    assert any("3 heart_rate sample(s) in fitbit_intraday outside 25 <= heart_rate <= 250 bpm (min 0, max 300)" in r
+               for r in reasons)
+    assert any("1 resting_heart_rate sample(s)" in r for r in reasons)
+    # ActiGraph quarantine is the other check's business.
+    assert run_check(checks.actigraph_values_plausible, instance, f"{DAY}|A001").passed
 
 
 def _intraday_table(rows: int) -> pa.Table:
@@ -110,7 +122,7 @@ def test_completeness_warns_with_the_reason(sources: Sources, instance: dg.Dagst
                    partition_key=key).success
     result = run_check(checks.participant_day_complete, instance, key)
     assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
-    assert result.metadata["reason"].value == "needs_reconsent"
+    assert result.metadata["reason"].value == "fitbit_needs_reconsent"
     assert "refresh token revoked" in result.metadata["detail"].value
 
 

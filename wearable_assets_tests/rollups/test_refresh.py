@@ -124,14 +124,17 @@ def test_summary_explains_every_kind_of_missing_day(sources: Sources, timescale:
     assert result.inserted == len(days)
 
     reasons = [summary(timescale, "F001", day)["completeness_reason"] for day in d]
-    assert reasons == ["complete", "not_worn", "not_synced_yet", "needs_reconsent", "api_error", "not_ingested",
-                       "true_zero"]
+    assert reasons == ["complete", "not_worn", "not_synced_yet", "fitbit_needs_reconsent", "fitbit_api_error",
+                       "not_ingested", "true_zero"]
+    states = [summary(timescale, "F001", day)["fitbit_status"] for day in d]
+    assert states == ["ok", "ok", "not_synced_yet", "needs_reconsent", "api_error", "not_ingested", "ok"]
     first = summary(timescale, "F001", d[0])
     assert (first["valid_day"], first["fitbit_wear_minutes"], first["steps"], first["hr_mean"]) == (True, 700, 7000, 70)
     assert first["completeness"] == pytest.approx(700 / 1440)
     assert (first["sleep_minutes_asleep"], first["sleep_minutes_deep"], first["sleep_minutes_awake"]) == (350, 60, 30)
-    assert (first["valid_day_rule"], first["valid_day_rule_version"]) == ("wear_minutes >= 600", "1")
+    assert (first["valid_day_rule"], first["valid_day_rule_version"]) == ("wear_minutes >= 600", "2")
     assert first["actigraph_reason"] is None and first["fitbit_source"] == "google_health"
+    assert (first["actigraph_status"], first["quarantined_values"]) == ("not_rostered", 0)
     assert "api_error" in summary(timescale, "F001", d[4])["completeness_detail"]
     assert "HTTP 503" in summary(timescale, "F001", d[4])["completeness_detail"]
     assert summary(timescale, "F001", d[6])["valid_day"] is True  # a true zero is a valid, complete day
@@ -142,6 +145,7 @@ def test_summary_explains_every_kind_of_missing_day(sources: Sources, timescale:
     both = summary(timescale, "B001", d[0])
     assert (both["fitbit_reason"], both["actigraph_reason"], both["completeness_reason"], both["wear_minutes"]) == (
         "not_worn", "complete", "complete", 620)
+    assert (both["fitbit_status"], both["actigraph_status"]) == ("ok", "ok")
     assert summary(timescale, "E001", d[2])["completeness_reason"] == "not_enrolled"
     assert summary(timescale, "N001", d[0])["completeness_reason"] == "no_device"
 
@@ -214,7 +218,7 @@ def _rows_read(plan: dict, relations: set[str]) -> int:
     return read + sum(_rows_read(child, relations) for child in plan.get("Plans", []))
 
 
-@pytest.mark.parametrize("statement", ["INSERT_HOURLY", "INSERT_SUMMARY", "HEART_RATE_OUT_OF_BOUNDS"])
+@pytest.mark.parametrize("statement", ["INSERT_HOURLY", "INSERT_SUMMARY", "OUT_OF_RULE"])
 def test_rollups_read_only_the_rows_of_their_participant_days(
     statement: str, sources: Sources, timescale: TimescaleResource
 ) -> None:
@@ -229,14 +233,11 @@ def test_rollups_read_only_the_rows_of_their_participant_days(
         "FROM wearables.fitbit_intraday", (start, end))[0]
     chunks = {r[0] for r in timescale.fetch(
         "SELECT chunk_name FROM timescaledb_information.chunks WHERE hypertable_name = 'fitbit_intraday'")}
-    params = refresh.day_params(target) | {
-        "metrics": list(METRICS), "min_wear_minutes": 600, "rule": "test", "rule_version": "test",
-        "low": 0.0, "high": 1.0,  # every heart-rate sample is "out of bounds": the check reads them all
+    params = refresh.day_params(target) | refresh.metric_params() | {
+        "min_wear_minutes": 600, "rule": "test", "rule_version": "test",
     }
-    if statement == "HEART_RATE_OUT_OF_BOUNDS":
-        params["metrics"] = list(refresh.HEART_RATE_METRICS)
-        own = timescale.fetch("SELECT count(*) FROM wearables.fitbit_intraday WHERE participant_id = 'F001' "
-                              "AND metric = 'heart_rate' AND ts >= %s AND ts < %s", (start, end))[0][0]
+    if statement == "OUT_OF_RULE":  # every sample "out of range": the check reads them all
+        params |= {"lows": [2.0e12] * len(METRICS), "highs": [3.0e12] * len(METRICS)}
     with timescale.connect() as conn:
         plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + getattr(queries, statement), params).fetchone()[0]
         conn.rollback()

@@ -153,6 +153,25 @@ def test_rollup_buckets_agree_with_buckets_computed_from_raw(
             assert sum(p["value"] for p in rolled["points"]) == pytest.approx(total)
 
 
+def test_daily_points_name_each_device_state(api: RunningApi, serving_data: LoadedData) -> None:
+    """The participant-day summary's per-device states and quarantine count reach the daily points."""
+    pid = serving_data.participants[0]
+    start, end = local_day_window(serving_data, pid, serving_data.days[0], days=len(serving_data.days))
+    status, body = get(api, "/data", participant_id=pid, metric="steps", start=iso(start), end=iso(end),
+                       resolution="1d")
+    assert status == 200, body
+    expected = {d: (reason, fitbit, actigraph, quarantined) for d, reason, fitbit, actigraph, quarantined in query(
+        serving_data, "SELECT local_date, completeness_reason, fitbit_status, actigraph_status, quarantined_values "
+        "FROM wearables.participant_day_summary WHERE participant_id = %s", pid)}
+    got = {date.fromisoformat(p["local_date"]): (p["completeness_reason"], p["fitbit_status"], p["actigraph_status"],
+                                                 p["quarantined_values"]) for p in body["points"]}
+    assert got == expected and len(got) == len(serving_data.days)
+    # The Fitbit days were loaded from the simulator: nothing failed or was quarantined.
+    assert {(fitbit, quarantined) for _, fitbit, _, quarantined in got.values()} == {("ok", 0)}
+    assert all(actigraph in ("ok", "not_rostered", "not_ingested", "not_synced_yet", "no_data")
+               for _, _, actigraph, _ in got.values())
+
+
 def test_offset_past_the_end_is_an_empty_last_page(api: RunningApi, serving_data: LoadedData) -> None:
     pid = serving_data.participants[0]
     start, end = local_day_window(serving_data, pid, serving_data.days[0])
