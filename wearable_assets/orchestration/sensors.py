@@ -15,5 +15,6 @@ rollups_automation = dg.AutomationConditionSensorDefinition(
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     description="Re-runs rollup partitions whose upstream participant-days were re-materialised "
-    "(late syncs, backfills of past days); see wearable_assets/rollups/automation.py.",
+    "(late syncs, backfills of past days), and timescale_maintenance after them; see "
+    "wearable_assets/rollups/automation.py and maintenance_assets.py.",
 )

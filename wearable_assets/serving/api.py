@@ -74,7 +74,7 @@ class DataPage(BaseModel):
     start: datetime
     end: datetime
     resolution_requested: Resolution
-    resolution: Resolution = Field(description="Resolution of the points: raw, 1h or 1d")
+    resolution: Resolution = Field(description="Resolution of the points: raw, 1min, 1h or 1d")
     source_table: str
     from_raw: bool
     total_count: int = Field(description="Points in the whole window, over all pages")
@@ -214,8 +214,9 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
                                               "offset is read in the participant's time zone."),
         end: str | None = Query(None, max_length=MAX_TIME_CHARS, description="Window end (exclusive), ISO 8601"),
         resolution: Resolution = Query(Resolution.AUTO, description="auto routes by span: raw up to "
-                                       f"{config.auto_raw_max}, hourly up to {config.auto_hourly_max}, else daily"),
-        from_raw: bool = Query(False, description="Compute 1h/1d buckets from raw samples instead of the rollups"),
+                                       f"{config.auto_raw_max}, hourly up to {config.auto_hourly_max}, else daily; 1min "
+                                       "reads the 1-minute continuous aggregate where it exists"),
+        from_raw: bool = Query(False, description="Compute 1min/1h/1d buckets from raw samples instead of the aggregates"),
         limit: int = Query(config.default_limit, ge=1, le=config.max_limit),
         offset: int = Query(0, ge=0, le=MAX_OFFSET),
     ) -> _FastJSONResponse:
@@ -229,7 +230,9 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
                 raise BadRequest(f"unknown participant {participant_id!r}; GET /participants lists them")
             window_start = parse_time("start", start, participant.tz)
             window_end = parse_time("end", end, participant.tz)
-            route = choose_route(resolution, window_start, window_end, config, from_raw=from_raw)
+            minute_aggregate = resolution is Resolution.MINUTE and queries.minute_aggregate_exists(conn)
+            route = choose_route(resolution, window_start, window_end, config, from_raw=from_raw,
+                                 minute_aggregate=minute_aggregate)
             page = queries.fetch_points(conn, route, participant, metric, window_start, window_end, limit, offset)
             following = offset + len(page.points)
             return {

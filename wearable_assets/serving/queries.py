@@ -21,6 +21,7 @@ from wearable_assets.fitbit.metrics import METRICS
 from wearable_assets.serving.routing import RAW_TABLE, Resolution, Route
 
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,21 @@ def _floor_hour(ts: datetime) -> datetime:
 def _ceil_hour(ts: datetime) -> datetime:
     floor = _floor_hour(ts)
     return floor if floor == ts else floor + HOUR
+
+
+def _floor_minute(ts: datetime) -> datetime:
+    return ts.replace(second=0, microsecond=0)
+
+
+def _ceil_minute(ts: datetime) -> datetime:
+    floor = _floor_minute(ts)
+    return floor if floor == ts else floor + MINUTE
+
+
+def minute_aggregate_exists(conn: psycopg.Connection) -> bool:
+    """Whether the 1-minute continuous aggregate exists (Timescale licence, sql/tsl/001)."""
+    row = conn.execute("SELECT to_regclass('wearables.fitbit_intraday_1min') IS NOT NULL").fetchone()
+    return bool(row and row[0])
 
 
 def local_days(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[date, date]:
@@ -102,6 +118,21 @@ _RAW_DAILY = sql.SQL(
                  FROM wearables.fitbit_intraday
                 WHERE participant_id = %(pid)s AND metric = %(metric)s AND ts >= %(lo)s AND ts < %(hi)s
                 GROUP BY 1) d"""
+)
+
+# 1-minute buckets: from the continuous aggregate (only the refreshed buckets: it is materialised-
+# only) or, without one, from the raw table like the other from_raw resolutions.
+_MINUTE = sql.SQL(
+    """SELECT bucket AS ts, {value} AS value, min_value AS min, max_value AS max, n_samples AS count
+         FROM wearables.fitbit_intraday_1min
+        WHERE participant_id = %(pid)s AND metric = %(metric)s AND bucket >= %(lo)s AND bucket < %(hi)s"""
+)
+_RAW_MINUTE = sql.SQL(
+    """SELECT time_bucket('1 minute', ts) AS ts, {agg}(value) AS value, min(value) AS min, max(value) AS max,
+              count(*) AS count
+         FROM wearables.fitbit_intraday
+        WHERE participant_id = %(pid)s AND metric = %(metric)s AND ts >= %(lo)s AND ts < %(hi)s
+        GROUP BY 1"""
 )
 
 # The hourly rollup is keyed by participant-day too, so an hour that straddles two local days
@@ -165,6 +196,12 @@ def fetch_points(
     if route.resolution is Resolution.RAW:
         query: sql.Composable = _RAW
         params.update(lo=start, hi=end)
+    elif route.resolution is Resolution.MINUTE:
+        params.update(lo=_floor_minute(start), hi=_ceil_minute(end))
+        if route.from_raw:
+            query = _RAW_MINUTE.format(agg=sql.SQL("sum" if summed else "avg"))
+        else:
+            query = _MINUTE.format(value=sql.SQL("sum_value" if summed else "mean_value"))
     elif route.resolution is Resolution.HOURLY:
         params.update(lo=_floor_hour(start), hi=_ceil_hour(end))
         params.update(zip(("first", "last"), local_days(params["lo"], params["hi"], participant.tz)))

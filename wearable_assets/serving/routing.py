@@ -23,6 +23,8 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 RAW_TABLE = "wearables.fitbit_intraday"
 HOURLY_TABLE = "wearables.intraday_hourly"
+#: The 1-minute continuous aggregate (sql/tsl/001): only on a Timescale-licensed server.
+MINUTE_TABLE = "wearables.fitbit_intraday_1min"
 DAILY_TABLE = "wearables.participant_day_summary"
 
 
@@ -33,6 +35,7 @@ class BadRequest(ValueError):
 class Resolution(str, Enum):
     AUTO = "auto"
     RAW = "raw"
+    MINUTE = "1min"
     HOURLY = "1h"
     DAILY = "1d"
 
@@ -54,7 +57,8 @@ def _span_text(span: timedelta) -> str:
 
 
 def choose_route(
-    requested: Resolution, start: datetime, end: datetime, config: ServingConfig, *, from_raw: bool = False
+    requested: Resolution, start: datetime, end: datetime, config: ServingConfig, *, from_raw: bool = False,
+    minute_aggregate: bool = False,
 ) -> Route:
     """Pick the resolution and table for the window ``[start, end)``.
 
@@ -62,6 +66,9 @@ def choose_route(
     the raw cap is refused rather than silently downsampled, so a client never receives data at
     a resolution it did not ask for without ``auto``. ``from_raw`` asks for hourly/daily buckets
     computed from the raw table (fresher than the rollups, much slower); it has no meaning for raw.
+    ``1min`` is never chosen by ``auto``; it is read from the 1-minute continuous aggregate when
+    ``minute_aggregate`` says it exists (Timescale licence), else computed from the raw table, and
+    is limited to the span ``auto`` serves hourly.
     """
     if start >= end:
         raise BadRequest(f"start ({iso_utc(start)}) must be before end ({iso_utc(end)})")
@@ -83,6 +90,15 @@ def choose_route(
         if from_raw:
             raise BadRequest("from_raw=true only applies to resolution=1h or 1d")
         return Route(Resolution.RAW, RAW_TABLE, from_raw=False)
+    if resolution is Resolution.MINUTE:
+        if span > config.auto_hourly_max:
+            raise BadRequest(
+                f"resolution=1min is limited to {_span_text(config.auto_hourly_max)} per request and this window "
+                f"spans {_span_text(span)}: narrow start/end or use resolution=1h, 1d or auto"
+            )
+        if minute_aggregate and not from_raw:
+            return Route(Resolution.MINUTE, MINUTE_TABLE, from_raw=False)
+        return Route(Resolution.MINUTE, RAW_TABLE, from_raw=True)
     if from_raw:
         return Route(resolution, RAW_TABLE, from_raw=True)
     return Route(resolution, HOURLY_TABLE if resolution is Resolution.HOURLY else DAILY_TABLE, from_raw=False)

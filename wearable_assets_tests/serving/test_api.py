@@ -234,7 +234,7 @@ BAD_REQUESTS = [
     ({"start": "last tuesday"}, "start='last tuesday' is not an ISO 8601"),
     ({"end": "2026-02-30"}, "end='2026-02-30' is not an ISO 8601"),
     ({"start": None}, "start is required"),
-    ({"resolution": "5min"}, "resolution: Input should be 'auto', 'raw', '1h' or '1d'"),
+    ({"resolution": "5min"}, "resolution: Input should be 'auto', 'raw', '1min', '1h' or '1d'"),
     ({"limit": "0"}, "limit: Input should be greater than or equal to 1"),
     ({"limit": "1000000"}, "limit: Input should be less than or equal to 50000"),
     ({"offset": "-1"}, "offset: Input should be greater than or equal to 0"),

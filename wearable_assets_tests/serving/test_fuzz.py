@@ -156,7 +156,7 @@ def test_the_schema_lists_the_endpoints_to_fuzz(spec: dict[str, Any]) -> None:
             ("/participants", "as_of"), ("/participants", "include_removed")} <= found
     schemas = {(path, p["name"]): p["schema"] for _, path, params in operations(spec) for p in params}
     assert schemas[("/data", "offset")]["maximum"] == 2**31 - 1
-    assert schemas[("/data", "resolution")]["enum"] == ["auto", "raw", "1h", "1d"]
+    assert schemas[("/data", "resolution")]["enum"] == ["auto", "raw", "1min", "1h", "1d"]
     assert schemas[("/participants", "as_of")]["format"] == "date"
 
 

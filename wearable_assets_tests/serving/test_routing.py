@@ -11,6 +11,7 @@ from wearable_assets.serving.config import ServingConfig
 from wearable_assets.serving.routing import (
     DAILY_TABLE,
     HOURLY_TABLE,
+    MINUTE_TABLE,
     RAW_TABLE,
     BadRequest,
     Resolution,
@@ -57,6 +58,21 @@ def test_explicit_resolution_is_kept() -> None:
     assert choose_route(Resolution.RAW, T0, week, CONFIG).table == RAW_TABLE
     assert choose_route(Resolution.DAILY, T0, T0 + timedelta(hours=2), CONFIG).table == DAILY_TABLE
     assert choose_route(Resolution.HOURLY, T0, week, CONFIG, from_raw=True).table == RAW_TABLE
+
+
+def test_one_minute_reads_the_aggregate_only_where_it_exists() -> None:
+    day = T0 + timedelta(days=1)
+    on_tsl = choose_route(Resolution.MINUTE, T0, day, CONFIG, minute_aggregate=True)
+    assert (on_tsl.resolution, on_tsl.table, on_tsl.from_raw) == (Resolution.MINUTE, MINUTE_TABLE, False)
+    on_apache = choose_route(Resolution.MINUTE, T0, day, CONFIG, minute_aggregate=False)
+    assert (on_apache.resolution, on_apache.table, on_apache.from_raw) == (Resolution.MINUTE, RAW_TABLE, True)
+    asked_raw = choose_route(Resolution.MINUTE, T0, day, CONFIG, from_raw=True, minute_aggregate=True)
+    assert (asked_raw.table, asked_raw.from_raw) == (RAW_TABLE, True)
+    # auto never picks 1min, whatever exists.
+    assert all(choose_route(Resolution.AUTO, T0, T0 + span, CONFIG, minute_aggregate=True).resolution
+               is not Resolution.MINUTE for span in (timedelta(minutes=5), timedelta(days=2), timedelta(days=90)))
+    with pytest.raises(BadRequest, match=r"resolution=1min is limited to 60 days .* spans 61 days"):
+        choose_route(Resolution.MINUTE, T0, T0 + timedelta(days=61), CONFIG, minute_aggregate=True)
 
 
 def test_raw_over_the_cap_is_refused_with_advice() -> None:
