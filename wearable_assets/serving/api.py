@@ -3,7 +3,8 @@
 Endpoints (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``):
 ``GET /data`` points of one participant's metric over a time window, routed to raw samples, the
 hourly rollup or daily values by span (``routing.py``); ``GET /participants`` the overview table;
-``GET /metrics`` the metric vocabulary; ``GET /health``; ``/`` the dashboard (``static/``).
+``GET /metrics`` the metric vocabulary; ``GET /health``; ``/`` the dashboard (``static/``);
+``/compliance`` and ``GET /compliance/...`` the coordinators' compliance view (``compliance.py``).
 
 Error contract: a request the client must fix is a 400 with a ``detail`` message — every
 parameter is checked (``params.py``: no control characters, bounded lengths and integers, strict
@@ -32,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wearable_assets.fitbit.metrics import METRICS
 from wearable_assets.serving import queries
+from wearable_assets.serving.compliance import add_compliance_routes
 from wearable_assets.serving.config import ServingConfig
 from wearable_assets.serving.db import DatabaseUnavailable, ReadOnlyPool
 from wearable_assets.serving.params import (
@@ -251,5 +253,6 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     def dashboard() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
 
+    add_compliance_routes(app, pool, STATIC_DIR)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
