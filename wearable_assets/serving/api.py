@@ -97,8 +97,10 @@ class ParticipantOverview(BaseModel):
     in_roster: bool
     auth_state: str | None = Field(description="active | needs_reconsent | not_connected; null without Fitbit")
     reconsent_reason: str | None
+    auth_state_since: datetime | None = Field(None, description="When the token entered its current state")
     last_device_sync: datetime | None = Field(description="Latest device sync any ingest reported")
     last_ingest_at: datetime | None
+    first_data_date: date | None = Field(None, description="Earliest local day an ingest loaded rows for")
     last_data_date: date | None = Field(description="Latest local day an ingest loaded rows for")
     sources: list[str] | None
     as_of: date

@@ -102,7 +102,6 @@ def seed(timescale: TimescaleResource) -> dict[str, Any]:
     s.status(HEART, d[1], "google_health", "ok", last_sync=after(HEART, d[1]))
     s.worn(HEART, d[2], 700)
     s.status(HEART, d[2], "google_health", "ok", last_sync=after(HEART, d[2]))
-    timescale.execute("UPDATE wearables.ingest_status SET rows_loaded = 2100 WHERE participant_id = 'H001'")
     # A001: ActiGraph only
     s.actigraph(ACTI, d[0], 700)
     s.status(ACTI, d[0], "centrepoint", "ok", last_sync=after(ACTI, d[0]))
@@ -120,7 +119,19 @@ def seed(timescale: TimescaleResource) -> dict[str, Any]:
     store.save(LEGACY.participant_id, "fitbit_legacy", {"access_token": "a-R001", "expires_in": 3600})
     store.mark_needs_reconsent(LEGACY.participant_id, "fitbit_legacy", "gone_410", "HTTP 410 Gone")
 
+    # what the loaders record: rows loaded on the days that have data
+    timescale.execute("""
+        UPDATE wearables.ingest_status s SET rows_loaded = 1
+          FROM wearables.participants p
+         WHERE p.participant_id = s.participant_id AND s.status = 'ok'
+           AND CASE WHEN s.source = 'centrepoint'
+                    THEN EXISTS (SELECT 1 FROM wearables.actigraph_daily_statistics a
+                                  WHERE a.participant_id = s.participant_id AND a.local_date = s.local_date)
+                    ELSE EXISTS (SELECT 1 FROM wearables.fitbit_intraday i
+                                  WHERE i.participant_id = s.participant_id
+                                    AND (i.ts AT TIME ZONE p.time_zone)::date = s.local_date) END""")
     days = [ParticipantDay(day, p.participant_id) for p in PEOPLE for day in DAYS
             if (p.participant_id, day) != (HEART.participant_id, d[0])]
+    refresh.refresh_intraday_hourly(timescale, days)
     refresh.refresh_participant_day_summary(timescale, days, refresh.ValidDayRule())
     return {"store": store}
