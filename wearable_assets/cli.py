@@ -274,13 +274,16 @@ def demo(participant_count: int, days: int, last_day: object) -> None:
 
 
 def _register_domain_commands() -> None:
-    """Commands that live with their domain: enrolment (Fitbit) and the read API (serving)."""
+    """Commands that live with their domain: enrolment (Fitbit), the read API (serving) and the
+    re-consent ledger (compliance)."""
+    from wearable_assets.compliance.cli import reconsent
     from wearable_assets.fitbit.cli import enroll, token_key
     from wearable_assets.serving.cli import serve
 
     cli.add_command(enroll)
     cli.add_command(token_key)
     cli.add_command(serve)
+    cli.add_command(reconsent)
 
 
 _register_domain_commands()

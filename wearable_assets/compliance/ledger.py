@@ -150,8 +150,8 @@ def record_consent(conn: psycopg.Connection, participant_id: str, provider: str,
     providers = [provider] + (["fitbit_legacy"] if provider == "google_health" else [])
     for which in providers:
         current = _current(conn, participant_id, which)
-        if which != provider and current is None:
-            continue  # no legacy episode to close
+        if which != provider and (current is None or _ORDER[current[0]] >= _ORDER["consented"]):
+            continue  # no open legacy episode to close
         why = reason if which == provider else "google_health_consent"
         _write(conn, participant_id, which, current[0] if current else None, "consented", why, None,
                new_episode=current is None)
