@@ -8,6 +8,7 @@ Domains are imported as modules because Dagster allows one ``Definitions`` objec
 import dagster as dg
 
 from wearable_assets.actigraph import definitions as actigraph
+from wearable_assets.compliance import definitions as compliance
 from wearable_assets.fitbit import definitions as fitbit
 from wearable_assets.orchestration import definitions as orchestration
 from wearable_assets.participants import definitions as participants
@@ -20,5 +21,6 @@ defs = dg.Definitions.merge(
     fitbit.defs,
     actigraph.defs,
     rollups.defs,
+    compliance.defs,
     orchestration.defs,
 )
