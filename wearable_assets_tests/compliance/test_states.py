@@ -20,7 +20,7 @@ WINDOW = {"start": cohort.FIRST.isoformat(), "end": cohort.LAST.isoformat(), "as
 
 
 def test_the_cohort_covers_every_state() -> None:
-    assert cohort.ALL_STATES == set(STATES)
+    assert set(STATES) == cohort.ALL_STATES
 
 
 def test_the_sql_derivation_gives_each_day_its_state(timescale: TimescaleResource, seeded: dict) -> None:
