@@ -16,6 +16,7 @@ a webhook is configured and something fired, sends one notification with ids and
 """
 
 
+import os
 from collections.abc import Iterator
 from datetime import date, datetime, time, timezone
 from typing import Any
@@ -100,8 +101,10 @@ alerts_job = dg.define_asset_job("compliance_alerts_job", selection=dg.AssetSele
                                  partitions_def=participant_partitions)
 
 
-@dg.schedule(job=alerts_job, cron_schedule=DEFAULT_CRON, execution_timezone="UTC",
-             default_status=dg.DefaultScheduleStatus.RUNNING)
+@dg.schedule(job=alerts_job, cron_schedule=os.environ.get(CRON_ENV) or DEFAULT_CRON, execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description=f"Compliance alert rules for every participant, daily ({DEFAULT_CRON} UTC unless "
+                         f"${CRON_ENV} says otherwise), as of the tick's UTC day.")
 def daily_compliance_alerts(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     """One run over every participant partition, evaluated as of the tick's UTC day."""
     keys = context.instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME)

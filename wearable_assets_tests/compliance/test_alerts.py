@@ -162,3 +162,19 @@ def test_thresholds_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("WEARABLES_ALERT_STUDY_INVALID_PCT", "20")
     assert AlertConfig.from_env().thresholds() == {"non_valid_days": 5, "no_sync_hours": 48.0, "study_invalid_pct": 20.0}
     assert ALERTS_KEY.to_user_string() == "compliance/alerts"
+
+
+def test_the_daily_schedule_asks_for_every_participant(instance: dg.DagsterInstance) -> None:
+    from datetime import datetime, timezone
+
+    from wearable_assets.compliance.assets import daily_compliance_alerts
+
+    tick = datetime(2026, 11, 9, 6, 0, tzinfo=timezone.utc)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=tick) as context:
+        assert isinstance(daily_compliance_alerts(context), dg.SkipReason)  # nobody in the partitions yet
+    add_participants(instance, *IDS)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=tick) as context:
+        request = daily_compliance_alerts(context)
+    assert isinstance(request, dg.RunRequest)
+    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == (IDS[0], IDS[-1])
+    assert request.run_config["ops"]["compliance__alerts"]["config"]["evaluated_on"] == "2026-11-09"
