@@ -136,7 +136,10 @@ def record_detection(conn: psycopg.Connection, participant_id: str, provider: st
     current = _current(conn, participant_id, provider)
     if current == (state, reason):
         return reason
-    _write(conn, participant_id, provider, current[0] if current else None, state, reason, detail, new_episode=True)
+    # Same first state with another reason (e.g. the legacy grant found at migration now answers
+    # 410): the episode goes on, with the newer reason; anything else starts a new one.
+    _write(conn, participant_id, provider, current[0] if current else None, state, reason, detail,
+           new_episode=current is None or current[0] != state)
     return reason
 
 

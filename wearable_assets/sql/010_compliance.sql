@@ -5,6 +5,9 @@
 -- cannot say "needs re-consent since ..."; a trigger sets this column only when auth_state
 -- changes, whichever code path writes the row.
 ALTER TABLE wearables.oauth_tokens ADD COLUMN IF NOT EXISTS auth_state_since timestamptz NOT NULL DEFAULT now();
+-- Rows that exist already: the best time known is their last update (for a token flagged for
+-- re-consent, when it was flagged; for an active one, its last refresh, later than its consent).
+UPDATE wearables.oauth_tokens SET auth_state_since = updated_at;
 
 CREATE FUNCTION wearables.oauth_tokens_state_since() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -50,6 +53,34 @@ CREATE TABLE wearables.reconsent_transitions (
     at              timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX reconsent_transitions_participant ON wearables.reconsent_transitions (participant_id, provider, at);
+
+-- Open an episode for every grant that already needs re-consent, and for every legacy Fitbit
+-- grant (the legacy API is turned off: each of them must move to Google Health), with the same
+-- reasons and first states as compliance/ledger.py (ledger_reason, first_state).
+WITH found AS (
+    SELECT t.participant_id, t.provider, t.updated_at,
+           CASE
+             WHEN t.auth_state <> 'needs_reconsent' THEN 'legacy_token_at_migration'
+             WHEN t.reconsent_reason = 'gone_410' THEN 'http_410'
+             WHEN t.reconsent_reason = 'account_not_linked' THEN 'ACCOUNT_NOT_LINKED'
+             WHEN t.reconsent_reason = 'forbidden_403' AND t.provider = 'fitbit_legacy' THEN 'legacy_403'
+             ELSE coalesce(t.reconsent_reason, 'not_enrolled')
+           END AS reason
+      FROM wearables.oauth_tokens t
+     WHERE t.auth_state = 'needs_reconsent' OR t.provider = 'fitbit_legacy'
+),
+opened AS (
+    INSERT INTO wearables.reconsent_ledger (participant_id, provider, state, reason, since, opened_at)
+    SELECT participant_id, provider,
+           CASE WHEN provider = 'fitbit_legacy' OR reason IN ('http_410', 'legacy_403')
+                THEN 'legacy_fitbit_token' ELSE 'needs_reconsent' END,
+           reason, updated_at, updated_at
+      FROM found
+    RETURNING participant_id, provider, state, reason, since
+)
+INSERT INTO wearables.reconsent_transitions (participant_id, provider, from_state, to_state, reason, detail, at)
+SELECT participant_id, provider, NULL, state, reason, 'recorded from the token state by migration 010', since
+  FROM opened;
 
 -- One row per participant, rule and evaluation of the daily alert asset (compliance/alerts.py),
 -- with the thresholds it was evaluated against, so a result can be explained later.
