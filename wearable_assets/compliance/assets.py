@@ -58,8 +58,9 @@ def _when(config: AlertRunConfig) -> tuple[date, datetime]:
     check_specs=[dg.AssetCheckSpec(
         CHECK_NAME, asset=ALERTS_KEY, partitions_def=participant_partitions, blocking=False,
         description="Compliance alert rules for this participant (consecutive non-valid days, no recent sync, "
-                    "token needs re-consent); warns when any fired. Metadata: each rule's value, the study's "
-                    "share of invalid days yesterday, and the thresholds used.")],
+                    "token needs re-consent); warns when any fired, errors when the token needs re-consent. "
+                    "Metadata: each rule's value, the study's share of invalid days yesterday, and the "
+                    "thresholds used.")],
     description="Daily compliance alert rules per participant, stored in wearables.compliance_alerts and "
                 "notified to WEARABLES_ALERT_WEBHOOK_URL (ids and counts only).",
 )
@@ -92,7 +93,10 @@ def compliance_alerts(context: dg.AssetExecutionContext, config: AlertRunConfig,
             passed = not evaluation.fired
         metadata.update(run_facts)
         yield dg.AssetMaterialization(asset_key=ALERTS_KEY, partition=pid, metadata=metadata)
-        yield check_evaluation(ALERTS_KEY, CHECK_NAME, pid, passed, dg.AssetCheckSeverity.WARN, metadata,
+        # ERROR where a person must act on the grant (as outcomes.SEVERITY does for needs_reconsent).
+        severity = (dg.AssetCheckSeverity.ERROR if evaluation is not None and "needs_reconsent" in evaluation.fired
+                    else dg.AssetCheckSeverity.WARN)
+        yield check_evaluation(ALERTS_KEY, CHECK_NAME, pid, passed, severity, metadata,
                                description=None if passed else f"fired: {metadata['fired']}")
     yield check_output(context, dg.AssetCheckKey(ALERTS_KEY, CHECK_NAME))
 

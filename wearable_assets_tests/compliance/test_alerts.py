@@ -94,6 +94,7 @@ def test_one_result_per_participant_stored_and_notified(timescale: TimescaleReso
         assert e.passed == (not fired), (pid, e.metadata)
         assert e.metadata["fired"].value == (", ".join(fired) or "none")
         assert e.metadata["threshold_non_valid_days"].value == 3
+        assert e.severity == (dg.AssetCheckSeverity.ERROR if "needs_reconsent" in fired else dg.AssetCheckSeverity.WARN)
         assert e.metadata["study_invalid_yesterday"].value == (100.0 if pid != "N001" else "never")
     stored = timescale.fetch("SELECT participant_id, rule, fired, value, threshold FROM wearables.compliance_alerts "
                              "WHERE evaluated_on = '2026-11-09' ORDER BY 1, 2")
