@@ -132,7 +132,8 @@ explained AS (
              WHEN 'not_worn' THEN 'no wear; ' || coalesce('synced ' || to_char(d.f_sync AT TIME ZONE 'UTC',
                   'YYYY-MM-DD HH24:MI"Z"') || ', after the day ended', 'data arrived without wear')
              ELSE CASE WHEN d.f_status IS NULL THEN 'not ingested yet'
-                       WHEN NOT d.summarised THEN 'loaded, not summarised yet'
+                       WHEN NOT d.summarised OR d.fitbit_reason IN ('api_error', 'needs_reconsent')
+                         THEN 'loaded, not summarised yet'
                        WHEN d.f_sync IS NULL THEN 'no device sync since the day ended'
                        ELSE 'last device sync ' || to_char(d.f_sync AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI"Z"')
                             || ', before the day ended' END
@@ -150,7 +151,8 @@ explained AS (
                                                 %(min_wear)s::int)
              WHEN 'not_worn' THEN 'no wear recorded'
              ELSE CASE WHEN d.a_status IS NULL AND d.actigraph_reason IS NULL THEN 'not ingested yet'
-                       WHEN NOT d.summarised THEN 'loaded, not summarised yet'
+                       WHEN NOT d.summarised OR d.actigraph_reason IN ('api_error', 'needs_reconsent')
+                         THEN 'loaded, not summarised yet'
                        WHEN d.a_sync IS NULL THEN 'no device upload since the day ended'
                        ELSE 'last upload ' || to_char(d.a_sync AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI"Z"')
                             || ', before the day ended' END

@@ -113,3 +113,25 @@ def test_bad_parameters_are_400(compliance_api: RunningApi) -> None:
         response = requests.get(url, params=params, timeout=30)
         assert response.status_code == 400, (params, response.text)
         assert text in response.json()["detail"], (params, response.text)
+
+
+def test_a_day_re_ingested_after_its_summary_waits_for_the_rollup(timescale: TimescaleResource, seeded: dict) -> None:
+    """V001's Fitbit failed on 11-04 (summarised so); the retry loaded the day but the rollup has not
+    run again: the cell must not keep showing the old provider error, nor guess a verdict."""
+    from wearable_assets.participant_day import ParticipantDay
+    from wearable_assets.rollups import refresh
+
+    day = cohort.DAYS[2]
+    timescale.execute("UPDATE wearables.ingest_status SET status = 'ok', detail = NULL, last_device_sync = %s "
+                      "WHERE participant_id = 'V001' AND local_date = %s AND source = 'google_health'",
+                      (cohort.after(cohort.BOTH, day), day))
+
+    def fitbit_cell() -> tuple[str, str]:
+        with psycopg.connect(timescale.dsn) as conn:
+            (cell,) = queries.cells(conn, day, day, participant_ids=["V001"])
+        return cell["fitbit_state"], cell["fitbit_reason"]
+
+    assert fitbit_cell() == ("not_synced_yet", "loaded, not summarised yet")
+    refresh.refresh_participant_day_summary(timescale, [ParticipantDay(day, "V001")], refresh.ValidDayRule())
+    state, reason = fitbit_cell()
+    assert state == "not_worn" and reason.startswith("no wear; synced ")
