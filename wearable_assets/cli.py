@@ -272,7 +272,9 @@ def demo(participant_count: int, days: int, last_day: object) -> None:
 
 
 def _register_domain_commands() -> None:
-    """Commands that live in their own module: enrolment (Fitbit), the read API (serving), the doctor."""
+    """Commands that live with their domain: enrolment (Fitbit), the read API (serving), the
+    re-consent ledger (compliance) and the doctor."""
+    from wearable_assets.compliance.cli import reconsent
     from wearable_assets.doctor import doctor
     from wearable_assets.fitbit.cli import enroll, token_key
     from wearable_assets.serving.cli import serve
@@ -281,6 +283,7 @@ def _register_domain_commands() -> None:
     cli.add_command(enroll)
     cli.add_command(token_key)
     cli.add_command(serve)
+    cli.add_command(reconsent)
 
 
 _register_domain_commands()

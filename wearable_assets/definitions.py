@@ -21,6 +21,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 from wearable_assets.actigraph import definitions as actigraph
+from wearable_assets.compliance import definitions as compliance
 from wearable_assets.fitbit import definitions as fitbit
 from wearable_assets.orchestration import definitions as orchestration
 from wearable_assets.participants import definitions as participants
@@ -33,5 +34,6 @@ defs = dg.Definitions.merge(
     fitbit.defs,
     actigraph.defs,
     rollups.defs,
+    compliance.defs,
     orchestration.defs,
 )

@@ -12,7 +12,9 @@ thundering herd. The protocol:
 
 ``invalid_grant`` (and the data-call failures the clients map to it) flip the row to
 ``needs_reconsent`` with a reason; the store then refuses to hand out tokens until the
-participant is enrolled again, so a revoked grant is not hammered on every run.
+participant is enrolled again, so a revoked grant is not hammered on every run. The same
+transaction records the detection in the re-consent ledger, and ``save`` (enrolment) records
+the consent there (``compliance/ledger.py``), so the ledger never disagrees with the token row.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from wearable_assets.compliance import ledger
 from wearable_assets.oauth.crypto import TokenCipher
 from wearable_assets.oauth.errors import InvalidGrant, NeedsReconsent
 from wearable_assets.storage.timescale import Timescale
@@ -87,6 +90,7 @@ class TokenStore:
                        auth_state = 'active', reconsent_reason = NULL, refreshed_at = now(), updated_at = now()""",
                 (participant_id, provider, self.cipher.encrypt(token), _ts(token.get("expires_at"))),
             )
+            ledger.record_consent(conn, participant_id, provider)
             conn.commit()
 
     def status(self, participant_id: str, provider: str) -> AuthStatus:
@@ -111,6 +115,7 @@ class TokenStore:
                        updated_at = now()""",
                 (participant_id, provider, reason),
             )
+            ledger.record_detection(conn, participant_id, provider, reason, detail)
             conn.commit()
         return NeedsReconsent(participant_id, provider, reason, detail)
 
@@ -168,6 +173,7 @@ class TokenStore:
                             WHERE participant_id = %s AND provider = %s""",
                         (failure.reason, participant_id, provider),
                     )
+                    ledger.record_detection(conn, participant_id, provider, failure.reason, str(failure))
             # Leaving the transaction block committed the new token (or the new state).
         if failure is not None:
             raise NeedsReconsent(participant_id, provider, failure.reason, str(failure)) from None

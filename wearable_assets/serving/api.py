@@ -3,7 +3,8 @@
 Endpoints (OpenAPI at ``/openapi.json``, interactive docs at ``/docs``):
 ``GET /data`` points of one participant's metric over a time window, routed to raw samples, the
 hourly rollup or daily values by span (``routing.py``); ``GET /participants`` the overview table;
-``GET /metrics`` the metric vocabulary; ``GET /health``; ``/`` the dashboard (``static/``).
+``GET /metrics`` the metric vocabulary; ``GET /health``; ``/`` the dashboard (``static/``);
+``/compliance`` and ``GET /compliance/...`` the coordinators' compliance view (``compliance.py``).
 
 Error contract: a request the client must fix is a 400 with a ``detail`` message — every
 parameter is checked (``params.py``: no control characters, bounded lengths and integers, strict
@@ -32,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wearable_assets.fitbit.metrics import METRICS
 from wearable_assets.serving import queries
+from wearable_assets.serving.compliance import add_compliance_routes
 from wearable_assets.serving.config import ServingConfig
 from wearable_assets.serving.db import DatabaseUnavailable, ReadOnlyPool
 from wearable_assets.serving.params import (
@@ -101,8 +103,10 @@ class ParticipantOverview(BaseModel):
     in_roster: bool
     auth_state: str | None = Field(description="active | needs_reconsent | not_connected; null without Fitbit")
     reconsent_reason: str | None
+    auth_state_since: datetime | None = Field(None, description="When the token entered its current state")
     last_device_sync: datetime | None = Field(description="Latest device sync any ingest reported")
     last_ingest_at: datetime | None
+    first_data_date: date | None = Field(None, description="Earliest local day an ingest loaded rows for")
     last_data_date: date | None = Field(description="Latest local day an ingest loaded rows for")
     sources: list[str] | None
     as_of: date
@@ -260,5 +264,6 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     def dashboard() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
 
+    add_compliance_routes(app, pool, STATIC_DIR)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -228,13 +228,14 @@ def fetch_points(
 _PARTICIPANTS = """
 SELECT p.participant_id, p.study_id, p.time_zone, p.fitbit_provider, p.enrolled_from, p.enrolled_to, p.in_roster,
        CASE WHEN p.fitbit_provider IS NULL THEN NULL ELSE coalesce(t.auth_state, 'not_connected') END AS auth_state,
-       t.reconsent_reason,
-       s.last_device_sync, s.last_ingest_at, s.last_data_date, s.sources,
+       t.reconsent_reason, t.auth_state_since,
+       s.last_device_sync, s.last_ingest_at, s.first_data_date, s.last_data_date, s.sources,
        v.as_of, coalesce(v.valid_days, 0) AS valid_days_last_7, coalesce(v.summarised_days, 0) AS summarised_days_last_7
   FROM wearables.participants p
   LEFT JOIN wearables.auth_states t ON t.participant_id = p.participant_id AND t.provider = p.fitbit_provider
   LEFT JOIN LATERAL (
         SELECT max(i.last_device_sync) AS last_device_sync, max(i.finished_at) AS last_ingest_at,
+               min(i.local_date) FILTER (WHERE i.status = 'ok' AND i.rows_loaded > 0) AS first_data_date,
                max(i.local_date) FILTER (WHERE i.status = 'ok' AND i.rows_loaded > 0) AS last_data_date,
                array_agg(DISTINCT i.source ORDER BY i.source) AS sources
           FROM wearables.ingest_status i WHERE i.participant_id = p.participant_id) s ON true

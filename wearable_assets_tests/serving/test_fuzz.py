@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import quote
 
+import psycopg
 import pytest
 import requests
 
@@ -70,8 +71,12 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, str, list[dict[str, Any]
 
 def valid_values(data: LoadedData) -> dict[str, str]:
     """Values known to be valid for the parameters that need data of this database."""
+    with psycopg.connect(data.dsn) as conn:
+        (study_id,), = conn.execute("SELECT study_id FROM wearables.participants WHERE participant_id = %s",
+                                    (data.participants[0],)).fetchall()
     return {"participant_id": data.participants[0], "metric": "heart_rate", "start": data.days[0].isoformat(),
-            "end": data.days[-1].isoformat(), "as_of": (data.days[-1] + timedelta(days=1)).isoformat()}
+            "end": data.days[-1].isoformat(), "as_of": (data.days[-1] + timedelta(days=1)).isoformat(),
+            "study_id": study_id}
 
 
 def baseline(param: dict[str, Any], known: dict[str, str]) -> str:

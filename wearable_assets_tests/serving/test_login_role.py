@@ -95,7 +95,7 @@ def test_the_token_table_cannot_be_read_in_any_way(as_api: psycopg.Connection) -
         refused(as_api, statement)
     # What /participants needs of it comes through the view, without any token column.
     columns = [c.name for c in as_api.execute("SELECT * FROM wearables.auth_states LIMIT 0").description]
-    assert columns == ["participant_id", "provider", "auth_state", "reconsent_reason"]
+    assert columns == ["participant_id", "provider", "auth_state", "reconsent_reason", "auth_state_since"]
 
 
 def test_no_role_can_be_switched_to(as_api: psycopg.Connection, serving_data: LoadedData) -> None:

@@ -183,17 +183,64 @@ async function load() {
       `${page.resolution_requested === "auto" ? " (auto)" : ""} · from ${page.source_table}${more}`;
     $("status").dataset.points = String(points.length);
     $("status").dataset.resolution = page.resolution;
+    explainEmpty(points.length);
     document.body.dataset.state = "ready";
   } catch (err) {
     if (request !== state.request) return;
     state.points = [];
     for (const ds of state.chart.data.datasets) ds.data = [];
     state.chart.update();
+    $("empty").hidden = true;
+    $("chart-box").hidden = false;
     $("status").textContent = "";
     $("status").dataset.points = "0";
     showError(err.message);
     document.body.dataset.state = "error";
   }
+}
+
+// An empty window says why instead of drawing a bare 0-1 axis: no device of that kind, a token
+// that needs re-consent (since when), or where this participant's data is, with a link there.
+function explainEmpty(count) {
+  const box = $("empty");
+  box.replaceChildren();
+  $("chart-box").hidden = count === 0;
+  box.hidden = count !== 0;
+  if (count !== 0) return;
+  const p = state.participants.find((x) => x.participant_id === $("participant").value);
+  if (!p) return;
+  const say = (text) => box.appendChild(document.createTextNode(text));
+  let reason = "nothing in this window";
+  if (!p.fitbit_provider) {
+    reason = "no_device";
+    say(`${p.participant_id} has no Fitbit in the roster, so there is no ${$("metric").value} to chart` +
+        ((p.sources || []).includes("centrepoint") ? " (their ActiGraph days are on the compliance page)." : "."));
+  } else if (p.auth_state === "needs_reconsent") {
+    reason = "needs_reconsent";
+    say(`${p.participant_id} needs to consent again (${p.reconsent_reason || "reason unknown"}) since ` +
+        `${fmtTime(p.auth_state_since)}: no new Fitbit data can be fetched until they do. `);
+  } else if (p.auth_state === "not_connected") {
+    reason = "not_connected";
+    say(`${p.participant_id} has not connected their Fitbit yet (no token): enrol them first. `);
+  } else {
+    say(`No ${$("metric").value} for ${p.participant_id} in this window. `);
+  }
+  if (p.first_data_date && p.last_data_date && reason !== "no_device") {
+    say(`Data exists from ${p.first_data_date} to ${p.last_data_date}: `);
+    const link = document.createElement("a");
+    link.id = "jump";
+    link.href = "#";
+    link.textContent = "show its last 7 days";
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      const end = localMidnightUtc(localIsoDate(localMidnightUtc(p.last_data_date) + DAY_MS + 3 * 3600000));
+      setWindow(localMidnightUtc(localIsoDate(end - 7 * DAY_MS + 3 * 3600000)), end);
+    });
+    box.appendChild(link);
+  } else if (reason !== "no_device") {
+    say("No data has been loaded for them yet.");
+  }
+  box.dataset.reason = reason;
 }
 
 function setWindow(startMs, endMs) {

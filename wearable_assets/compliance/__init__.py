@@ -1,0 +1,1 @@
+"""Compliance for study coordinators: participant x day adherence states, the re-consent ledger, alerts."""
