@@ -107,7 +107,11 @@ def seed(timescale: TimescaleResource) -> dict[str, Any]:
     s.status(ACTI, d[0], "centrepoint", "ok", last_sync=after(ACTI, d[0]))
     s.actigraph(ACTI, d[1], 0, total_counts=0, steps=0)
     s.status(ACTI, d[1], "centrepoint", "ok", last_sync=after(ACTI, d[1]))
+    # 1600 wear minutes in a day: the load sets the field NULL and quarantines the value, as records.py does
     s.actigraph(ACTI, d[2], 1600)
+    timescale.execute("UPDATE wearables.actigraph_daily_statistics SET wear_minutes = NULL, non_wear_minutes = NULL "
+                      "WHERE participant_id = %s AND local_date = %s", (ACTI.participant_id, d[2]))
+    s.quarantined(ACTI, d[2], "actigraph", "wear_minutes", [1600], setting_id=1)
     s.status(ACTI, d[2], "centrepoint", "ok", last_sync=after(ACTI, d[2]))
     s.status(ACTI, d[3], "centrepoint", "needs_reconsent", detail="HTTP 403 from CentrePoint")
     s.actigraph(ACTI, d[4], 400)
