@@ -205,7 +205,7 @@ def simulators_exec(enroll: bool, fitbit_mode: str, command: tuple[str, ...]) ->
     import os
 
     from wearable_assets.roster import load_roster
-    from wearable_assets.simulators.stack import SimulatorStack, ensure_local_token_key, run_forwarding_signals
+    from wearable_assets_dev.simulators.stack import SimulatorStack, ensure_local_token_key, run_forwarding_signals
 
     ensure_local_token_key()
     participants = load_roster(settings.roster_path())
@@ -221,8 +221,8 @@ def _enrol_all(participants: list, stack: object) -> None:
     """Enrol, through the running simulators, the participants without a usable token (see
     ``simulators.enrolment``), and say on stderr what was done to whom."""
     from wearable_assets.fitbit.resources import google_health_resource
-    from wearable_assets.simulators.enrolment import enrol_with_simulator
     from wearable_assets.storage.timescale import Timescale
+    from wearable_assets_dev.simulators.enrolment import enrol_with_simulator
 
     timescale = Timescale(settings.timescale_dsn())
     resource = google_health_resource().process_config_and_initialize()
@@ -242,7 +242,7 @@ def demo(participant_count: int, days: int, last_day: object) -> None:
 
     import dagster as dg
 
-    from wearable_assets.demo import ingest_outcomes, lake_counts, run_demo, table_counts
+    from wearable_assets_dev.demo import ingest_outcomes, lake_counts, run_demo, table_counts
 
     # Dagster flags features the project uses on purpose (backfill policies, partitioned checks)
     # as beta/preview, once per definition; the demo's reader needs the summary, not those.

@@ -20,10 +20,10 @@ from cryptography.fernet import Fernet
 
 from wearable_assets import settings
 from wearable_assets.roster import Participant, load_roster
-from wearable_assets.simulators.centrepoint import CentrePointSimulator
-from wearable_assets.simulators.cohort import DEMO_TRAITS, SyntheticCohort
-from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
+from wearable_assets_dev.simulators.centrepoint import CentrePointSimulator
+from wearable_assets_dev.simulators.cohort import DEMO_TRAITS, SyntheticCohort
+from wearable_assets_dev.simulators.fitbit_legacy import FitbitLegacySimulator
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 
 
 @dataclass

@@ -75,8 +75,8 @@ def run_demo(participant_count: int, days: int, last_day: date | None = None) ->
     from wearable_assets.cli import _enrol_all
     from wearable_assets.participants.sync import apply_to_instance, partition_changes, upsert_participants
     from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, weekly_partitions
-    from wearable_assets.simulators.stack import SimulatorStack, ensure_local_token_key
     from wearable_assets.storage.timescale import Timescale
+    from wearable_assets_dev.simulators.stack import SimulatorStack, ensure_local_token_key
 
     roster_file = demo_roster(participant_count)
     os.environ[settings.ROSTER_PATH_ENV] = str(roster_file)

@@ -25,8 +25,8 @@ from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.crypto import TokenKeyError
 from wearable_assets.oauth.errors import NeedsReconsent
 from wearable_assets.roster import Participant
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.timescale import Timescale
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 
 
 @dataclass

@@ -46,7 +46,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 
 from wearable_assets.gc_paused import gc_paused
-from wearable_assets.simulators.cohort import (
+from wearable_assets_dev.simulators.cohort import (
     UTC,
     OffsetTable,
     SimDay,
@@ -58,7 +58,7 @@ from wearable_assets.simulators.cohort import (
     from_epoch,
     to_epoch,
 )
-from wearable_assets.simulators.common import (
+from wearable_assets_dev.simulators.common import (
     AuthCode,
     LoopbackSimulator,
     OAuthSimulatorState,
