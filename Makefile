@@ -6,6 +6,9 @@ SHELL       := /bin/bash
 PYTHON      ?= python3
 VENV        := .venv
 BIN         := $(VENV)/bin
+# The development CLI (simulators, demo) is not part of the installed package: `python -m` run from
+# the checkout (make runs recipes here) finds wearable_assets_dev/ next to wearable_assets/.
+DEV         := $(BIN)/python -m wearable_assets_dev
 STATE       := $(or $(WEARABLES_STATE_DIR),$(CURDIR)/.state)
 export DAGSTER_HOME ?= $(STATE)/dagster_home
 
@@ -61,11 +64,11 @@ lint: venv
 	$(BIN)/mypy wearable_assets wearable_assets_dev
 
 demo: venv db dagster-home
-	$(BIN)/wearable-assets demo --participants $(PARTICIPANTS) --days $(DAYS)
+	$(DEV) demo --participants $(PARTICIPANTS) --days $(DAYS)
 
 dev: venv db dagster-home
 	$(BIN)/wearable-assets roster sync
-	$(BIN)/wearable-assets simulators exec -- $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(DEV) simulators exec -- $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 serve: venv db
 	$(BIN)/wearable-assets serve

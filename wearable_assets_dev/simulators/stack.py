@@ -3,7 +3,7 @@
 ``SimulatorStack.env()`` returns the environment variables that point the project's clients at
 the simulators (endpoints and the simulators' own client credentials), so everything downstream
 runs the production code paths unchanged. ``run_forwarding_signals`` runs the command of
-``wearable-assets simulators exec`` under them.
+``python -m wearable_assets_dev simulators exec`` under them.
 """
 
 from __future__ import annotations
