@@ -6,6 +6,9 @@ SHELL       := /bin/bash
 PYTHON      ?= python3
 VENV        := .venv
 BIN         := $(VENV)/bin
+# The development CLI (simulators, demo) is not part of the installed package: `python -m` run from
+# the checkout (make runs recipes here) finds wearable_assets_dev/ next to wearable_assets/.
+DEV         := $(BIN)/python -m wearable_assets_dev
 STATE       := $(or $(WEARABLES_STATE_DIR),$(CURDIR)/.state)
 export DAGSTER_HOME ?= $(STATE)/dagster_home
 
@@ -18,7 +21,7 @@ DAYS         ?= 3
 help:
 	@echo "make demo    - install, start the local stack, run the main job on the demo cohort, print a summary"
 	@echo "make test    - install and run the whole test suite (real TimescaleDB + simulators)"
-	@echo "make lint    - ruff (style, imports, likely bugs) and mypy (types of wearable_assets)"
+	@echo "make lint    - ruff (style, imports, likely bugs) and mypy (types of wearable_assets and wearable_assets_dev)"
 	@echo "make db      - install/start the project-local TimescaleDB and apply migrations (prints the DSN last)"
 	@echo "make db-stop - stop the project-local TimescaleDB"
 	@echo "make dev     - the Dagster UI on http://127.0.0.1:3000 (with the simulators)"
@@ -58,14 +61,14 @@ test: venv browser
 # Checks only, never rewrites files (no formatter): CI fails when either fails.
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy wearable_assets
+	$(BIN)/mypy wearable_assets wearable_assets_dev
 
 demo: venv db dagster-home
-	$(BIN)/wearable-assets demo --participants $(PARTICIPANTS) --days $(DAYS)
+	$(DEV) demo --participants $(PARTICIPANTS) --days $(DAYS)
 
 dev: venv db dagster-home
 	$(BIN)/wearable-assets roster sync
-	$(BIN)/wearable-assets simulators exec -- $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(DEV) simulators exec -- $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 serve: venv db
 	$(BIN)/wearable-assets serve

@@ -19,7 +19,7 @@ select+=",actigraph/daily_statistics_parquet,actigraph/daily_statistics"
 select+=",intraday_hourly,participant_day_summary"
 
 wearable-assets roster sync
-wearable-assets simulators exec -- \
+python -m wearable_assets_dev simulators exec -- \
   dagster asset materialize -m wearable_assets.definitions --select "$select" --partition "$day|$participant"
 
 python - "$day" "$participant" <<'PY'

@@ -240,13 +240,13 @@ def main() -> None:
     from wearable_assets import settings
     from wearable_assets.orchestration.pools import apply_pool_limits
     from wearable_assets.orchestration.schedules import DEFAULT_MAX_PARTITIONS_PER_RUN
-    from wearable_assets.orchestration.webserver import DagsterDev
     from wearable_assets.participants.sync import upsert_participants
     from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
     from wearable_assets.roster import load_roster
-    from wearable_assets.simulators.stack import SimulatorStack
     from wearable_assets.storage.local_server import ensure_server, scratch_database
     from wearable_assets.storage.resources import TimescaleResource
+    from wearable_assets_dev.simulators.stack import SimulatorStack
+    from wearable_assets_dev.webserver import DagsterDev
 
     batch = args.batch or DEFAULT_MAX_PARTITIONS_PER_RUN
     server, _ = ensure_server()

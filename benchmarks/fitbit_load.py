@@ -135,11 +135,11 @@ def prepare(dsn: str, lake_dir: str, provider: str) -> int:
     from wearable_assets.participant_day import ParticipantDay
     from wearable_assets.participants.sync import upsert_participants
     from wearable_assets.roster import Participant
-    from wearable_assets.simulators.cohort import SyntheticCohort
-    from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
-    from wearable_assets.simulators.google_health import GoogleHealthSimulator
     from wearable_assets.storage.lake import Lake
     from wearable_assets.storage.timescale import Timescale
+    from wearable_assets_dev.simulators.cohort import SyntheticCohort
+    from wearable_assets_dev.simulators.fitbit_legacy import FitbitLegacySimulator
+    from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 
     timescale = Timescale(dsn)
     timescale.migrate()

@@ -120,8 +120,8 @@ def run_storage(storage: str, participants: int, days: int, api_events: int, wor
 
     from wearable_assets import settings
     from wearable_assets.definitions import defs
-    from wearable_assets.orchestration.webserver import DagsterDev
     from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, participant_day_partitions
+    from wearable_assets_dev.webserver import DagsterDev
 
     home = work / f"home_{storage}"
     home.mkdir()

@@ -1,14 +1,18 @@
 """Failures the operator can fix, as one line that says what happened and what to do.
 
-``cli.main`` asks ``explain`` about any exception a command did not handle; a known one is
-printed as ``error: <line>`` with exit status 2 instead of a traceback (which would bury the
-fix under 40 lines). Unknown exceptions keep their traceback: they are bugs to report.
+``run_cli`` (the ``main`` of ``wearable-assets``, and of the development CLI in the checkout)
+asks ``explain`` about any exception a command did not handle; a known one is printed as
+``error: <line>`` with exit status 2 instead of a traceback (which would bury the fix under 40
+lines). Unknown exceptions keep their traceback: they are bugs to report.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
+
+import click
 
 from wearable_assets import settings
 from wearable_assets.oauth.crypto import TokenCipher, TokenKeyError
@@ -69,3 +73,18 @@ def explain(exc: BaseException) -> str | None:
         if type(cause).__name__ == "DagsterInvariantViolationError" and "$DAGSTER_HOME" in str(cause):
             return (f"DAGSTER_HOME={settings.dagster_home()} is not an existing absolute folder: {FIX_DAGSTER_HOME}")
     return None
+
+
+def run_cli(group: click.Group, prog_name: str | None = None) -> None:
+    """Run a click command line; a failure the operator can fix (database down, malformed token
+    key) is one line with the fix and exit status 2, anything else keeps its traceback."""
+    try:
+        group(standalone_mode=True, prog_name=prog_name)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        message = explain(exc)
+        if message is None:
+            raise
+        click.echo(f"error: {message}", err=True)
+        sys.exit(2)

@@ -31,3 +31,11 @@ def run(args: Sequence[str], env: dict[str, str], timeout: float = 300) -> subpr
 
 def wearable_assets(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return run([str(BIN / "wearable-assets"), *args], env, timeout)
+
+
+#: The development CLI (simulators, demo) as the Makefile runs it: from the checkout, not installed.
+DEV_CLI = [str(BIN / "python"), "-m", "wearable_assets_dev"]
+
+
+def wearable_assets_dev(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return run([*DEV_CLI, *args], env, timeout)

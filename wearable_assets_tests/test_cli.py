@@ -9,7 +9,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from wearable_assets.oauth.crypto import generate_key
 from wearable_assets.storage.resources import TimescaleResource
-from wearable_assets_tests.shell import plain_env, wearable_assets
+from wearable_assets_tests.shell import plain_env, wearable_assets, wearable_assets_dev
 
 
 def closed_port_dsn() -> str:
@@ -60,7 +60,7 @@ def test_refused_login_is_one_line_and_masks_the_password(timescale: TimescaleRe
 @pytest.mark.parametrize("key", ["not-a-key", generate_key()[:-2]])
 def test_malformed_token_key_is_one_line(key: str, timescale: TimescaleResource) -> None:
     env = plain_env(WEARABLES_TIMESCALE_DSN=timescale.dsn, WEARABLES_TOKEN_KEY=key)
-    result = wearable_assets("simulators", "exec", "--", "true", env=env)
+    result = wearable_assets_dev("simulators", "exec", "--", "true", env=env)
     assert result.returncode == 2, result.stdout + result.stderr
     line = _one_error_line(result.stderr)
     assert key not in line

@@ -15,10 +15,10 @@ from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.crypto import generate_key
 from wearable_assets.participants.sync import upsert_participants
 from wearable_assets.roster import load_roster
-from wearable_assets.simulators.stack import SimulatorStack
 from wearable_assets.storage import migrations
 from wearable_assets.storage.local_server import temporary_database
 from wearable_assets.storage.resources import TimescaleResource
+from wearable_assets_dev.simulators.stack import SimulatorStack
 from wearable_assets_tests.shell import plain_env, wearable_assets
 from wearable_assets_tests.test_cli import closed_port_dsn
 

@@ -13,7 +13,7 @@ import pytest
 
 from wearable_assets import settings
 from wearable_assets.oauth.crypto import generate_key
-from wearable_assets_tests.shell import BIN, plain_env, run, wearable_assets
+from wearable_assets_tests.shell import DEV_CLI, plain_env, run, wearable_assets
 
 DOCS = settings.REPO_ROOT / "docs" / "orchestration.md"
 
@@ -78,7 +78,7 @@ def test_documented_materialize_works_with_only_dagster_home(tmp_path: Path) -> 
     assert synced.returncode == 0, synced.stderr
     command = documented_materialize()
     assert '--partition "2026-11-18|P001"' in command
-    result = run([str(BIN / "wearable-assets"), "simulators", "exec", "--", "bash", "-c", command], env, timeout=600)
+    result = run([*DEV_CLI, "simulators", "exec", "--", "bash", "-c", command], env, timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "RUN_SUCCESS" in output

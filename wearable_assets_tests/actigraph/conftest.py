@@ -24,8 +24,8 @@ from wearable_assets import settings
 from wearable_assets.actigraph.resources import CentrePointResource
 from wearable_assets.participants.sync import upsert_participants
 from wearable_assets.roster import load_roster
-from wearable_assets.simulators.centrepoint import CentrePointSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets_dev.simulators.centrepoint import CentrePointSimulator
 from wearable_assets_tests.conftest import add_participants
 
 #: Last day the simulator has data for; tests use days before it.

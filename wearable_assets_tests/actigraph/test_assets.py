@@ -16,8 +16,8 @@ import pytest
 from wearable_assets.actigraph.assets import daily_statistics, daily_statistics_parquet
 from wearable_assets.actigraph.ingest import LAKE_TABLE
 from wearable_assets.actigraph.resources import CentrePointResource
-from wearable_assets.simulators.centrepoint import CentrePointSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets_dev.simulators.centrepoint import CentrePointSimulator
 from wearable_assets_tests.partition_events import check_results, partition_metadata
 
 ASSETS = [daily_statistics_parquet, daily_statistics]

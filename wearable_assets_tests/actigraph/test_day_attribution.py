@@ -23,8 +23,8 @@ from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.participants.sync import upsert_participants
 from wearable_assets.rollups import queries, refresh
 from wearable_assets.roster import Participant
-from wearable_assets.simulators.centrepoint import DATE_READINGS, CentrePointSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets_dev.simulators.centrepoint import DATE_READINGS, CentrePointSimulator
 from wearable_assets_tests.actigraph.conftest import DATA_END
 from wearable_assets_tests.actigraph.test_assets import materialize
 from wearable_assets_tests.conftest import add_participants

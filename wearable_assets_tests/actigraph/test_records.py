@@ -9,7 +9,7 @@ import pytest
 
 from wearable_assets.actigraph import records
 from wearable_assets.roster import Participant
-from wearable_assets.simulators.centrepoint import DATE_READINGS, CentrePointSimulator
+from wearable_assets_dev.simulators.centrepoint import DATE_READINGS, CentrePointSimulator
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
 BRISBANE = ZoneInfo("Australia/Brisbane")  # UTC+10, no DST

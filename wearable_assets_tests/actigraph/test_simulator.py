@@ -7,7 +7,7 @@ from datetime import date
 import requests
 
 from wearable_assets.roster import Participant
-from wearable_assets.simulators.centrepoint import CentrePointSimulator, setting_guid
+from wearable_assets_dev.simulators.centrepoint import CentrePointSimulator, setting_guid
 
 
 def token(sim: CentrePointSimulator, scope: str = "CentrePoint Analytics", secret: str | None = None) -> requests.Response:

@@ -15,8 +15,8 @@ from wearable_assets.actigraph.source import (
     MissingCredentials,
     fetch_daily_statistics,
 )
-from wearable_assets.simulators.centrepoint import CentrePointSimulator, setting_guid
-from wearable_assets.simulators.common import Fault
+from wearable_assets_dev.simulators.centrepoint import CentrePointSimulator, setting_guid
+from wearable_assets_dev.simulators.common import Fault
 from wearable_assets_tests.actigraph.conftest import DATA_END, DEMO_ROSTER
 
 DAILY = "/analytics/v3/Studies/"

@@ -15,10 +15,10 @@ from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, generate_key
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participants.sync import upsert_participants
 from wearable_assets.roster import Participant, load_roster
-from wearable_assets.simulators.cohort import SyntheticCohort
-from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.resources import TimescaleResource
+from wearable_assets_dev.simulators.cohort import SyntheticCohort
+from wearable_assets_dev.simulators.fitbit_legacy import FitbitLegacySimulator
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 
 #: The simulated "now": every test day below is in the past and fully synced.
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)

@@ -21,9 +21,9 @@ from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthR
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.rollups import checks, refresh
-from wearable_assets.simulators.common import Fault
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets_dev.simulators.common import Fault
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 from wearable_assets_tests.conftest import add_participants
 from wearable_assets_tests.partition_events import check_results, partition_metadata
 

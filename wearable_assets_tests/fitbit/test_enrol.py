@@ -20,10 +20,10 @@ from wearable_assets.fitbit.enrol import EnrolmentError, enrol
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.crypto import TOKEN_KEY_ENV
 from wearable_assets.oauth.store import TokenStore
-from wearable_assets.simulators.cohort import SyntheticCohort
-from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.resources import TimescaleResource
+from wearable_assets_dev.simulators.cohort import SyntheticCohort
+from wearable_assets_dev.simulators.fitbit_legacy import FitbitLegacySimulator
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 
 from .conftest import legacy_resource
 

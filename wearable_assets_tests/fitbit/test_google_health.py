@@ -21,10 +21,10 @@ from wearable_assets.fitbit.google_health import Request
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
-from wearable_assets.simulators.cohort import SyntheticCohort
-from wearable_assets.simulators.common import Fault, PerKeyLimits
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets_dev.simulators.cohort import SyntheticCohort
+from wearable_assets_dev.simulators.common import Fault, PerKeyLimits
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 
 from .conftest import DAY, NOW, enrol_directly, google_resource
 

@@ -20,12 +20,12 @@ from wearable_assets.fitbit.assets import intraday, intraday_parquet, raw_payloa
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
-from wearable_assets.simulators.cohort import SyntheticCohort
-from wearable_assets.simulators.common import Fault
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.lake import Lake
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets.storage.timescale import Timescale
+from wearable_assets_dev.simulators.cohort import SyntheticCohort
+from wearable_assets_dev.simulators.common import Fault
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 from wearable_assets_tests.concurrency import Outcome, errors, run_rounds
 from wearable_assets_tests.conftest import add_participants
 from wearable_assets_tests.partition_events import check_results, partition_metadata

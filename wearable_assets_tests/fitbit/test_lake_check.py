@@ -13,8 +13,8 @@ from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.lake_checks import CHECK_NAME, FITBIT_TABLES, lake_matches_timescale
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 from wearable_assets_tests.conftest import add_participants
 from wearable_assets_tests.partition_events import check_results
 

@@ -18,11 +18,11 @@ from wearable_assets.fitbit.resources import FitbitLegacyResource
 from wearable_assets.oauth.errors import NeedsReconsent
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
-from wearable_assets.simulators.cohort import SyntheticCohort
-from wearable_assets.simulators.common import PerKeyLimits
-from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets_dev.simulators.cohort import SyntheticCohort
+from wearable_assets_dev.simulators.common import PerKeyLimits
+from wearable_assets_dev.simulators.fitbit_legacy import FitbitLegacySimulator
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 from wearable_assets_tests.conftest import add_participants
 from wearable_assets_tests.partition_events import partition_metadata
 

@@ -21,8 +21,8 @@ from wearable_assets.fitbit import google_health, http
 from wearable_assets.fitbit.canonical import DayWindow
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.resources import TimescaleResource
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 
 from .conftest import DAY, enrol_directly, google_resource
 

@@ -16,10 +16,10 @@ from wearable_assets.fitbit import ingest, landing
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
-from wearable_assets.simulators.cohort import SyntheticCohort
-from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
-from wearable_assets.simulators.google_health import SLEEP_PROCESSING, GoogleHealthSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets_dev.simulators.cohort import SyntheticCohort
+from wearable_assets_dev.simulators.fitbit_legacy import FitbitLegacySimulator
+from wearable_assets_dev.simulators.google_health import SLEEP_PROCESSING, GoogleHealthSimulator
 
 from .conftest import DAY, enrol_directly, legacy_resource
 

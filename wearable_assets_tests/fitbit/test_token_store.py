@@ -14,9 +14,9 @@ from wearable_assets.oauth.crypto import TokenCipher, TokenKeyError, generate_ke
 from wearable_assets.oauth.errors import NeedsReconsent
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
-from wearable_assets.simulators.common import Fault
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets_dev.simulators.common import Fault
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 
 from .conftest import DAY, enrol_directly
 

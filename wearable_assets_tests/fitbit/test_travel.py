@@ -26,14 +26,14 @@ from wearable_assets.fitbit import ingest, landing
 from wearable_assets.fitbit.canonical import DayWindow
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.roster import Participant
-from wearable_assets.simulators.cohort import (
+from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets_dev.simulators.cohort import (
     SyntheticCohort,
     concatenate,
     device_offsets,
     to_epoch,
 )
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
-from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 
 from .conftest import NOW, enrol_directly, google_resource
 

@@ -28,8 +28,9 @@ from wearable_assets.storage.local_server import temporary_database
 
 REPO = settings.REPO_ROOT
 SQL_SOURCE = REPO / "wearable_assets" / "sql"
-#: Top-level folders of the checkout that are not part of the installed package.
-NOT_SHIPPED = ("wearable_assets_tests", "benchmarks", "scripts", "roster", "docs", "sql")
+#: Top-level folders of the checkout that are not part of the installed package (wearable_assets_dev:
+#: the development tooling, i.e. the provider simulators, the demo and the ``dagster dev`` driver).
+NOT_SHIPPED = ("wearable_assets_tests", "wearable_assets_dev", "benchmarks", "scripts", "roster", "docs", "sql")
 
 
 def _repo_migrations() -> list[str]:
@@ -100,6 +101,8 @@ def test_wheel_holds_the_package_and_its_migrations_only(installed: InstalledWhe
     dist_info = {t for t in top if t.endswith(".dist-info")}
     assert top - dist_info == {"wearable_assets"}, sorted(top)
     assert not [n for n in names if n.split("/")[0] in NOT_SHIPPED or n.startswith("wearable_assets/tests/")]
+    assert not [n for n in names if "simulators" in n or n.endswith(("/demo.py", "/webserver.py"))], \
+        "development tooling must stay out of the runtime wheel"
     migrations_shipped = sorted(n.removeprefix("wearable_assets/sql/") for n in names
                                 if n.startswith("wearable_assets/sql/") and n.endswith(".sql"))
     assert _repo_migrations() and migrations_shipped == sorted(_repo_migrations())
@@ -111,6 +114,7 @@ def test_installed_wheel_imports_itself_not_the_checkout(installed: InstalledWhe
         "from wearable_assets.storage import migrations\n"
         "print(json.dumps({'package': wearable_assets.__file__, 'sql_dir': str(migrations.SQL_DIR),\n"
         "  'tests': importlib.util.find_spec('wearable_assets_tests') is not None,\n"
+        "  'dev': importlib.util.find_spec('wearable_assets_dev') is not None,\n"
         "  'path': sys.path, 'found': [m.path.name for m in migrations.discover()]}))"
     )
     seen = json.loads(_run([installed.python, "-c", probe], cwd=installed.cwd, env=installed.env).stdout)
@@ -118,6 +122,7 @@ def test_installed_wheel_imports_itself_not_the_checkout(installed: InstalledWhe
     assert Path(seen["package"]).resolve().is_relative_to(venv)
     assert Path(seen["sql_dir"]).resolve().is_relative_to(venv)
     assert not seen["tests"], "the test package must not be importable from the installed wheel"
+    assert not seen["dev"], "the development tooling must not be importable from the installed wheel"
     assert str(REPO) not in seen["path"] and str(REPO.resolve()) not in seen["path"]
     assert seen["found"] == [Path(name).name for name in _repo_migrations()]
 
@@ -126,6 +131,15 @@ def test_installed_wheel_imports_itself_not_the_checkout(installed: InstalledWhe
 def scratch_dsn(timescale_dsn: str) -> Iterator[str]:
     with temporary_database(timescale_dsn, f"wearables_test_{os.getpid()}_wheel") as dsn:
         yield dsn
+
+
+def test_installed_cli_has_no_development_commands(installed: InstalledWheel) -> None:
+    """The simulators and the demo are commands of the checkout's development CLI only: the
+    installed ``wearable-assets`` neither lists them nor fails at start-up without them."""
+    listed = _run([installed.cli, "--help"], cwd=installed.cwd, env=installed.env).stdout
+    commands = {line.split()[0] for line in listed.split("Commands:", 1)[1].splitlines() if line.strip()}
+    assert {"db", "roster", "doctor", "serve"} <= commands, listed
+    assert not commands & {"simulators", "demo"}, listed
 
 
 def test_installed_cli_migrates_a_fresh_database(installed: InstalledWheel, scratch_dsn: str) -> None:

@@ -9,8 +9,8 @@ import dagster as dg
 from wearable_assets.fitbit import ingest
 from wearable_assets.orchestration.jobs import PARTICIPANT_DAY_SELECTION
 from wearable_assets.participant_day import ParticipantDay
-from wearable_assets.simulators.stack import SimulatorStack
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets_dev.simulators.stack import SimulatorStack
 from wearable_assets_tests.orchestration.conftest import synced_day
 from wearable_assets_tests.rollups.runs import execute, failure_messages, materialized_keys
 

@@ -11,10 +11,10 @@ import pytest
 from wearable_assets import settings
 from wearable_assets.orchestration import schedules
 from wearable_assets.orchestration.pools import apply_pool_limits
-from wearable_assets.orchestration.webserver import DagsterDev, process_group_members
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
-from wearable_assets.simulators.stack import SimulatorStack
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets_dev.simulators.stack import SimulatorStack
+from wearable_assets_dev.webserver import DagsterDev, process_group_members
 from wearable_assets_tests.orchestration.conftest import synced_day
 
 ASSETS = [

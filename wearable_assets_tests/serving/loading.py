@@ -21,9 +21,9 @@ from wearable_assets.participants.sync import upsert_participants
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, to_multi_key
 from wearable_assets.rollups.assets import intraday_hourly, participant_day_summary
 from wearable_assets.roster import load_roster
-from wearable_assets.simulators.cohort import SyntheticCohort
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
+from wearable_assets_dev.simulators.cohort import SyntheticCohort
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 
 #: New York (DST ends on 2026-11-01: a 25-hour day) and Brisbane (UTC+10, no DST).
 PARTICIPANTS = ("P001", "P002")

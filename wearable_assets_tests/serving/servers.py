@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from wearable_assets.serving.api import create_app
 from wearable_assets.serving.config import ServingConfig
-from wearable_assets.simulators.common import SimulatorServer
+from wearable_assets_dev.simulators.common import SimulatorServer
 
 
 @dataclass

@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from wearable_assets.simulators.cohort import SimUser, SyntheticCohort
-from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
+from wearable_assets_dev.simulators.cohort import SimUser, SyntheticCohort
+from wearable_assets_dev.simulators.fitbit_legacy import FitbitLegacySimulator
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 
 # requests-oauthlib refuses plain-http token URLs and warns when Google narrows the scope list;
 # the simulators run on http://127.0.0.1, so allow both for this test process only.

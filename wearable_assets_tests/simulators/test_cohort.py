@@ -10,7 +10,7 @@ import pytest
 
 from wearable_assets import settings
 from wearable_assets.roster import load_roster
-from wearable_assets.simulators.cohort import (
+from wearable_assets_dev.simulators.cohort import (
     SimUser,
     SyntheticCohort,
     device_offsets,

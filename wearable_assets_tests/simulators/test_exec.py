@@ -1,4 +1,4 @@
-"""``wearable-assets simulators exec``: enrols only who has no usable token, never touches a
+"""``python -m wearable_assets_dev simulators exec``: enrols only who has no usable token, never touches a
 participant who needs re-consent, and passes SIGTERM/SIGINT on to its command and waits for it.
 Run as an operator runs it (subprocesses) against the session's database."""
 
@@ -17,7 +17,7 @@ from wearable_assets.oauth.crypto import generate_key
 from wearable_assets.participants.sync import upsert_participants
 from wearable_assets.roster import load_roster
 from wearable_assets.storage.resources import TimescaleResource
-from wearable_assets_tests.shell import BIN, plain_env, wearable_assets
+from wearable_assets_tests.shell import BIN, DEV_CLI, plain_env, wearable_assets_dev
 
 DEMO_ROSTER = settings.REPO_ROOT / "roster" / "demo_roster.csv"
 GOOGLE = ["P001", "P002", "P004"]  # the demo roster's Google Health participants
@@ -53,7 +53,7 @@ def test_second_exec_keeps_tokens_and_never_touches_a_revoked_participant(
     env = plain_env(WEARABLES_TIMESCALE_DSN=timescale.dsn, WEARABLES_TOKEN_KEY=key, WEARABLES_ROSTER=str(DEMO_ROSTER),
                     DAGSTER_HOME=str(tmp_path), WEARABLES_STATE_DIR=str(tmp_path / "state"))
 
-    first = wearable_assets("simulators", "exec", "--", "true", env=env)
+    first = wearable_assets_dev("simulators", "exec", "--", "true", env=env)
     assert first.returncode == 0, first.stderr
     assert "enrolled through the simulator: P001, P002, P004" in first.stderr
     assert {pid: t[1] for pid, t in _tokens(timescale).items()} == dict.fromkeys(GOOGLE, "active")
@@ -64,7 +64,7 @@ def test_second_exec_keeps_tokens_and_never_touches_a_revoked_participant(
     before = _tokens(timescale)
 
     for round_ in range(2):  # the same key, twice: nothing is re-enrolled, stored tokens keep working
-        again = wearable_assets("simulators", "exec", "--", str(BIN / "python"), "-c", REFRESH, "P001", "P004", env=env)
+        again = wearable_assets_dev("simulators", "exec", "--", str(BIN / "python"), "-c", REFRESH, "P001", "P004", env=env)
         assert again.returncode == 0, again.stdout + again.stderr
         assert "refreshed P001 P004" in again.stdout
         assert "kept their stored tokens: P001, P004" in again.stderr
@@ -76,7 +76,7 @@ def test_second_exec_keeps_tokens_and_never_touches_a_revoked_participant(
 
     # Another valid key: the stored tokens are unreadable with it, so P001 and P004 are enrolled
     # again (and say so); P002 still is not touched.
-    other = wearable_assets("simulators", "exec", "--", "true", env={**env, "WEARABLES_TOKEN_KEY": generate_key()})
+    other = wearable_assets_dev("simulators", "exec", "--", "true", env={**env, "WEARABLES_TOKEN_KEY": generate_key()})
     assert other.returncode == 0, other.stderr
     assert "encrypted with another WEARABLES_TOKEN_KEY): P001, P004" in other.stderr
     final = _tokens(timescale)
@@ -106,7 +106,7 @@ def test_signals_reach_the_command_and_the_wrapper_waits_for_it(tmp_path: Path, 
     script = CHILD.format(pid=pid_file, done=done_file)
     env = plain_env(WEARABLES_TOKEN_KEY=generate_key(), WEARABLES_STATE_DIR=str(tmp_path / "state"))
     wrapper = subprocess.Popen(
-        [str(BIN / "wearable-assets"), "simulators", "exec", "--no-enroll", "--", "bash", "-c", script, "-", sig.name],
+        [*DEV_CLI, "simulators", "exec", "--no-enroll", "--", "bash", "-c", script, "-", sig.name],
         env=env, cwd=settings.REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
@@ -133,7 +133,7 @@ def test_a_command_killed_by_the_signal_reports_it_as_a_shell_does(tmp_path: Pat
     pid_file = tmp_path / "child.pid"
     env = plain_env(WEARABLES_TOKEN_KEY=generate_key(), WEARABLES_STATE_DIR=str(tmp_path / "state"))
     wrapper = subprocess.Popen(
-        [str(BIN / "wearable-assets"), "simulators", "exec", "--no-enroll", "--",
+        [*DEV_CLI, "simulators", "exec", "--no-enroll", "--",
          "bash", "-c", f'echo $$ > "{pid_file}"; exec sleep 300'],
         env=env, cwd=settings.REPO_ROOT, stdin=subprocess.DEVNULL,
     )

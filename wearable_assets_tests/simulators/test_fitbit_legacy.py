@@ -9,9 +9,9 @@ import requests
 from oauthlib.oauth2 import OAuth2Error
 from requests_oauthlib import OAuth2Session
 
-from wearable_assets.simulators.cohort import SyntheticCohort, local_midnight_utc, to_epoch
-from wearable_assets.simulators.common import Fault
-from wearable_assets.simulators.fitbit_legacy import SCOPES, FitbitLegacySimulator
+from wearable_assets_dev.simulators.cohort import SyntheticCohort, local_midnight_utc, to_epoch
+from wearable_assets_dev.simulators.common import Fault
+from wearable_assets_dev.simulators.fitbit_legacy import SCOPES, FitbitLegacySimulator
 
 REDIRECT = "http://127.0.0.1:9/fitbit-callback"
 RATE_HEADERS = ("Fitbit-Rate-Limit-Limit", "Fitbit-Rate-Limit-Remaining", "Fitbit-Rate-Limit-Reset")

@@ -9,9 +9,9 @@ import requests
 from oauthlib.oauth2 import InvalidGrantError
 from requests_oauthlib import OAuth2Session
 
-from wearable_assets.simulators.cohort import SyntheticCohort, local_midnight_utc
-from wearable_assets.simulators.common import Fault
-from wearable_assets.simulators.google_health import READ_SCOPES, GoogleHealthSimulator
+from wearable_assets_dev.simulators.cohort import SyntheticCohort, local_midnight_utc
+from wearable_assets_dev.simulators.common import Fault
+from wearable_assets_dev.simulators.google_health import READ_SCOPES, GoogleHealthSimulator
 
 REDIRECT = "http://127.0.0.1:9/callback"
 

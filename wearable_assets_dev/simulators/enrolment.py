@@ -19,14 +19,15 @@ from dataclasses import dataclass, field
 
 import requests
 
+from wearable_assets import settings
 from wearable_assets.fitbit import google_health
 from wearable_assets.fitbit.enrol import enrol
-from wearable_assets.fitbit.resources import GoogleHealthResource
+from wearable_assets.fitbit.resources import GoogleHealthResource, google_health_resource
 from wearable_assets.oauth.crypto import TokenKeyError
 from wearable_assets.oauth.errors import NeedsReconsent
 from wearable_assets.roster import Participant
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
 from wearable_assets.storage.timescale import Timescale
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 
 
 @dataclass
@@ -103,3 +104,11 @@ def enrol_with_simulator(
         )
         target.append(p.participant_id)
     return outcome
+
+
+def enrol_roster(participants: list[Participant], simulator: GoogleHealthSimulator) -> SimulatorEnrolment:
+    """``enrol_with_simulator`` with the operator's database and Google Health client (the
+    environment's, as a run would build them): what ``simulators exec`` and the demo do first."""
+    timescale = Timescale(settings.timescale_dsn())
+    resource = google_health_resource().process_config_and_initialize()
+    return enrol_with_simulator(participants, timescale, resource, simulator)

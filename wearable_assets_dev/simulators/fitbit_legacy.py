@@ -41,7 +41,7 @@ import numpy as np
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from wearable_assets.simulators.cohort import (
+from wearable_assets_dev.simulators.cohort import (
     UTC,
     OffsetTable,
     SimDay,
@@ -54,7 +54,7 @@ from wearable_assets.simulators.cohort import (
     offset_table,
     to_epoch,
 )
-from wearable_assets.simulators.common import (
+from wearable_assets_dev.simulators.common import (
     AuthCode,
     LoopbackSimulator,
     OAuthSimulatorState,

@@ -3,7 +3,7 @@
 ``SimulatorStack.env()`` returns the environment variables that point the project's clients at
 the simulators (endpoints and the simulators' own client credentials), so everything downstream
 runs the production code paths unchanged. ``run_forwarding_signals`` runs the command of
-``wearable-assets simulators exec`` under them.
+``python -m wearable_assets_dev simulators exec`` under them.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from cryptography.fernet import Fernet
 
 from wearable_assets import settings
 from wearable_assets.roster import Participant, load_roster
-from wearable_assets.simulators.centrepoint import CentrePointSimulator
-from wearable_assets.simulators.cohort import DEMO_TRAITS, SyntheticCohort
-from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
-from wearable_assets.simulators.google_health import GoogleHealthSimulator
+from wearable_assets_dev.simulators.centrepoint import CentrePointSimulator
+from wearable_assets_dev.simulators.cohort import DEMO_TRAITS, SyntheticCohort
+from wearable_assets_dev.simulators.fitbit_legacy import FitbitLegacySimulator
+from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Used by the end-to-end backfill test and the throughput benchmark, and usable from a shell to
 launch a participant-day backfill without clicking through the UI::
 
-    python -m wearable_assets.orchestration.webserver --url http://127.0.0.1:3000 \\
+    python -m wearable_assets_dev.webserver --url http://127.0.0.1:3000 \\
         --assets fitbit/intraday,intraday_hourly --partitions "2026-11-20|P001" "2026-11-20|P002"
 
 ``DagsterDev`` starts ``dagster dev`` in its own process group and stops the whole group

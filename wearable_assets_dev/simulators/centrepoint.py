@@ -48,7 +48,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from wearable_assets import settings
 from wearable_assets.roster import Participant, load_roster
-from wearable_assets.simulators.common import FixedWindowLimiter, SimulatorServer, SimulatorState, make_app
+from wearable_assets_dev.simulators.common import FixedWindowLimiter, SimulatorServer, SimulatorState, make_app
 
 SCOPES = ("CentrePoint", "Analytics", "DataAccess", "DataRetrieval")
 _NAMESPACE = uuid.UUID("5b0f6c1e-3c2a-4a51-9d1e-0c3e2a7f4b10")  # fixed: setting GUIDs stay the same
@@ -492,7 +492,7 @@ class CentrePointSimulator:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m wearable_assets.simulators.centrepoint``: serve until Ctrl-C (for demos)."""
+    """``python -m wearable_assets_dev.simulators.centrepoint``: serve until Ctrl-C (for demos)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,4 +1,5 @@
-"""``make demo``: the main job on the embedded default stack, then a summary a person can act on.
+"""``make demo`` (``python -m wearable_assets_dev demo``): the main job on the embedded default stack,
+then a summary a person can act on.
 
 It runs the same code as production: the roster sync, the real OAuth enrolment (against the
 simulator's auto-approving consent page), ``participant_day_job`` as one ranged run over the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -72,11 +74,11 @@ class DemoResult:
 
 def run_demo(participant_count: int, days: int, last_day: date | None = None) -> DemoResult:
     """Materialise ``days`` days (ending ``last_day``, default yesterday) for the demo cohort."""
-    from wearable_assets.cli import _enrol_all
     from wearable_assets.participants.sync import apply_to_instance, partition_changes, upsert_participants
     from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, weekly_partitions
-    from wearable_assets.simulators.stack import SimulatorStack, ensure_local_token_key
     from wearable_assets.storage.timescale import Timescale
+    from wearable_assets_dev.simulators.enrolment import enrol_roster
+    from wearable_assets_dev.simulators.stack import SimulatorStack, ensure_local_token_key
 
     roster_file = demo_roster(participant_count)
     os.environ[settings.ROSTER_PATH_ENV] = str(roster_file)
@@ -93,7 +95,8 @@ def run_demo(participant_count: int, days: int, last_day: date | None = None) ->
         apply_to_instance(instance, partition_changes(participants, existing, last_day))
         ids = [p for p in instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME)
                if p in {q.participant_id for q in participants}]
-        _enrol_all(participants, stack)
+        for line in enrol_roster(participants, stack.google).lines():
+            print(line, file=sys.stderr)
 
         from wearable_assets.definitions import defs
 
