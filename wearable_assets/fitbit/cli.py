@@ -8,8 +8,6 @@ and ``WEARABLES_TOKEN_KEY``), endpoints from the same variables the pipeline rea
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from wearable_assets import settings
@@ -17,16 +15,23 @@ from wearable_assets.fitbit import google_health, legacy
 from wearable_assets.fitbit.enrol import EnrolmentError, enrol
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
 from wearable_assets.oauth.app import OAuthConfigError
-from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, TokenKeyError, generate_key
+from wearable_assets.oauth.crypto import TokenKeyError, generate_key
 from wearable_assets.oauth.errors import TokenEndpointError
+from wearable_assets.settings import (
+    FITBIT_CLIENT_ID_ENV,
+    FITBIT_CLIENT_SECRET_ENV,
+    GOOGLE_CLIENT_ID_ENV,
+    GOOGLE_CLIENT_SECRET_ENV,
+    TOKEN_KEY_ENV,
+)
 from wearable_assets.storage.timescale import Timescale
 
 
 def _env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise click.ClickException(f"{name} is not set (see docs/fitbit.md, 'Configuration')")
-    return value
+    try:
+        return settings.required(name, "see docs/fitbit.md, 'Configuration'")
+    except settings.SettingError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("enroll")
@@ -59,12 +64,12 @@ def enroll(participant_id: str, provider: str | None, port: int, login_hint: str
     try:
         if provider == google_health.PROVIDER:
             resource: GoogleHealthResource | FitbitLegacyResource = GoogleHealthResource(
-                client_id=_env("GOOGLE_CLIENT_ID"), client_secret=_env("GOOGLE_CLIENT_SECRET"),
+                client_id=_env(GOOGLE_CLIENT_ID_ENV), client_secret=_env(GOOGLE_CLIENT_SECRET_ENV),
                 token_key=_env(TOKEN_KEY_ENV))
             params = {"access_type": "offline", "prompt": "consent", "login_hint": hint}
         else:
-            resource = FitbitLegacyResource(client_id=_env("FITBIT_CLIENT_ID"),
-                                            client_secret=_env("FITBIT_CLIENT_SECRET"), token_key=_env(TOKEN_KEY_ENV))
+            resource = FitbitLegacyResource(client_id=_env(FITBIT_CLIENT_ID_ENV),
+                                            client_secret=_env(FITBIT_CLIENT_SECRET_ENV), token_key=_env(TOKEN_KEY_ENV))
             params = {"prompt": "consent", "login_hint": hint}
         result = enrol(
             participant_id=participant_id,

@@ -14,7 +14,6 @@ rectangles and cuts them to at most ``max_partitions_per_run`` participant-days 
 """
 
 
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,29 +28,12 @@ from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, daily_partit
 from wearable_assets.storage.resources import TimescaleResource
 from wearable_assets.storage.timescale import Timescale
 
-CRON_ENV = "WEARABLES_SCHEDULE_CRON"
-TIMEZONE_ENV = "WEARABLES_SCHEDULE_TIMEZONE"
-REPULL_ENV = "WEARABLES_REPULL_DAYS"
-BATCH_ENV = "WEARABLES_SCHEDULE_MAX_PARTITIONS_PER_RUN"
 DEFAULT_CRON = "0 3 * * *"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_REPULL_DAYS = 3
 DEFAULT_MAX_PARTITIONS_PER_RUN = 50
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
-
-
-def _int_env(name: str, default: int, minimum: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a whole number") from None
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be at least {minimum}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -168,12 +150,13 @@ def plan_daily_runs(
 @dg.schedule(
     name="daily_participant_days",
     job=participant_day_job,
-    cron_schedule=os.environ.get(CRON_ENV) or DEFAULT_CRON,
-    execution_timezone=os.environ.get(TIMEZONE_ENV) or DEFAULT_TIMEZONE,
+    cron_schedule=settings.text(settings.SCHEDULE_CRON_ENV, DEFAULT_CRON),
+    execution_timezone=settings.text(settings.SCHEDULE_TIMEZONE_ENV, DEFAULT_TIMEZONE),
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Yesterday (each participant's local day) and the trailing re-pull window for every enrolled "
-    f"participant, in ranged runs. ${CRON_ENV} / ${TIMEZONE_ENV} set when; ${REPULL_ENV} the window "
-    f"(default {DEFAULT_REPULL_DAYS}); ${BATCH_ENV} the participant-days per run (default "
+    f"participant, in ranged runs. ${settings.SCHEDULE_CRON_ENV} / ${settings.SCHEDULE_TIMEZONE_ENV} set when; "
+    f"${settings.REPULL_DAYS_ENV} the window "
+    f"(default {DEFAULT_REPULL_DAYS}); ${settings.SCHEDULE_BATCH_ENV} the participant-days per run (default "
     f"{DEFAULT_MAX_PARTITIONS_PER_RUN}).",
 )
 def daily_participant_days(
@@ -185,8 +168,8 @@ def daily_participant_days(
         return dg.SkipReason("no participants in the partitions yet (the roster sensor adds them)")
     ranges = plan_daily_runs(
         active_participants(timescale), order, now,
-        repull_days=_int_env(REPULL_ENV, DEFAULT_REPULL_DAYS, 0),
-        max_partitions_per_run=_int_env(BATCH_ENV, DEFAULT_MAX_PARTITIONS_PER_RUN, 1),
+        repull_days=settings.integer(settings.REPULL_DAYS_ENV, DEFAULT_REPULL_DAYS, minimum=0, unit="days"),
+        max_partitions_per_run=settings.integer(settings.SCHEDULE_BATCH_ENV, DEFAULT_MAX_PARTITIONS_PER_RUN, minimum=1),
     )
     if not ranges:
         return dg.SkipReason("no enrolled participant has a complete day due")

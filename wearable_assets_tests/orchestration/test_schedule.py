@@ -135,8 +135,8 @@ def test_schedule_is_on_by_default_at_three_and_configurable(demo: TimescaleReso
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 3 * * *", "UTC")
     assert schedule.job_name == "participant_day_job"
 
-    monkeypatch.setenv(schedules.REPULL_ENV, "0")
-    monkeypatch.setenv(schedules.BATCH_ENV, "2")
+    monkeypatch.setenv(settings.REPULL_DAYS_ENV, "0")
+    monkeypatch.setenv(settings.SCHEDULE_BATCH_ENV, "2")
     requests = evaluate(instance, demo, TICK)
     sizes = []
     for r in requests:
