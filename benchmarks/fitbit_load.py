@@ -129,10 +129,11 @@ def child(method: str, dsn: str, lake_dir: str) -> None:
 def prepare(dsn: str, lake_dir: str, provider: str) -> int:
     """Scratch schema, one participant, and the landed payloads of one 1-s participant-day,
     fetched from the ``provider``'s simulator exactly as the raw asset does."""
-    from wearable_assets.fitbit import ingest, landing
+    from wearable_assets.fitbit import landing
     from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
     from wearable_assets.oauth.crypto import generate_key
     from wearable_assets.participant_day import ParticipantDay
+    from wearable_assets.participants import store as participant_store
     from wearable_assets.participants.sync import upsert_participants
     from wearable_assets.roster import Participant
     from wearable_assets.simulators.cohort import SyntheticCohort
@@ -148,7 +149,7 @@ def prepare(dsn: str, lake_dir: str, provider: str) -> int:
     upsert_participants(timescale, [participant])
     cohort = SyntheticCohort.from_roster([participant], now=datetime(2026, 11, 25, tzinfo=timezone.utc),
                                          hr_interval_s=1)
-    found = ingest.load_participants(timescale, [PARTICIPANT])[PARTICIPANT]
+    found = participant_store.load(timescale, [PARTICIPANT])[PARTICIPANT]
     pday, lake = ParticipantDay(DAY, PARTICIPANT), Lake(lake_dir)
     if provider == "google_health":
         with GoogleHealthSimulator(cohort) as sim:

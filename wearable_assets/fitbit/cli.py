@@ -17,6 +17,7 @@ from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthR
 from wearable_assets.oauth.app import OAuthConfigError
 from wearable_assets.oauth.crypto import TokenKeyError, generate_key
 from wearable_assets.oauth.errors import TokenEndpointError
+from wearable_assets.participants import store as participant_store
 from wearable_assets.settings import (
     FITBIT_CLIENT_ID_ENV,
     FITBIT_CLIENT_SECRET_ENV,
@@ -49,18 +50,14 @@ def enroll(participant_id: str, provider: str | None, port: int, login_hint: str
 
     ensure_local_environment()
     timescale = Timescale(settings.timescale_dsn())
-    rows = timescale.fetch(
-        "SELECT fitbit_provider, fitbit_user_id FROM wearables.participants WHERE participant_id = %s",
-        (participant_id,),
-    )
-    if not rows:
+    participant = participant_store.find(timescale, participant_id)
+    if participant is None:
         raise click.ClickException(
             f"participant {participant_id} is not in wearables.participants: add them to the roster and run "
             "`wearable-assets roster sync` first"
         )
-    roster_provider, user_id = rows[0]
-    provider = provider or roster_provider or google_health.PROVIDER
-    hint = login_hint or user_id or participant_id
+    provider = provider or participant.fitbit_provider or google_health.PROVIDER
+    hint = login_hint or participant.fitbit_user_id or participant_id
     try:
         if provider == google_health.PROVIDER:
             resource: GoogleHealthResource | FitbitLegacyResource = GoogleHealthResource(

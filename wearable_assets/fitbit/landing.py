@@ -32,13 +32,13 @@ from wearable_assets.fitbit.ingest import (
     MANIFEST,
     RAW_SOURCE,
     DayOutcome,
-    FitbitParticipant,
     read_manifest,
 )
 from wearable_assets.oauth.app import OAuthConfigError
 from wearable_assets.oauth.crypto import TokenKeyError
 from wearable_assets.oauth.errors import NeedsReconsent, TokenEndpointError
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.roster import Participant
 from wearable_assets.storage.lake import Lake
 from wearable_assets.storage.timescale import Timescale
 
@@ -53,7 +53,7 @@ def _fetch_id(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def _manifest(pday: ParticipantDay, participant: FitbitParticipant, provider: str, status: str, *, fetch: str,
+def _manifest(pday: ParticipantDay, participant: Participant, provider: str, status: str, *, fetch: str,
               fetched_at: datetime, payloads: list[str], api_calls: int, detail: str = "") -> dict[str, Any]:
     return {
         "participant_id": pday.participant_id,
@@ -91,7 +91,7 @@ def _prune_fetches(lake: Lake, pday: ParticipantDay, keep: set[str]) -> None:
     lake.remove_empty_raw_folders(RAW_SOURCE, pday.participant_id, pday.day)
 
 
-def land_day(pday: ParticipantDay, participant: FitbitParticipant, client: Client, lake: Lake,
+def land_day(pday: ParticipantDay, participant: Participant, client: Client, lake: Lake,
              timescale: Timescale) -> DayOutcome:
     """Fetch and land one participant-day. Auth problems and API failures become the outcome
     (and the manifest's status) instead of exceptions, so the caller can carry on with others.
@@ -102,7 +102,7 @@ def land_day(pday: ParticipantDay, participant: FitbitParticipant, client: Clien
         return _land_day(pday, participant, client, lake)
 
 
-def _land_day(pday: ParticipantDay, participant: FitbitParticipant, client: Client, lake: Lake) -> DayOutcome:
+def _land_day(pday: ParticipantDay, participant: Participant, client: Client, lake: Lake) -> DayOutcome:
     provider = client.provider
     fetched_at = datetime.now(timezone.utc)
     fetch = _fetch_id(fetched_at)

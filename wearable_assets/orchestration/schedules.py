@@ -24,9 +24,10 @@ import dagster as dg
 
 from wearable_assets import settings
 from wearable_assets.orchestration.jobs import participant_day_job
+from wearable_assets.participants import store as participant_store
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, daily_partitions
+from wearable_assets.roster import Participant
 from wearable_assets.storage.resources import TimescaleResource
-from wearable_assets.storage.timescale import Timescale
 
 DEFAULT_CRON = "0 3 * * *"
 DEFAULT_TIMEZONE = "UTC"
@@ -36,16 +37,8 @@ RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
 
-@dataclass(frozen=True)
-class ScheduledParticipant:
-    participant_id: str
-    time_zone: str
-    enrolled_from: date
-    enrolled_to: date | None
-
-
 def due_days(
-    participant: ScheduledParticipant, now: datetime, repull_days: int, first_partition: date, last_partition: date
+    participant: Participant, now: datetime, repull_days: int, first_partition: date, last_partition: date
 ) -> list[date]:
     """The participant's local yesterday and the ``repull_days`` before it, clipped to their
     enrolment and to the days that exist as partitions."""
@@ -122,17 +115,8 @@ def plan_ranges(wanted: dict[str, list[date]], order: Sequence[str], max_partiti
     return ranges
 
 
-def active_participants(timescale: Timescale) -> list[ScheduledParticipant]:
-    rows = timescale.fetch(
-        "SELECT participant_id, time_zone, enrolled_from, enrolled_to FROM wearables.participants "
-        "WHERE in_roster AND (fitbit_provider IS NOT NULL OR centrepoint_subject_id IS NOT NULL) "
-        "ORDER BY participant_id"
-    )
-    return [ScheduledParticipant(*row) for row in rows]
-
-
 def plan_daily_runs(
-    participants: Sequence[ScheduledParticipant], order: Sequence[str], now: datetime, *,
+    participants: Sequence[Participant], order: Sequence[str], now: datetime, *,
     repull_days: int, max_partitions_per_run: int,
 ) -> list[KeyRange]:
     with dg.partition_loading_context(effective_dt=now):
@@ -167,7 +151,7 @@ def daily_participant_days(
     if not order:
         return dg.SkipReason("no participants in the partitions yet (the roster sensor adds them)")
     ranges = plan_daily_runs(
-        active_participants(timescale), order, now,
+        participant_store.scheduled(timescale), order, now,
         repull_days=settings.integer(settings.REPULL_DAYS_ENV, DEFAULT_REPULL_DAYS, minimum=0, unit="days"),
         max_partitions_per_run=settings.integer(settings.SCHEDULE_BATCH_ENV, DEFAULT_MAX_PARTITIONS_PER_RUN, minimum=1),
     )

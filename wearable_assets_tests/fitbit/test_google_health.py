@@ -21,6 +21,7 @@ from wearable_assets.fitbit.google_health import Request
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.participants import store as participant_store
 from wearable_assets.simulators.cohort import SyntheticCohort
 from wearable_assets.simulators.common import Fault, PerKeyLimits
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
@@ -35,7 +36,7 @@ STEPS_PATH = "/v4/users/me/dataTypes/steps/dataPoints"
 def fetch_and_load(google: GoogleHealthResource, db: TimescaleResource, lake: LakeResource, pid: str,
                    day: date) -> tuple[ingest.DayOutcome, ingest.DayOutcome]:
     pday = ParticipantDay(day, pid)
-    participant = ingest.load_participants(db, [pid])[pid]
+    participant = participant_store.load(db, [pid])[pid]
     landed = landing.land_day(pday, participant, google.client(pid, db), lake, db)
     if landed.status != "ok":
         return landed, landed

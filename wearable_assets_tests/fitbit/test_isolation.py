@@ -20,6 +20,8 @@ from wearable_assets.fitbit.assets import intraday, intraday_parquet, raw_payloa
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.participants import store as participant_store
+from wearable_assets.roster import Participant
 from wearable_assets.simulators.cohort import SyntheticCohort
 from wearable_assets.simulators.common import Fault
 from wearable_assets.simulators.google_health import GoogleHealthSimulator
@@ -92,7 +94,7 @@ def _assert_landed_and_complete(lake: Lake, where: str) -> dict[str, Any]:
 
 
 # --- jobs run in the worker processes ---------------------------------------------------------
-def _land(dsn: str, lake_url: str, google: dict[str, Any], participant: ingest.FitbitParticipant,
+def _land(dsn: str, lake_url: str, google: dict[str, Any], participant: Participant,
           worker: int, round_: int) -> str:
     timescale = Timescale(dsn, apply_migrations=False)
     client = GoogleHealthResource(**google).client(PID, timescale)
@@ -105,7 +107,7 @@ def _load(dsn: str, lake_url: str, worker: int, round_: int) -> tuple[str, int, 
     return outcome.status, outcome.rows, outcome.sleep_stages
 
 
-def _land_or_load(dsn: str, lake_url: str, google: dict[str, Any], participant: ingest.FitbitParticipant,
+def _land_or_load(dsn: str, lake_url: str, google: dict[str, Any], participant: Participant,
                   fetch_s: float, worker: int, round_: int) -> Any:
     """Worker 0 fetches; worker 1 loads, starting at a different moment of the fetch each round
     (from its start to its end, where the fetch writes the manifest and prunes)."""
@@ -119,7 +121,7 @@ def _land_or_load(dsn: str, lake_url: str, google: dict[str, Any], participant: 
 def test_two_concurrent_fetches_leave_a_manifest_whose_payloads_exist_and_load(
     fast_google: GoogleHealthResource, db: TimescaleResource, lake: LakeResource, cohort: SyntheticCohort,
 ) -> None:
-    participant = ingest.load_participants(db, [PID])[PID]
+    participant = participant_store.load(db, [PID])[PID]
     plain = Lake(lake.url)
 
     def check(round_: int, outcomes: list[Outcome]) -> None:
@@ -135,7 +137,7 @@ def test_two_concurrent_fetches_leave_a_manifest_whose_payloads_exist_and_load(
 def test_two_concurrent_loads_of_one_participant_day_are_exact(
     fast_google: GoogleHealthResource, db: TimescaleResource, lake: LakeResource, cohort: SyntheticCohort,
 ) -> None:
-    participant = ingest.load_participants(db, [PID])[PID]
+    participant = participant_store.load(db, [PID])[PID]
     assert landing.land_day(PDAY, participant, fast_google.client(PID, db), lake, db).status == "ok"
     truth = _truth(cohort)
 
@@ -155,7 +157,7 @@ def test_two_concurrent_loads_of_one_participant_day_are_exact(
 def test_a_load_never_reads_payloads_a_concurrent_fetch_is_pruning(
     fast_google: GoogleHealthResource, db: TimescaleResource, lake: LakeResource, cohort: SyntheticCohort,
 ) -> None:
-    participant = ingest.load_participants(db, [PID])[PID]
+    participant = participant_store.load(db, [PID])[PID]
     started = time.monotonic()
     assert landing.land_day(PDAY, participant, fast_google.client(PID, db), lake, db).status == "ok"
     fetch_s = time.monotonic() - started
@@ -216,7 +218,7 @@ def test_rerunning_raw_landing_leaves_one_fetch_folder_and_no_empty_folder(
     fast_google: GoogleHealthResource, google_sim: GoogleHealthSimulator, db: TimescaleResource, lake: LakeResource,
     instance: dg.DagsterInstance,
 ) -> None:
-    participant = ingest.load_participants(db, [PID])[PID]
+    participant = participant_store.load(db, [PID])[PID]
     client = fast_google.client(PID, db)
     # An empty fetch folder as earlier versions left behind: the next landing clears it too.
     (_raw_folder(lake) / "fetch=20261111T000000000000Z").mkdir(parents=True)

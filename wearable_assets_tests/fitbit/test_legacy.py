@@ -18,6 +18,7 @@ from wearable_assets.fitbit.resources import FitbitLegacyResource
 from wearable_assets.oauth.errors import NeedsReconsent
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.participants import store as participant_store
 from wearable_assets.simulators.cohort import SyntheticCohort
 from wearable_assets.simulators.common import PerKeyLimits
 from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
@@ -58,7 +59,7 @@ def enrol_legacy(sim: FitbitLegacySimulator, store: TokenStore, pid: str = "P003
 def land_and_load(legacy: FitbitLegacyResource, db: TimescaleResource, lake: LakeResource,
                   day: date, pid: str = "P003") -> tuple[ingest.DayOutcome, ingest.DayOutcome]:
     pday = ParticipantDay(day, pid)
-    participant = ingest.load_participants(db, [pid])[pid]
+    participant = participant_store.load(db, [pid])[pid]
     landed = landing.land_day(pday, participant, legacy.client(pid, db), lake, db)
     return landed, ingest.load_timescale(db, lake, pday)
 

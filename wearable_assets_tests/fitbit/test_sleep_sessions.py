@@ -16,6 +16,7 @@ from wearable_assets.fitbit import ingest, landing
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.participants import store as participant_store
 from wearable_assets.simulators.cohort import SyntheticCohort
 from wearable_assets.simulators.fitbit_legacy import FitbitLegacySimulator
 from wearable_assets.simulators.google_health import SLEEP_PROCESSING, GoogleHealthSimulator
@@ -30,11 +31,11 @@ ARCHIVED_DAY = date(2026, 10, 20)  # P003 (legacy API, Europe/London) was enroll
 def load_day(client: Any, db: TimescaleResource, lake: LakeResource, pid: str, day: date) -> ingest.DayOutcome:
     """Land the participant-day from the API, then replace it in TimescaleDB and in the lake."""
     pday = ParticipantDay(day, pid)
-    participant = ingest.load_participants(db, [pid])[pid]
-    landed = landing.land_day(pday, participant, client, lake)
+    participant = participant_store.load(db, [pid])[pid]
+    landed = landing.land_day(pday, participant, client, lake, db)
     assert landed.status == "ok", landed
     outcome = ingest.load_timescale(db, lake, pday)
-    ingest.load_lake(lake, pday)
+    ingest.load_lake(db, lake, pday)
     return outcome
 
 
