@@ -74,6 +74,7 @@ def child(method: str, dsn: str, lake_dir: str) -> None:
 
         timescale, lake = Timescale(dsn, apply_migrations=False), Lake(lake_dir)
     from wearable_assets.fitbit import ingest
+    from wearable_assets.fitbit import manifest as fitbit_manifest
     from wearable_assets.fitbit.canonical import INTRADAY_COLUMNS, INTRADAY_TABLE
     from wearable_assets.participant_day import ParticipantDay
 
@@ -93,7 +94,7 @@ def child(method: str, dsn: str, lake_dir: str) -> None:
     if method in ("project", "project-worker"):
         rows = ingest.load_timescale(timescale, lake, pday).rows
     elif method == "executemany":
-        manifest = ingest.read_manifest(lake, pday)
+        manifest = fitbit_manifest.read_manifest(lake, pday)
         parsed, stream = ingest.open_landed(lake, pday, manifest)  # type: ignore[arg-type]
         intraday = list(stream)
         rows = len(intraday)
@@ -106,7 +107,7 @@ def child(method: str, dsn: str, lake_dir: str) -> None:
             with conn.cursor() as cur:
                 cur.executemany(insert, intraday)
     else:
-        manifest = ingest.read_manifest(lake, pday)
+        manifest = fitbit_manifest.read_manifest(lake, pday)
         parsed, batches = ingest.open_landed_batches(lake, pday, manifest)  # type: ignore[arg-type]
         table = ingest.intraday_arrow(batches, PARTICIPANT, parsed.source, DAY)
         rows = table.num_rows

@@ -20,6 +20,7 @@ from typing import Any
 import dagster as dg
 
 from wearable_assets.fitbit import ingest, landing
+from wearable_assets.fitbit import manifest as fitbit_manifest
 from wearable_assets.fitbit.http import ApiError
 from wearable_assets.fitbit.ingest import DayOutcome
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
@@ -148,7 +149,7 @@ def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: La
             outcome = load(pday)
         except (ValueError, ApiError, FileNotFoundError) as exc:  # a bad (PayloadError) or lost (MissingPayload) payload
             outcome = DayOutcome(pday.key, None, "api_error", f"could not load {pday.key}: {exc}")
-            manifest = ingest.read_manifest(lake, pday) or {}
+            manifest = fitbit_manifest.read_manifest(lake, pday) or {}
             outcome.provider = manifest.get("provider")
             ingest.record_fetch_failure(timescale, pday, outcome)
         context.log.info("%s: %s, %d rows", pday.key, outcome.status, outcome.rows)

@@ -5,9 +5,10 @@ and landing the payloads is ``landing``'s job. This module imports neither Dagst
 or OAuth client (a test keeps it so): a process that only loads a participant-day should not
 hold them in memory.
 
-What is read: per participant-day, a ``_manifest`` at the participant-day's deterministic key
-names the current fetch, its payloads (``fetch=<UTC time>/<provider>.<request>.p<page>.json.gz``)
-and its outcome: ``ok``, ``needs_reconsent`` or ``api_error``. Loaders only load ``ok``
+What is read (``manifest`` holds the layout): per participant-day, a ``_manifest`` at the
+participant-day's deterministic key names the current fetch, its payloads
+(``fetch=<UTC time>/<provider>.<request>.p<page>.json.gz``) and its outcome: ``ok``,
+``needs_reconsent`` or ``api_error``. Loaders only load ``ok``
 manifests; for the others they leave previously loaded rows untouched (data fetched before a
 grant was revoked is still valid) and the status row says what happened.
 
@@ -22,7 +23,6 @@ is a ``MissingPayload`` naming the fix.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow as pa
 
 from wearable_assets import plausibility
-from wearable_assets.fitbit import google_health_parse, legacy_parse, pgcopy
+from wearable_assets.fitbit import pgcopy
 from wearable_assets.fitbit.canonical import (
     INTRADAY_COLUMNS,
     INTRADAY_TABLE,
@@ -48,14 +48,15 @@ from wearable_assets.fitbit.canonical import (
     stream_rows,
 )
 from wearable_assets.fitbit.decoding import decode_json
+from wearable_assets.fitbit.google_health import parse as google_health_parse
+from wearable_assets.fitbit.legacy import parse as legacy_parse
+from wearable_assets.fitbit.manifest import RAW_SOURCE, read_manifest, stored_name
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.roster import Participant
 from wearable_assets.storage import ingest_status, quarantine
 from wearable_assets.storage.lake import Lake, PartitionTable
 from wearable_assets.storage.timescale import Timescale
 
-RAW_SOURCE = "fitbit"
-MANIFEST = "_manifest"
 PARSERS = {"google_health": google_health_parse.parse_payload, "fitbit_legacy": legacy_parse.parse_payload}
 LAKE_INTRADAY = "fitbit_intraday"
 LAKE_SLEEP = "fitbit_sleep_stages"
@@ -108,29 +109,6 @@ class DayOutcome:
 
 
 # --- landed payloads -----------------------------------------------------------------------
-FETCH_PREFIX = "fetch="
-
-
-def stored_name(manifest: dict[str, Any], name: str) -> str:
-    """Where payload ``name`` of the manifest's fetch is kept, relative to the participant-day's
-    raw folder (manifests written before fetch folders existed keep payloads at its top)."""
-    folder = f"{FETCH_PREFIX}{manifest['fetch']}/" if manifest.get("fetch") else ""
-    return f"{folder}{manifest['provider']}.{name}"
-
-
-def read_landed(lake: Lake, pday: ParticipantDay, manifest: dict[str, Any], name: str) -> bytes:
-    """The exact body of payload ``name`` as the manifest's fetch landed it."""
-    return lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, stored_name(manifest, name))
-
-
-def read_manifest(lake: Lake, pday: ParticipantDay) -> dict[str, Any] | None:
-    try:
-        body = lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, MANIFEST)
-    except FileNotFoundError:
-        return None
-    return json.loads(body)
-
-
 class MissingPayload(FileNotFoundError):
     """A payload named by the participant-day's manifest is not in the lake."""
 

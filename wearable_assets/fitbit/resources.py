@@ -3,7 +3,7 @@
 Secrets (client id/secret, the token-encryption key) come from ``dg.EnvVar``. Endpoint URLs are
 plain settings resolved at run time: the field if set, else the environment variable the
 simulators and the demo set (``WEARABLES_GOOGLE_*``, ``WEARABLES_FITBIT_BASE_URL``), else the
-real provider. The resources hand out plain-Python clients (``google_health.py``, ``legacy.py``)
+real provider. The resources hand out plain-Python clients (``google_health/helpers.py``, ``legacy/helpers.py``)
 so the assets stay thin and the clients are testable without Dagster.
 """
 
@@ -13,7 +13,9 @@ import dagster as dg
 
 from wearable_assets import settings
 from wearable_assets.fitbit import google_health, legacy
+from wearable_assets.fitbit.google_health.helpers import GoogleHealthClient
 from wearable_assets.fitbit.http import ApiError, ApiSession, SlidingWindowLimiter, shared_limiter
+from wearable_assets.fitbit.legacy.helpers import FitbitLegacyClient
 from wearable_assets.oauth.app import OAuthApp
 from wearable_assets.oauth.crypto import TokenCipher
 from wearable_assets.oauth.store import TokenStore
@@ -89,8 +91,8 @@ class GoogleHealthResource(_ApiResource):
             refresh_backoff_s=self.backoff_s,
         )
 
-    def client(self, participant_id: str, timescale: Timescale) -> google_health.GoogleHealthClient:
-        return google_health.GoogleHealthClient(
+    def client(self, participant_id: str, timescale: Timescale) -> GoogleHealthClient:
+        return GoogleHealthClient(
             participant_id=participant_id,
             oauth=self.oauth_app(),
             store=self.token_store(timescale),
@@ -143,8 +145,8 @@ class FitbitLegacyResource(_ApiResource):
             refresh_backoff_s=self.backoff_s,
         )
 
-    def client(self, participant_id: str, timescale: Timescale) -> legacy.FitbitLegacyClient:
-        return legacy.FitbitLegacyClient(
+    def client(self, participant_id: str, timescale: Timescale) -> FitbitLegacyClient:
+        return FitbitLegacyClient(
             participant_id=participant_id,
             oauth=self.oauth_app(),
             store=self.token_store(timescale),

@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from wearable_assets.fitbit import ingest, landing
+from wearable_assets.fitbit import manifest as fitbit_manifest
 from wearable_assets.fitbit.assets import intraday, intraday_parquet, raw_payloads
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
@@ -85,9 +86,9 @@ def _empty_folders(lake: Lake) -> list[str]:
 
 
 def _assert_landed_and_complete(lake: Lake, where: str) -> dict[str, Any]:
-    manifest = ingest.read_manifest(lake, PDAY)
+    manifest = fitbit_manifest.read_manifest(lake, PDAY)
     assert manifest is not None and manifest["status"] == "ok", where
-    assert all(ingest.read_landed(lake, PDAY, manifest, name) for name in manifest["payloads"]), where
+    assert all(fitbit_manifest.read_landed(lake, PDAY, manifest, name) for name in manifest["payloads"]), where
     assert _fetch_folders(lake) == [f"fetch={manifest['fetch']}"], where
     assert _empty_folders(lake) == [], where
     return manifest
@@ -182,10 +183,10 @@ def test_a_lost_payload_fails_its_participant_day_only(
     res = resources(fast_google, db, lake)
     ranged = {"dagster/asset_partition_range_start": f"{DAY}|{PID}", "dagster/asset_partition_range_end": f"{DAY}|P002"}
     assert dg.materialize([raw_payloads], resources=res, instance=instance, tags=ranged).success
-    manifest = ingest.read_manifest(lake, PDAY)
+    manifest = fitbit_manifest.read_manifest(lake, PDAY)
     assert manifest is not None
     lost = next(n for n in manifest["payloads"] if n.startswith("heart-rate."))
-    os.remove(lake.raw_key("fitbit", PID, DAY, ingest.stored_name(manifest, lost)))
+    os.remove(lake.raw_key("fitbit", PID, DAY, fitbit_manifest.stored_name(manifest, lost)))
 
     fix = f"re-materialize fitbit/raw_payloads for partition {DAY}|{PID}"
     with pytest.raises(ingest.MissingPayload, match=f"payload {lost} named by the manifest of .*{fix}"):
@@ -230,7 +231,7 @@ def test_rerunning_raw_landing_leaves_one_fetch_folder_and_no_empty_folder(
     # A failed re-fetch keeps its folder (what broke it) beside the last good one...
     google_sim.state.inject(Fault(STEPS_PATH, kind="malformed"))
     assert landing.land_day(PDAY, participant, client, lake, db).status == "api_error"
-    failed = ingest.read_manifest(lake, PDAY)
+    failed = fitbit_manifest.read_manifest(lake, PDAY)
     assert failed is not None and failed["last_ok"]["fetch"] == fetches[-1]
     assert _fetch_folders(lake) == sorted([f"fetch={fetches[-1]}", f"fetch={failed['fetch']}"])
     # ...and the next good run, here through the asset, removes both: no empty folder remains.

@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from wearable_assets.fitbit import ingest, landing
+from wearable_assets.fitbit import manifest as fitbit_manifest
 from wearable_assets.fitbit.assets import raw_payloads
 from wearable_assets.fitbit.canonical import DayWindow
 from wearable_assets.fitbit.http import RateLimited
@@ -120,10 +121,10 @@ def test_materialize_gone_legacy_and_google_participant_on_one_day(
     assert "wearable-assets enroll --participant P003 --provider google_health" in detail
 
     # The Google participant landed normally; the legacy one has a manifest saying why not.
-    ok = ingest.read_manifest(lake, ParticipantDay(ARCHIVED_DAY, "P001"))
+    ok = fitbit_manifest.read_manifest(lake, ParticipantDay(ARCHIVED_DAY, "P001"))
     assert ok is not None and ok["status"] == "ok" and ok["provider"] == "google_health" and ok["payloads"]
     assert ok["api_calls"] == google_sim.state.count_calls("/v4/") > 10
-    gone = ingest.read_manifest(lake, ParticipantDay(ARCHIVED_DAY, "P003"))
+    gone = fitbit_manifest.read_manifest(lake, ParticipantDay(ARCHIVED_DAY, "P003"))
     assert gone is not None and gone["status"] == "needs_reconsent" and gone["payloads"] == []
 
     # Exactly one call reached the legacy API (a data call, answered 410): no retry, no token call.

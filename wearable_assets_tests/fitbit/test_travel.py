@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from wearable_assets.fitbit import ingest, landing
+from wearable_assets.fitbit import manifest as fitbit_manifest
 from wearable_assets.fitbit.canonical import DayWindow
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.participants import store as participant_store
@@ -105,7 +106,7 @@ def test_every_sample_lands_in_exactly_one_participant_day(
             assert landed.status == "ok", landed.detail
             outcomes[d] = ingest.load_timescale(db, lake, pday)
             ingest.load_lake(db, lake, pday)
-            assert ingest.read_manifest(lake, pday)["time_zone"] == zone
+            assert fitbit_manifest.read_manifest(lake, pday)["time_zone"] == zone
 
     # The truth: everything the device recorded in [lo, hi), and the device's offset at each instant.
     a, b = to_epoch(lo), to_epoch(hi)
