@@ -74,6 +74,7 @@ def child(method: str, dsn: str, lake_dir: str) -> None:
 
         timescale, lake = Timescale(dsn, apply_migrations=False), Lake(lake_dir)
     from wearable_assets.fitbit import ingest
+    from wearable_assets.fitbit import manifest as fitbit_manifest
     from wearable_assets.fitbit.canonical import INTRADAY_COLUMNS, INTRADAY_TABLE
     from wearable_assets.participant_day import ParticipantDay
 
@@ -93,7 +94,7 @@ def child(method: str, dsn: str, lake_dir: str) -> None:
     if method in ("project", "project-worker"):
         rows = ingest.load_timescale(timescale, lake, pday).rows
     elif method == "executemany":
-        manifest = ingest.read_manifest(lake, pday)
+        manifest = fitbit_manifest.read_manifest(lake, pday)
         parsed, stream = ingest.open_landed(lake, pday, manifest)  # type: ignore[arg-type]
         intraday = list(stream)
         rows = len(intraday)
@@ -106,7 +107,7 @@ def child(method: str, dsn: str, lake_dir: str) -> None:
             with conn.cursor() as cur:
                 cur.executemany(insert, intraday)
     else:
-        manifest = ingest.read_manifest(lake, pday)
+        manifest = fitbit_manifest.read_manifest(lake, pday)
         parsed, batches = ingest.open_landed_batches(lake, pday, manifest)  # type: ignore[arg-type]
         table = ingest.intraday_arrow(batches, PARTICIPANT, parsed.source, DAY)
         rows = table.num_rows
@@ -129,10 +130,11 @@ def child(method: str, dsn: str, lake_dir: str) -> None:
 def prepare(dsn: str, lake_dir: str, provider: str) -> int:
     """Scratch schema, one participant, and the landed payloads of one 1-s participant-day,
     fetched from the ``provider``'s simulator exactly as the raw asset does."""
-    from wearable_assets.fitbit import ingest, landing
+    from wearable_assets.fitbit import landing
     from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
     from wearable_assets.oauth.crypto import generate_key
     from wearable_assets.participant_day import ParticipantDay
+    from wearable_assets.participants import store as participant_store
     from wearable_assets.participants.sync import upsert_participants
     from wearable_assets.roster import Participant
     from wearable_assets.storage.lake import Lake
@@ -148,7 +150,7 @@ def prepare(dsn: str, lake_dir: str, provider: str) -> int:
     upsert_participants(timescale, [participant])
     cohort = SyntheticCohort.from_roster([participant], now=datetime(2026, 11, 25, tzinfo=timezone.utc),
                                          hr_interval_s=1)
-    found = ingest.load_participants(timescale, [PARTICIPANT])[PARTICIPANT]
+    found = participant_store.load(timescale, [PARTICIPANT])[PARTICIPANT]
     pday, lake = ParticipantDay(DAY, PARTICIPANT), Lake(lake_dir)
     if provider == "google_health":
         with GoogleHealthSimulator(cohort) as sim:

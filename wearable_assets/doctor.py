@@ -18,12 +18,13 @@ from typing import Any
 import click
 
 from wearable_assets import settings
-from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, TokenCipher, TokenKeyError
+from wearable_assets.oauth.crypto import TokenCipher, TokenKeyError
 from wearable_assets.operator_errors import explain, masked_dsn, token_key_problem
+from wearable_assets.settings import TOKEN_KEY_ENV
 
 #: ``DAGSTER_HOME`` as the operator's shell had it: the CLI fills in the project's default for
 #: its own commands before they run, but ``dagster`` commands started from that shell get this.
-_SHELL_DAGSTER_HOME = os.environ.get("DAGSTER_HOME", "").strip()
+_SHELL_DAGSTER_HOME = settings.text(settings.DAGSTER_HOME_ENV, "")
 
 CONNECT_TIMEOUT_S = 3
 HTTP_TIMEOUT_S = 3.0
@@ -127,7 +128,7 @@ def check_roster() -> Finding:
 
 
 def check_token_key() -> Finding:
-    key = os.environ.get(TOKEN_KEY_ENV)
+    key = settings.optional(TOKEN_KEY_ENV)
     problem = token_key_problem(key)
     if problem:
         return Finding("token key", False, problem)
@@ -173,8 +174,8 @@ def check_dagster_home(shell_value: str | None = None) -> Finding:
 
     from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
 
-    previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = home
+    previous = os.environ.get(settings.DAGSTER_HOME_ENV)  # restored exactly as it was, blank included
+    os.environ[settings.DAGSTER_HOME_ENV] = home
     try:
         with dg.DagsterInstance.get() as instance:
             count = len(instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME))
@@ -182,9 +183,9 @@ def check_dagster_home(shell_value: str | None = None) -> Finding:
         return Finding("dagster home", False, f"DAGSTER_HOME={home}: the instance does not load ({explain(exc) or exc})")
     finally:
         if previous is None:
-            os.environ.pop("DAGSTER_HOME", None)
+            os.environ.pop(settings.DAGSTER_HOME_ENV, None)
         else:
-            os.environ["DAGSTER_HOME"] = previous
+            os.environ[settings.DAGSTER_HOME_ENV] = previous
     if count == 0:
         return Finding("dagster home", False, f"DAGSTER_HOME={home} has no participants partitions: "
                        "run `wearable-assets roster sync`")
@@ -195,21 +196,15 @@ def provider_endpoints() -> list[tuple[str, str, str]]:
     """(name, URL, variable that sets it) for every provider endpoint the runs call."""
     from wearable_assets.actigraph import source as centrepoint
     from wearable_assets.fitbit import google_health, legacy
-    from wearable_assets.fitbit import resources as fitbit
-
-    def configured(env: str, default: str) -> str:
-        return os.environ.get(env) or default
-
-    return [
-        ("google health", configured(fitbit.GOOGLE_BASE_URL_ENV, google_health.DEFAULT_BASE_URL),
-         fitbit.GOOGLE_BASE_URL_ENV),
-        ("google oauth", configured(fitbit.GOOGLE_TOKEN_URL_ENV, google_health.DEFAULT_TOKEN_URL),
-         fitbit.GOOGLE_TOKEN_URL_ENV),
-        ("fitbit", configured(fitbit.FITBIT_BASE_URL_ENV, legacy.DEFAULT_BASE_URL), fitbit.FITBIT_BASE_URL_ENV),
-        ("centrepoint", configured("CENTREPOINT_BASE_URL", centrepoint.DEFAULT_BASE_URL), "CENTREPOINT_BASE_URL"),
-        ("centrepoint auth", configured("CENTREPOINT_TOKEN_URL", centrepoint.DEFAULT_TOKEN_URL),
-         "CENTREPOINT_TOKEN_URL"),
+    endpoints = [
+        ("google health", settings.GOOGLE_BASE_URL_ENV, google_health.DEFAULT_BASE_URL),
+        ("google oauth", settings.GOOGLE_TOKEN_URL_ENV, google_health.DEFAULT_TOKEN_URL),
+        ("fitbit", settings.FITBIT_BASE_URL_ENV, legacy.DEFAULT_BASE_URL),
+        # dlt resolves these for the runs; the doctor reads the same plain variables.
+        ("centrepoint", settings.CENTREPOINT_BASE_URL_ENV, centrepoint.DEFAULT_BASE_URL),
+        ("centrepoint auth", settings.CENTREPOINT_TOKEN_URL_ENV, centrepoint.DEFAULT_TOKEN_URL),
     ]
+    return [(name, settings.text(env, default), env) for name, env, default in endpoints]
 
 
 def check_endpoint(name: str, url: str, env: str) -> Finding:

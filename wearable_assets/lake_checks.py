@@ -18,7 +18,6 @@ Importing this module loads neither boto3 nor dagster_aws: the Athena and S3 cli
 Dagster resources, which are only defined (``resources.aws_resources``) for the Athena destination.
 """
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -26,6 +25,7 @@ from typing import Any, Protocol
 
 import dagster as dg
 
+from wearable_assets import settings
 from wearable_assets.outcomes import report_checks
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.partitions import participant_day_partitions, partition_days
@@ -33,7 +33,7 @@ from wearable_assets.storage.lake import Lake
 from wearable_assets.storage.timescale import Timescale
 
 CHECK_NAME = "lake_matches_timescale"
-DESTINATION_ENV = "WEARABLES_LAKE_DESTINATION"
+DESTINATION_ENV = settings.LAKE_DESTINATION_ENV
 
 #: The participant-days of a check run, unnested in TimescaleDB: ``%(participant_ids)s``/``%(dates)s``.
 _DAYS = "unnest(%(participant_ids)s::text[], %(dates)s::date[]) AS d(participant_id, local_date)"
@@ -238,7 +238,7 @@ def compare(engine: LakeEngine, timescale: Timescale, tables: Sequence[LakeTable
 
 def lake_destination() -> str:
     """The destination the definitions wire (``resources.lake_resource`` reads the same variable)."""
-    return os.environ.get(DESTINATION_ENV, "filesystem")
+    return settings.text(DESTINATION_ENV, "filesystem")
 
 
 def engine_for(lake: Lake, resources: Any) -> LakeEngine:

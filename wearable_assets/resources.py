@@ -30,22 +30,22 @@ def build_timescale() -> TimescaleResource:
 
 def build_lake() -> LakeResource:
     """Local parquet lake unless ``WEARABLES_LAKE_DESTINATION=athena`` (see README, "Athena")."""
-    destination = os.environ.get("WEARABLES_LAKE_DESTINATION", "filesystem")
+    destination = settings.choice(settings.LAKE_DESTINATION_ENV, "filesystem", ("filesystem", "athena"))
     if destination == "athena":
-        url, results = os.environ.get(settings.LAKE_URL_ENV), os.environ.get("WEARABLES_ATHENA_RESULTS")
+        url, results = settings.optional(settings.LAKE_URL_ENV), settings.optional(settings.ATHENA_RESULTS_ENV)
         if not url or not results:
             raise ValueError(
-                f"WEARABLES_LAKE_DESTINATION=athena needs {settings.LAKE_URL_ENV}=s3://bucket/prefix and "
-                "WEARABLES_ATHENA_RESULTS=s3://bucket/athena-results/ (README, 'The lake')"
+                f"{settings.LAKE_DESTINATION_ENV}=athena needs {settings.LAKE_URL_ENV}=s3://bucket/prefix and "
+                f"{settings.ATHENA_RESULTS_ENV}=s3://bucket/athena-results/ (README, 'The lake')"
             )
         return LakeResource(
             url=url,
             destination="athena",
-            table_format=os.environ.get("WEARABLES_LAKE_TABLE_FORMAT", "hive"),  # type: ignore[arg-type]
+            table_format=settings.choice(settings.LAKE_TABLE_FORMAT_ENV, "hive", ("hive", "iceberg")),  # type: ignore[arg-type]
             athena_query_result_bucket=results,
-            athena_work_group=os.environ.get("WEARABLES_ATHENA_WORKGROUP"),
-            aws_region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-            aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
+            athena_work_group=settings.optional(settings.ATHENA_WORKGROUP_ENV),
+            aws_region=settings.optional(settings.AWS_REGION_ENV) or settings.optional(settings.AWS_DEFAULT_REGION_ENV),
+            aws_endpoint_url=settings.optional(settings.AWS_ENDPOINT_URL_ENV),
         )
     return LakeResource(url=settings.lake_url())
 
@@ -80,15 +80,16 @@ def aws_resources() -> dict[str, Any]:
     reaches both clients through botocore. dagster_aws (and boto3) is imported here only, and only
     for Athena: the local default never loads it.
     """
-    if os.environ.get("WEARABLES_LAKE_DESTINATION", "filesystem") != "athena":
+    if settings.text(settings.LAKE_DESTINATION_ENV, "filesystem") != "athena":
         return {}
     from dagster_aws.athena import AthenaClientResource
     from dagster_aws.s3 import S3Resource
 
     return {
-        "s3": S3Resource(region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-                         endpoint_url=os.environ.get("AWS_ENDPOINT_URL")),
-        "athena": AthenaClientResource(workgroup=os.environ.get("WEARABLES_ATHENA_WORKGROUP") or "primary",
+        "s3": S3Resource(region_name=settings.optional(settings.AWS_REGION_ENV)
+                         or settings.optional(settings.AWS_DEFAULT_REGION_ENV),
+                         endpoint_url=settings.optional(settings.AWS_ENDPOINT_URL_ENV)),
+        "athena": AthenaClientResource(workgroup=settings.text(settings.ATHENA_WORKGROUP_ENV, "primary"),
                                        polling_interval=ATHENA_POLLING_INTERVAL),
     }
 
@@ -100,5 +101,5 @@ def ensure_local_environment() -> None:
     The DSN and the lake need nothing here: the resources above and ``settings`` fall back to
     the same local defaults in every process. An empty ``DAGSTER_HOME`` counts as unset.
     """
-    if not os.environ.get("DAGSTER_HOME", "").strip():
-        os.environ["DAGSTER_HOME"] = str(settings.dagster_home())
+    if not settings.is_set(settings.DAGSTER_HOME_ENV):
+        os.environ[settings.DAGSTER_HOME_ENV] = str(settings.dagster_home())

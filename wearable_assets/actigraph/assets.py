@@ -30,6 +30,7 @@ from wearable_assets.actigraph.resources import CentrePointResource
 from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.outcomes import PartitionOutcome, outcome_check_spec, report
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.participants import store as participant_store
 from wearable_assets.partitions import participant_day_partitions, partition_days
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
@@ -70,7 +71,7 @@ def daily_statistics_parquet(
     with transient_database_errors():
         fetched_at = datetime.now(timezone.utc)
         days = partition_days(context)
-        participants = ingest.load_participants(timescale, sorted({d.participant_id for d in days}))
+        participants = participant_store.load(timescale, sorted({d.participant_id for d in days}))
         outcomes: list[PartitionOutcome] = []
         for participant_id, all_days in _by_participant(days):
             participant = participants.get(participant_id)
@@ -105,7 +106,7 @@ def daily_statistics(context: dg.AssetExecutionContext, lake: LakeResource, time
     with transient_database_errors():
         loaded_at = datetime.now(timezone.utc)
         days = partition_days(context)
-        participants = ingest.load_participants(timescale, sorted({d.participant_id for d in days}))
+        participants = participant_store.load(timescale, sorted({d.participant_id for d in days}))
         outcomes: list[PartitionOutcome] = []
         for pday in days:
             participant = participants.get(pday.participant_id)

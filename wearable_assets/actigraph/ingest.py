@@ -18,7 +18,6 @@ as if the failed fetch had succeeded.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -29,7 +28,7 @@ from wearable_assets.actigraph.source import Fetch
 from wearable_assets.outcomes import PartitionOutcome
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.roster import Participant
-from wearable_assets.storage import quarantine
+from wearable_assets.storage import ingest_status, quarantine
 from wearable_assets.storage.lake import Lake, PartitionTable
 from wearable_assets.storage.timescale import Timescale
 
@@ -38,22 +37,10 @@ RAW_NAME = "daily_statistics"
 FETCH_STATUS = "_fetch_status"
 LAKE_TABLE = "actigraph_daily_statistics"
 DB_TABLE = "wearables.actigraph_daily_statistics"
-_STATUS_COLUMNS = ("participant_id", "local_date", "source", "status", "detail", "rows_loaded", "api_calls",
-                   "last_device_sync", "finished_at")
 
 
 class CentrePointClient(Protocol):
     def fetch_daily_statistics(self, study_id: int, subject_id: int, from_date: date, to_date: date) -> Fetch: ...
-
-
-def load_participants(timescale: Timescale, participant_ids: Sequence[str]) -> dict[str, Participant]:
-    """The participants' roster rows as synced into ``wearables.participants``."""
-    rows = timescale.fetch(
-        "SELECT participant_id, study_id, time_zone, enrolled_from, enrolled_to, fitbit_provider, fitbit_user_id, "
-        "centrepoint_study_id, centrepoint_subject_id FROM wearables.participants WHERE participant_id = ANY(%s)",
-        (list(participant_ids),),
-    )
-    return {row[0]: Participant(*row) for row in rows}
 
 
 def skip_reason(participant: Participant | None, day: date) -> str | None:
@@ -66,11 +53,6 @@ def skip_reason(participant: Participant | None, day: date) -> str | None:
     if not participant.enrolled_on(day):
         return f"not enrolled on {day}"
     return None
-
-
-def write_status(timescale: Timescale, rows: list[tuple[Any, ...]], conn: Any = None) -> None:
-    timescale.upsert_rows("wearables.ingest_status", key=["participant_id", "local_date", "source"],
-                          columns=list(_STATUS_COLUMNS), rows=rows, conn=conn)
 
 
 def data_reaches(rows: list[dict[str, Any]]) -> datetime | None:
@@ -90,9 +72,13 @@ def day_wear(rows: list[dict[str, Any]]) -> int | None:
 def _failed(timescale: Timescale, lake: Lake, participant: Participant, days: list[date], detail: str,
             api_calls: int, now: datetime) -> list[PartitionOutcome]:
     """Record a failed fetch for each day: ingest_status and ``_fetch_status`` say api_error;
-    the previous records and rows stay."""
+    the previous records and rows stay (and so does ingest_status's count of them)."""
     pid = participant.participant_id
-    write_status(timescale, [(pid, d, SOURCE, "api_error", detail[:500], 0, api_calls, None, now) for d in days])
+    with timescale.connect() as conn:
+        for d in days:
+            ingest_status.record(conn, pid, d, SOURCE, "api_error", detail=detail[:500], api_calls=api_calls,
+                                 finished_at=now)
+        conn.commit()
     for day in days:
         with timescale.participant_day_lock(SOURCE, pid, day):
             lake.land_raw(SOURCE, pid, day, FETCH_STATUS,
@@ -209,8 +195,9 @@ def _load_day(lake: Lake, timescale: Timescale, participant: Participant, day: d
         quarantined = quarantine.replace_day(timescale, conn, pid, day, "actigraph", records.quarantined(rows))
         if quarantined:
             detail = f"{detail}; {quarantined} implausible value(s) quarantined"
-        write_status(timescale, [(pid, day, SOURCE, status, detail, inserted, int(fetch.get("api_calls", 0)),
-                                  data_reaches(rows), loaded_at)], conn=conn)
+        ingest_status.record(conn, pid, day, SOURCE, status, detail=detail, rows_loaded=inserted,
+                             api_calls=int(fetch.get("api_calls", 0)), last_device_sync=data_reaches(rows),
+                             finished_at=loaded_at)
         conn.commit()
     wear = day_wear(rows)
     # ingest_status keeps ok/no_data (the summary derives "implausible" from the quarantine);

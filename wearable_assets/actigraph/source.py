@@ -26,7 +26,6 @@ older pipeline's ``CENTERPOINT_USERNAME``/``CENTERPOINT_PASSWORD`` are read last
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any
@@ -42,6 +41,8 @@ from dlt.sources.helpers.rest_client.exceptions import IgnoreResponseException
 from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
 from requests import HTTPError, PreparedRequest, RequestException, Response
 
+from wearable_assets import settings
+
 DEFAULT_BASE_URL = "https://api.actigraphcorp.com"
 DEFAULT_TOKEN_URL = "https://auth.actigraphcorp.com/connect/token"
 #: CentrePoint lists subjects, Analytics serves DailyStatistics; request only granted scopes.
@@ -49,8 +50,8 @@ DEFAULT_SCOPE = "CentrePoint Analytics"
 #: CentrePoint's maximum page size.
 MAX_PAGE_LIMIT = 100
 #: Names the older stand-alone pipeline used for the client id and secret (still honoured).
-LEGACY_CLIENT_ID_ENV = "CENTERPOINT_USERNAME"
-LEGACY_CLIENT_SECRET_ENV = "CENTERPOINT_PASSWORD"
+LEGACY_CLIENT_ID_ENV = settings.LEGACY_CENTREPOINT_CLIENT_ID_ENV
+LEGACY_CLIENT_SECRET_ENV = settings.LEGACY_CENTREPOINT_CLIENT_SECRET_ENV
 
 
 class CentrePointError(HTTPError):
@@ -134,12 +135,12 @@ class CentrePointAuth(OAuth2ClientCredentials):
 
 def resolve_credentials(client_id: str | None, client_secret: str | None) -> tuple[str, str]:
     """dlt's values first, then the legacy variables; a clear error if neither is set."""
-    client_id = client_id or os.environ.get(LEGACY_CLIENT_ID_ENV)
-    client_secret = client_secret or os.environ.get(LEGACY_CLIENT_SECRET_ENV)
+    client_id = client_id or settings.optional(LEGACY_CLIENT_ID_ENV)
+    client_secret = client_secret or settings.optional(LEGACY_CLIENT_SECRET_ENV)
     if not client_id or not client_secret:
         raise MissingCredentials(
-            "CentrePoint client id/secret not configured: set CENTREPOINT_CLIENT_ID and "
-            "CENTREPOINT_CLIENT_SECRET (or SOURCES__CENTREPOINT__CENTREPOINT_CLIENT_ID/_SECRET, or "
+            f"CentrePoint client id/secret not configured: set {settings.CENTREPOINT_CLIENT_ID_ENV} and "
+            f"{settings.CENTREPOINT_CLIENT_SECRET_ENV} (or SOURCES__CENTREPOINT__CENTREPOINT_CLIENT_ID/_SECRET, or "
             f"[sources.centrepoint] in .dlt/secrets.toml, or the legacy {LEGACY_CLIENT_ID_ENV}/"
             f"{LEGACY_CLIENT_SECRET_ENV}). ActiGraph support issues the pair."
         )

@@ -16,13 +16,13 @@ a webhook is configured and something fired, sends one notification with ids and
 """
 
 
-import os
 from collections.abc import Iterator
 from datetime import date, datetime, time, timezone
 from typing import Any
 
 import dagster as dg
 
+from wearable_assets import settings
 from wearable_assets.compliance import alerts
 from wearable_assets.compliance.config import AlertConfig
 from wearable_assets.outcomes import check_evaluation, check_output
@@ -31,7 +31,7 @@ from wearable_assets.storage.resources import TimescaleResource
 
 ALERTS_KEY = dg.AssetKey(["compliance", "alerts"])
 CHECK_NAME = "participant_alerts"
-CRON_ENV = "WEARABLES_ALERT_CRON"
+CRON_ENV = settings.ALERT_CRON_ENV
 DEFAULT_CRON = "0 6 * * *"
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -105,7 +105,7 @@ alerts_job = dg.define_asset_job("compliance_alerts_job", selection=dg.AssetSele
                                  partitions_def=participant_partitions)
 
 
-@dg.schedule(job=alerts_job, cron_schedule=os.environ.get(CRON_ENV) or DEFAULT_CRON, execution_timezone="UTC",
+@dg.schedule(job=alerts_job, cron_schedule=settings.text(CRON_ENV, DEFAULT_CRON), execution_timezone="UTC",
              default_status=dg.DefaultScheduleStatus.RUNNING,
              description=f"Compliance alert rules for every participant, daily ({DEFAULT_CRON} UTC unless "
                          f"${CRON_ENV} says otherwise), as of the tick's UTC day.")

@@ -8,29 +8,16 @@ logged, stored or put in metadata; only whether one is configured is.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
-NON_VALID_DAYS_ENV = "WEARABLES_ALERT_NON_VALID_DAYS"
-NO_SYNC_HOURS_ENV = "WEARABLES_ALERT_NO_SYNC_HOURS"
-STUDY_INVALID_PCT_ENV = "WEARABLES_ALERT_STUDY_INVALID_PCT"
-WEBHOOK_URL_ENV = "WEARABLES_ALERT_WEBHOOK_URL"
-WEBHOOK_RETRIES_ENV = "WEARABLES_ALERT_WEBHOOK_RETRIES"
+from wearable_assets import settings
 
-
-def _number(name: str, default: float, *, minimum: float, maximum: float | None = None) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" and at most {maximum:g}" if maximum is not None else ""
-        raise ValueError(f"{name}={raw!r} must be at least {minimum:g}{upper}")
-    return value
+NON_VALID_DAYS_ENV = settings.ALERT_NON_VALID_DAYS_ENV
+NO_SYNC_HOURS_ENV = settings.ALERT_NO_SYNC_HOURS_ENV
+STUDY_INVALID_PCT_ENV = settings.ALERT_STUDY_INVALID_PCT_ENV
+WEBHOOK_URL_ENV = settings.ALERT_WEBHOOK_URL_ENV
+WEBHOOK_RETRIES_ENV = settings.ALERT_WEBHOOK_RETRIES_ENV
 
 
 @dataclass(frozen=True)
@@ -48,11 +35,11 @@ class AlertConfig:
     @classmethod
     def from_env(cls) -> AlertConfig:
         return cls(
-            non_valid_days=int(_number(NON_VALID_DAYS_ENV, 3, minimum=1, maximum=92)),
-            no_sync_hours=_number(NO_SYNC_HOURS_ENV, 48.0, minimum=1),
-            study_invalid_pct=_number(STUDY_INVALID_PCT_ENV, 50.0, minimum=0, maximum=100),
-            webhook_url=os.environ.get(WEBHOOK_URL_ENV, "").strip() or None,
-            webhook_retries=int(_number(WEBHOOK_RETRIES_ENV, 3, minimum=0, maximum=10)),
+            non_valid_days=settings.integer(NON_VALID_DAYS_ENV, 3, minimum=1, maximum=92),
+            no_sync_hours=settings.number(NO_SYNC_HOURS_ENV, 48.0, minimum=1),
+            study_invalid_pct=settings.number(STUDY_INVALID_PCT_ENV, 50.0, minimum=0, maximum=100),
+            webhook_url=settings.optional(WEBHOOK_URL_ENV),
+            webhook_retries=settings.integer(WEBHOOK_RETRIES_ENV, 3, minimum=0, maximum=10),
         )
 
     def thresholds(self) -> dict[str, Any]:

@@ -20,12 +20,14 @@ from typing import Any
 import dagster as dg
 
 from wearable_assets.fitbit import ingest, landing
+from wearable_assets.fitbit import manifest as fitbit_manifest
 from wearable_assets.fitbit.http import ApiError
 from wearable_assets.fitbit.ingest import DayOutcome
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
 from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.outcomes import PartitionOutcome, outcome_check_spec, report
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.participants import store as participant_store
 from wearable_assets.partitions import participant_day_partitions, partition_days
 from wearable_assets.storage.lake import Lake
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
@@ -110,7 +112,7 @@ def raw_payloads(
 ) -> Any:
     with transient_database_errors():
         days = partition_days(context)
-        participants = ingest.load_participants(timescale, sorted({d.participant_id for d in days}))
+        participants = participant_store.load(timescale, sorted({d.participant_id for d in days}))
         resources: dict[str, GoogleHealthResource | FitbitLegacyResource] = {
             "google_health": google_health, "fitbit_legacy": fitbit_legacy}
         clients: dict[tuple[str, str], Any] = {}  # one per participant: the access token is reused across days
@@ -121,13 +123,13 @@ def raw_payloads(
             if reason is not None:
                 outcomes.append(DayOutcome(pday.key, None, "skipped", reason))
                 continue
-            assert participant is not None and participant.provider is not None
+            assert participant is not None and participant.fitbit_provider is not None
             try:
-                key = (participant.participant_id, participant.provider)
+                key = (participant.participant_id, participant.fitbit_provider)
                 if key not in clients:
-                    clients[key] = resources[participant.provider].client(participant.participant_id, timescale)
+                    clients[key] = resources[participant.fitbit_provider].client(participant.participant_id, timescale)
             except ApiError as exc:
-                outcome = DayOutcome(pday.key, participant.provider, "api_error", str(exc))
+                outcome = DayOutcome(pday.key, participant.fitbit_provider, "api_error", str(exc))
             else:
                 outcome = landing.land_day(pday, participant, clients[key], lake, timescale)
             if outcome.status in ("needs_reconsent", "api_error"):
@@ -147,7 +149,7 @@ def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: La
             outcome = load(pday)
         except (ValueError, ApiError, FileNotFoundError) as exc:  # a bad (PayloadError) or lost (MissingPayload) payload
             outcome = DayOutcome(pday.key, None, "api_error", f"could not load {pday.key}: {exc}")
-            manifest = ingest.read_manifest(lake, pday) or {}
+            manifest = fitbit_manifest.read_manifest(lake, pday) or {}
             outcome.provider = manifest.get("provider")
             ingest.record_fetch_failure(timescale, pday, outcome)
         context.log.info("%s: %s, %d rows", pday.key, outcome.status, outcome.rows)

@@ -8,8 +8,6 @@ and ``WEARABLES_TOKEN_KEY``), endpoints from the same variables the pipeline rea
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from wearable_assets import settings
@@ -17,16 +15,24 @@ from wearable_assets.fitbit import google_health, legacy
 from wearable_assets.fitbit.enrol import EnrolmentError, enrol
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
 from wearable_assets.oauth.app import OAuthConfigError
-from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, TokenKeyError, generate_key
+from wearable_assets.oauth.crypto import TokenKeyError, generate_key
 from wearable_assets.oauth.errors import TokenEndpointError
+from wearable_assets.participants import store as participant_store
+from wearable_assets.settings import (
+    FITBIT_CLIENT_ID_ENV,
+    FITBIT_CLIENT_SECRET_ENV,
+    GOOGLE_CLIENT_ID_ENV,
+    GOOGLE_CLIENT_SECRET_ENV,
+    TOKEN_KEY_ENV,
+)
 from wearable_assets.storage.timescale import Timescale
 
 
 def _env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise click.ClickException(f"{name} is not set (see docs/fitbit.md, 'Configuration')")
-    return value
+    try:
+        return settings.required(name, "see docs/fitbit.md, 'Configuration'")
+    except settings.SettingError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("enroll")
@@ -44,27 +50,23 @@ def enroll(participant_id: str, provider: str | None, port: int, login_hint: str
 
     ensure_local_environment()
     timescale = Timescale(settings.timescale_dsn())
-    rows = timescale.fetch(
-        "SELECT fitbit_provider, fitbit_user_id FROM wearables.participants WHERE participant_id = %s",
-        (participant_id,),
-    )
-    if not rows:
+    participant = participant_store.find(timescale, participant_id)
+    if participant is None:
         raise click.ClickException(
             f"participant {participant_id} is not in wearables.participants: add them to the roster and run "
             "`wearable-assets roster sync` first"
         )
-    roster_provider, user_id = rows[0]
-    provider = provider or roster_provider or google_health.PROVIDER
-    hint = login_hint or user_id or participant_id
+    provider = provider or participant.fitbit_provider or google_health.PROVIDER
+    hint = login_hint or participant.fitbit_user_id or participant_id
     try:
         if provider == google_health.PROVIDER:
             resource: GoogleHealthResource | FitbitLegacyResource = GoogleHealthResource(
-                client_id=_env("GOOGLE_CLIENT_ID"), client_secret=_env("GOOGLE_CLIENT_SECRET"),
+                client_id=_env(GOOGLE_CLIENT_ID_ENV), client_secret=_env(GOOGLE_CLIENT_SECRET_ENV),
                 token_key=_env(TOKEN_KEY_ENV))
             params = {"access_type": "offline", "prompt": "consent", "login_hint": hint}
         else:
-            resource = FitbitLegacyResource(client_id=_env("FITBIT_CLIENT_ID"),
-                                            client_secret=_env("FITBIT_CLIENT_SECRET"), token_key=_env(TOKEN_KEY_ENV))
+            resource = FitbitLegacyResource(client_id=_env(FITBIT_CLIENT_ID_ENV),
+                                            client_secret=_env(FITBIT_CLIENT_SECRET_ENV), token_key=_env(TOKEN_KEY_ENV))
             params = {"prompt": "consent", "login_hint": hint}
         result = enrol(
             participant_id=participant_id,

@@ -5,9 +5,10 @@ and landing the payloads is ``landing``'s job. This module imports neither Dagst
 or OAuth client (a test keeps it so): a process that only loads a participant-day should not
 hold them in memory.
 
-What is read: per participant-day, a ``_manifest`` at the participant-day's deterministic key
-names the current fetch, its payloads (``fetch=<UTC time>/<provider>.<request>.p<page>.json.gz``)
-and its outcome: ``ok``, ``needs_reconsent`` or ``api_error``. Loaders only load ``ok``
+What is read (``manifest`` holds the layout): per participant-day, a ``_manifest`` at the
+participant-day's deterministic key names the current fetch, its payloads
+(``fetch=<UTC time>/<provider>.<request>.p<page>.json.gz``) and its outcome: ``ok``,
+``needs_reconsent`` or ``api_error``. Loaders only load ``ok``
 manifests; for the others they leave previously loaded rows untouched (data fetched before a
 grant was revoked is still valid) and the status row says what happened.
 
@@ -22,7 +23,6 @@ is a ``MissingPayload`` naming the fix.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow as pa
 
 from wearable_assets import plausibility
-from wearable_assets.fitbit import google_health_parse, legacy_parse, pgcopy
+from wearable_assets.fitbit import pgcopy
 from wearable_assets.fitbit.canonical import (
     INTRADAY_COLUMNS,
     INTRADAY_TABLE,
@@ -48,42 +48,21 @@ from wearable_assets.fitbit.canonical import (
     stream_rows,
 )
 from wearable_assets.fitbit.decoding import decode_json
+from wearable_assets.fitbit.google_health import parse as google_health_parse
+from wearable_assets.fitbit.legacy import parse as legacy_parse
+from wearable_assets.fitbit.manifest import RAW_SOURCE, read_manifest, stored_name
 from wearable_assets.participant_day import ParticipantDay
-from wearable_assets.storage import quarantine
+from wearable_assets.roster import Participant
+from wearable_assets.storage import ingest_status, quarantine
 from wearable_assets.storage.lake import Lake, PartitionTable
 from wearable_assets.storage.timescale import Timescale
 
-RAW_SOURCE = "fitbit"
-MANIFEST = "_manifest"
 PARSERS = {"google_health": google_health_parse.parse_payload, "fitbit_legacy": legacy_parse.parse_payload}
 LAKE_INTRADAY = "fitbit_intraday"
 LAKE_SLEEP = "fitbit_sleep_stages"
 LAKE_SLEEP_SESSIONS = "fitbit_sleep_sessions"
 #: The participant-day's values the plausibility rules kept out of ``LAKE_INTRADAY``.
 LAKE_QUARANTINE = "fitbit_quarantined_values"
-
-
-@dataclass(frozen=True)
-class FitbitParticipant:
-    """The per-participant configuration the Fitbit assets need (from ``wearables.participants``)."""
-
-    participant_id: str
-    time_zone: str
-    provider: str | None
-    enrolled_from: date
-    enrolled_to: date | None
-
-    def enrolled_on(self, day: date) -> bool:
-        return self.enrolled_from <= day and (self.enrolled_to is None or day <= self.enrolled_to)
-
-
-def load_participants(timescale: Timescale, ids: list[str]) -> dict[str, FitbitParticipant]:
-    rows = timescale.fetch(
-        "SELECT participant_id, time_zone, fitbit_provider, enrolled_from, enrolled_to "
-        "FROM wearables.participants WHERE participant_id = ANY(%s)",
-        (ids,),
-    )
-    return {r[0]: FitbitParticipant(*r) for r in rows}
 
 
 @dataclass
@@ -130,29 +109,6 @@ class DayOutcome:
 
 
 # --- landed payloads -----------------------------------------------------------------------
-FETCH_PREFIX = "fetch="
-
-
-def stored_name(manifest: dict[str, Any], name: str) -> str:
-    """Where payload ``name`` of the manifest's fetch is kept, relative to the participant-day's
-    raw folder (manifests written before fetch folders existed keep payloads at its top)."""
-    folder = f"{FETCH_PREFIX}{manifest['fetch']}/" if manifest.get("fetch") else ""
-    return f"{folder}{manifest['provider']}.{name}"
-
-
-def read_landed(lake: Lake, pday: ParticipantDay, manifest: dict[str, Any], name: str) -> bytes:
-    """The exact body of payload ``name`` as the manifest's fetch landed it."""
-    return lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, stored_name(manifest, name))
-
-
-def read_manifest(lake: Lake, pday: ParticipantDay) -> dict[str, Any] | None:
-    try:
-        body = lake.read_raw(RAW_SOURCE, pday.participant_id, pday.day, MANIFEST)
-    except FileNotFoundError:
-        return None
-    return json.loads(body)
-
-
 class MissingPayload(FileNotFoundError):
     """A payload named by the participant-day's manifest is not in the lake."""
 
@@ -196,31 +152,11 @@ def open_landed_batches(lake: Lake, pday: ParticipantDay,
 
 
 # --- ingest_status ----------------------------------------------------------------------
-def record_status(conn: Any, participant_id: str, day: date, source: str, status: str, *, detail: str = "",
-                  rows_loaded: int | None = None, api_calls: int = 0, last_device_sync: datetime | None = None,
-                  time_zone: str | None = None) -> None:
-    """Upsert the participant-day's status row. ``rows_loaded=None`` keeps the previous count
-    (a failed fetch does not remove rows loaded earlier); ``time_zone=None`` likewise keeps the
-    zone whose day the stored rows cover."""
-    conn.execute(
-        """INSERT INTO wearables.ingest_status AS s
-               (participant_id, local_date, source, status, detail, rows_loaded, api_calls, last_device_sync,
-                time_zone, finished_at)
-           VALUES (%s, %s, %s, %s, %s, COALESCE(%s, 0), %s, %s, %s, now())
-           ON CONFLICT (participant_id, local_date, source) DO UPDATE SET
-               status = EXCLUDED.status, detail = EXCLUDED.detail,
-               rows_loaded = COALESCE(%s, s.rows_loaded), api_calls = EXCLUDED.api_calls,
-               last_device_sync = COALESCE(EXCLUDED.last_device_sync, s.last_device_sync),
-               time_zone = COALESCE(EXCLUDED.time_zone, s.time_zone), finished_at = now()""",
-        (participant_id, day, source, status, detail or None, rows_loaded, api_calls, last_device_sync, time_zone,
-         rows_loaded),
-    )
-
-
 def record_fetch_failure(timescale: Timescale, pday: ParticipantDay, outcome: DayOutcome) -> None:
     with timescale.connect() as conn:
-        record_status(conn, pday.participant_id, pday.day, outcome.provider or "google_health", outcome.status,
-                      detail=outcome.detail, api_calls=outcome.api_calls)
+        # rows_loaded left out: the rows of an earlier load stay, and so does their count.
+        ingest_status.record(conn, pday.participant_id, pday.day, outcome.provider or "google_health",
+                             outcome.status, detail=outcome.detail, api_calls=outcome.api_calls)
         conn.commit()
 
 
@@ -318,10 +254,10 @@ def _load_timescale(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> D
                 conn=conn,
             )
             outcome = _summary(pday, manifest, parsed, screen)
-            record_status(conn, pday.participant_id, pday.day, manifest["provider"], outcome.status,
-                          detail=outcome.detail, rows_loaded=outcome.rows + outcome.sleep_stages,
-                          api_calls=outcome.api_calls, last_device_sync=parsed.last_device_sync,
-                          time_zone=manifest["time_zone"])
+            ingest_status.record(conn, pday.participant_id, pday.day, manifest["provider"], outcome.status,
+                                 detail=outcome.detail, rows_loaded=outcome.rows + outcome.sleep_stages,
+                                 api_calls=outcome.api_calls, last_device_sync=parsed.last_device_sync,
+                                 time_zone=manifest["time_zone"])
     return outcome
 
 
@@ -418,11 +354,11 @@ def _load_lake(lake: Lake, pday: ParticipantDay) -> DayOutcome:
     return outcome
 
 
-def skip_reason(participant: FitbitParticipant | None, day: date) -> str | None:
+def skip_reason(participant: Participant | None, day: date) -> str | None:
     """Why a participant-day is not fetched at all (None: fetch it)."""
     if participant is None:
         return "not in wearables.participants (run the roster sync)"
-    if participant.provider is None:
+    if participant.fitbit_provider is None:
         return "no Fitbit provider in the roster"
     if not participant.enrolled_on(day):
         return f"not enrolled on {day}"

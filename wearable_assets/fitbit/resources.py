@@ -3,31 +3,38 @@
 Secrets (client id/secret, the token-encryption key) come from ``dg.EnvVar``. Endpoint URLs are
 plain settings resolved at run time: the field if set, else the environment variable the
 simulators and the demo set (``WEARABLES_GOOGLE_*``, ``WEARABLES_FITBIT_BASE_URL``), else the
-real provider. The resources hand out plain-Python clients (``google_health.py``, ``legacy.py``)
+real provider. The resources hand out plain-Python clients (``google_health/helpers.py``, ``legacy/helpers.py``)
 so the assets stay thin and the clients are testable without Dagster.
 """
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
+from wearable_assets import settings
 from wearable_assets.fitbit import google_health, legacy
+from wearable_assets.fitbit.google_health.helpers import GoogleHealthClient
 from wearable_assets.fitbit.http import ApiError, ApiSession, SlidingWindowLimiter, shared_limiter
+from wearable_assets.fitbit.legacy.helpers import FitbitLegacyClient
 from wearable_assets.oauth.app import OAuthApp
-from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, TokenCipher
+from wearable_assets.oauth.crypto import TokenCipher
 from wearable_assets.oauth.store import TokenStore
+from wearable_assets.settings import (
+    FITBIT_BASE_URL_ENV,
+    FITBIT_CLIENT_ID_ENV,
+    FITBIT_CLIENT_SECRET_ENV,
+    GOOGLE_AUTH_URL_ENV,
+    GOOGLE_BASE_URL_ENV,
+    GOOGLE_CLIENT_ID_ENV,
+    GOOGLE_CLIENT_SECRET_ENV,
+    GOOGLE_TOKEN_URL_ENV,
+    TOKEN_KEY_ENV,
+)
 from wearable_assets.storage.timescale import Timescale
-
-GOOGLE_AUTH_URL_ENV = "WEARABLES_GOOGLE_OAUTH_AUTH_URL"
-GOOGLE_TOKEN_URL_ENV = "WEARABLES_GOOGLE_OAUTH_TOKEN_URL"
-GOOGLE_BASE_URL_ENV = "WEARABLES_GOOGLE_HEALTH_BASE_URL"
-FITBIT_BASE_URL_ENV = "WEARABLES_FITBIT_BASE_URL"
 
 
 def _setting(value: str | None, env: str, default: str) -> str:
-    return value or os.environ.get(env) or default
+    return value or settings.text(env, default)
 
 
 class _ApiResource(dg.ConfigurableResource):
@@ -84,8 +91,8 @@ class GoogleHealthResource(_ApiResource):
             refresh_backoff_s=self.backoff_s,
         )
 
-    def client(self, participant_id: str, timescale: Timescale) -> google_health.GoogleHealthClient:
-        return google_health.GoogleHealthClient(
+    def client(self, participant_id: str, timescale: Timescale) -> GoogleHealthClient:
+        return GoogleHealthClient(
             participant_id=participant_id,
             oauth=self.oauth_app(),
             store=self.token_store(timescale),
@@ -124,7 +131,7 @@ class FitbitLegacyResource(_ApiResource):
                 "Fitbit adapter: set them, or re-consent the participant via Google Health"
             )
         base = self.resolved_base_url
-        configured = self.base_url or os.environ.get(FITBIT_BASE_URL_ENV)
+        configured = self.base_url or settings.optional(FITBIT_BASE_URL_ENV)
         auth_url = self.auth_url or (f"{base}/oauth2/authorize" if configured else legacy.DEFAULT_AUTH_URL)
         return OAuthApp(
             provider=legacy.PROVIDER,
@@ -138,8 +145,8 @@ class FitbitLegacyResource(_ApiResource):
             refresh_backoff_s=self.backoff_s,
         )
 
-    def client(self, participant_id: str, timescale: Timescale) -> legacy.FitbitLegacyClient:
-        return legacy.FitbitLegacyClient(
+    def client(self, participant_id: str, timescale: Timescale) -> FitbitLegacyClient:
+        return FitbitLegacyClient(
             participant_id=participant_id,
             oauth=self.oauth_app(),
             store=self.token_store(timescale),
@@ -150,8 +157,8 @@ class FitbitLegacyResource(_ApiResource):
 
 def google_health_resource() -> GoogleHealthResource:
     return GoogleHealthResource(
-        client_id=dg.EnvVar("GOOGLE_CLIENT_ID"),
-        client_secret=dg.EnvVar("GOOGLE_CLIENT_SECRET"),
+        client_id=dg.EnvVar(GOOGLE_CLIENT_ID_ENV),
+        client_secret=dg.EnvVar(GOOGLE_CLIENT_SECRET_ENV),
         token_key=dg.EnvVar(TOKEN_KEY_ENV),
     )
 
@@ -160,10 +167,10 @@ def fitbit_legacy_resource() -> FitbitLegacyResource:
     """The legacy adapter is optional: without ``FITBIT_CLIENT_ID`` in the environment when the
     definitions load, it is configured empty and only fails (clearly) if a participant uses it,
     so deployments that never had legacy participants need no legacy credentials."""
-    if os.environ.get("FITBIT_CLIENT_ID"):
+    if settings.is_set(FITBIT_CLIENT_ID_ENV):
         return FitbitLegacyResource(
-            client_id=dg.EnvVar("FITBIT_CLIENT_ID"),
-            client_secret=dg.EnvVar("FITBIT_CLIENT_SECRET"),
+            client_id=dg.EnvVar(FITBIT_CLIENT_ID_ENV),
+            client_secret=dg.EnvVar(FITBIT_CLIENT_SECRET_ENV),
             token_key=dg.EnvVar(TOKEN_KEY_ENV),
         )
     return FitbitLegacyResource(client_id="", client_secret="", token_key=dg.EnvVar(TOKEN_KEY_ENV))

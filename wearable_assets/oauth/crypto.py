@@ -11,7 +11,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-TOKEN_KEY_ENV = "WEARABLES_TOKEN_KEY"
+from wearable_assets.settings import TOKEN_KEY_ENV
+
 #: What to do about a missing or malformed key; part of the error, wherever it surfaces (CLI, run log).
 KEY_FIX = f"generate one with `wearable-assets token-key` and put it in {TOKEN_KEY_ENV}"
 

@@ -14,7 +14,6 @@ rectangles and cuts them to at most ``max_partitions_per_run`` participant-days 
 """
 
 
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,14 +24,11 @@ import dagster as dg
 
 from wearable_assets import settings
 from wearable_assets.orchestration.jobs import participant_day_job
+from wearable_assets.participants import store as participant_store
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, daily_partitions
+from wearable_assets.roster import Participant
 from wearable_assets.storage.resources import TimescaleResource
-from wearable_assets.storage.timescale import Timescale
 
-CRON_ENV = "WEARABLES_SCHEDULE_CRON"
-TIMEZONE_ENV = "WEARABLES_SCHEDULE_TIMEZONE"
-REPULL_ENV = "WEARABLES_REPULL_DAYS"
-BATCH_ENV = "WEARABLES_SCHEDULE_MAX_PARTITIONS_PER_RUN"
 DEFAULT_CRON = "0 3 * * *"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_REPULL_DAYS = 3
@@ -41,29 +37,8 @@ RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
 
-def _int_env(name: str, default: int, minimum: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a whole number") from None
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be at least {minimum}")
-    return value
-
-
-@dataclass(frozen=True)
-class ScheduledParticipant:
-    participant_id: str
-    time_zone: str
-    enrolled_from: date
-    enrolled_to: date | None
-
-
 def due_days(
-    participant: ScheduledParticipant, now: datetime, repull_days: int, first_partition: date, last_partition: date
+    participant: Participant, now: datetime, repull_days: int, first_partition: date, last_partition: date
 ) -> list[date]:
     """The participant's local yesterday and the ``repull_days`` before it, clipped to their
     enrolment and to the days that exist as partitions."""
@@ -140,17 +115,8 @@ def plan_ranges(wanted: dict[str, list[date]], order: Sequence[str], max_partiti
     return ranges
 
 
-def active_participants(timescale: Timescale) -> list[ScheduledParticipant]:
-    rows = timescale.fetch(
-        "SELECT participant_id, time_zone, enrolled_from, enrolled_to FROM wearables.participants "
-        "WHERE in_roster AND (fitbit_provider IS NOT NULL OR centrepoint_subject_id IS NOT NULL) "
-        "ORDER BY participant_id"
-    )
-    return [ScheduledParticipant(*row) for row in rows]
-
-
 def plan_daily_runs(
-    participants: Sequence[ScheduledParticipant], order: Sequence[str], now: datetime, *,
+    participants: Sequence[Participant], order: Sequence[str], now: datetime, *,
     repull_days: int, max_partitions_per_run: int,
 ) -> list[KeyRange]:
     with dg.partition_loading_context(effective_dt=now):
@@ -168,12 +134,13 @@ def plan_daily_runs(
 @dg.schedule(
     name="daily_participant_days",
     job=participant_day_job,
-    cron_schedule=os.environ.get(CRON_ENV) or DEFAULT_CRON,
-    execution_timezone=os.environ.get(TIMEZONE_ENV) or DEFAULT_TIMEZONE,
+    cron_schedule=settings.text(settings.SCHEDULE_CRON_ENV, DEFAULT_CRON),
+    execution_timezone=settings.text(settings.SCHEDULE_TIMEZONE_ENV, DEFAULT_TIMEZONE),
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Yesterday (each participant's local day) and the trailing re-pull window for every enrolled "
-    f"participant, in ranged runs. ${CRON_ENV} / ${TIMEZONE_ENV} set when; ${REPULL_ENV} the window "
-    f"(default {DEFAULT_REPULL_DAYS}); ${BATCH_ENV} the participant-days per run (default "
+    f"participant, in ranged runs. ${settings.SCHEDULE_CRON_ENV} / ${settings.SCHEDULE_TIMEZONE_ENV} set when; "
+    f"${settings.REPULL_DAYS_ENV} the window "
+    f"(default {DEFAULT_REPULL_DAYS}); ${settings.SCHEDULE_BATCH_ENV} the participant-days per run (default "
     f"{DEFAULT_MAX_PARTITIONS_PER_RUN}).",
 )
 def daily_participant_days(
@@ -184,9 +151,9 @@ def daily_participant_days(
     if not order:
         return dg.SkipReason("no participants in the partitions yet (the roster sensor adds them)")
     ranges = plan_daily_runs(
-        active_participants(timescale), order, now,
-        repull_days=_int_env(REPULL_ENV, DEFAULT_REPULL_DAYS, 0),
-        max_partitions_per_run=_int_env(BATCH_ENV, DEFAULT_MAX_PARTITIONS_PER_RUN, 1),
+        participant_store.scheduled(timescale), order, now,
+        repull_days=settings.integer(settings.REPULL_DAYS_ENV, DEFAULT_REPULL_DAYS, minimum=0, unit="days"),
+        max_partitions_per_run=settings.integer(settings.SCHEDULE_BATCH_ENV, DEFAULT_MAX_PARTITIONS_PER_RUN, minimum=1),
     )
     if not ranges:
         return dg.SkipReason("no enrolled participant has a complete day due")

@@ -22,7 +22,6 @@ participant-day's own result and metadata, never the run's.
 """
 
 
-import os
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -32,7 +31,7 @@ import fsspec
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from wearable_assets import plausibility
+from wearable_assets import plausibility, settings
 from wearable_assets.outcomes import report_checks
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.partitions import participant_day_partitions, partition_days
@@ -46,7 +45,6 @@ FITBIT_INTRADAY_PARQUET = dg.AssetKey(["fitbit", "intraday_parquet"])
 #: Lake table the Fitbit parquet asset writes (wearable_assets/fitbit/ingest.py LAKE_INTRADAY).
 LAKE_INTRADAY_TABLE = "fitbit_intraday"
 SAMPLE_KEY = ["participant_id", "metric", "ts"]
-FRESHNESS_ENV = "WEARABLES_FRESHNESS_MAX_DAYS"
 DEFAULT_FRESHNESS_DAYS = 3
 #: Lines of detail shown in check metadata (the counts always cover everything).
 MAX_LINES = 50
@@ -188,11 +186,7 @@ def participant_day_complete(context: dg.AssetCheckExecutionContext, timescale: 
 
 
 def freshness_max_age() -> timedelta:
-    raw = os.environ.get(FRESHNESS_ENV, "").strip()
-    days = float(raw) if raw else DEFAULT_FRESHNESS_DAYS
-    if days <= 0:
-        raise ValueError(f"{FRESHNESS_ENV}={raw!r} must be a positive number of days")
-    return timedelta(days=days)
+    return timedelta(days=settings.positive_number(settings.FRESHNESS_ENV, DEFAULT_FRESHNESS_DAYS, "days"))
 
 
 def stale_devices(
@@ -222,7 +216,7 @@ def stale_devices(
     asset=participant_day_summary,
     partitions_def=participant_day_partitions,
     description="Warns when a device of the run's participants has not synced for more than "
-    f"{DEFAULT_FRESHNESS_DAYS} days (WEARABLES_FRESHNESS_MAX_DAYS): its data will arrive late or not at all.",
+    f"{DEFAULT_FRESHNESS_DAYS} days ({settings.FRESHNESS_ENV}): its data will arrive late or not at all.",
 )
 def device_freshness(context: dg.AssetCheckExecutionContext, timescale: TimescaleResource) -> Any:
     days: list[ParticipantDay] = partition_days(context)  # type: ignore[arg-type]

@@ -7,7 +7,6 @@ ONE transaction: a re-run never duplicates, and a failure leaves the previous ro
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -16,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from wearable_assets import plausibility
+from wearable_assets import plausibility, settings
 from wearable_assets.fitbit.metrics import METRICS
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.rollups import queries
@@ -25,7 +24,6 @@ from wearable_assets.storage.timescale import Timescale
 
 log = logging.getLogger(__name__)
 
-MIN_WEAR_ENV = "WEARABLES_VALID_DAY_MIN_WEAR_MINUTES"
 DEFAULT_MIN_WEAR_MINUTES = 600
 #: Version of the valid-day *logic* (not its threshold, which is stored next to it).
 #: Bump it when the rule changes meaning, so old and new verdicts can be told apart.
@@ -52,15 +50,8 @@ class ValidDayRule:
 
     @classmethod
     def from_env(cls) -> ValidDayRule:
-        raw = os.environ.get(MIN_WEAR_ENV)
-        if raw is None or raw.strip() == "":
-            return cls()
-        try:
-            minutes = int(raw)
-        except ValueError:
-            raise ValueError(f"{MIN_WEAR_ENV}={raw!r} is not a whole number of minutes") from None
-        if not 0 < minutes <= 1500:
-            raise ValueError(f"{MIN_WEAR_ENV}={minutes} must be between 1 and 1500 minutes")
+        minutes = settings.integer(settings.MIN_WEAR_ENV, DEFAULT_MIN_WEAR_MINUTES, minimum=1, maximum=1500,
+                                   unit="minutes")
         return cls(min_wear_minutes=minutes)
 
     @property

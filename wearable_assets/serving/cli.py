@@ -7,22 +7,20 @@ beyond this machine is a deliberate choice (``--host``), made behind an authenti
 from __future__ import annotations
 
 import logging
-import os
 
 import click
 
 from wearable_assets import settings
 
-PORT_ENV = "WEARABLES_API_PORT"
-HOST_ENV = "WEARABLES_API_HOST"
+HOST_ENV, PORT_ENV = settings.API_HOST_ENV, settings.API_PORT_ENV
 
 log = logging.getLogger(__name__)
 
 
 @click.command("serve")
-@click.option("--host", default=lambda: os.environ.get(HOST_ENV, "127.0.0.1"), show_default="127.0.0.1",
+@click.option("--host", default=lambda: settings.text(HOST_ENV, "127.0.0.1"), show_default="127.0.0.1",
               help=f"Interface to bind (env {HOST_ENV}).")
-@click.option("--port", type=int, default=lambda: int(os.environ.get(PORT_ENV, "8000")), show_default="8000",
+@click.option("--port", type=int, default=lambda: settings.integer(PORT_ENV, 8000, minimum=1, maximum=65535), show_default="8000",
               help=f"Port to bind (env {PORT_ENV}).")
 @click.option("--migrate/--no-migrate", default=True, show_default=True,
               help="Apply pending migrations (with the pipeline's DSN, WEARABLES_TIMESCALE_DSN) before serving; "

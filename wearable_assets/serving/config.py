@@ -13,31 +13,26 @@ could give back, which a narrowed-down pipeline login would.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 
 import psycopg
 
 from wearable_assets import settings
+from wearable_assets.settings import (
+    API_DSN_ENV,
+    AUTO_HOURLY_MAX_DAYS_ENV,
+    AUTO_RAW_MAX_HOURS_ENV,
+    CORS_ORIGINS_ENV,
+    RAW_MAX_DAYS_ENV,
+    RETIRED_API_ROLE_ENV,
+    STATEMENT_TIMEOUT_MS_ENV,
+)
 
 log = logging.getLogger(__name__)
 
-#: DSN the API connects with, logging in as ``API_LOGIN_ROLE``; a deployment puts the password
-#: (from its secret store) here. Default: ``api_dsn()`` of the pipeline's DSN.
-API_DSN_ENV = "WEARABLES_API_DSN"
-#: No longer read: the API used to ``SET ROLE`` to it. Its presence is reported once at start-up.
-RETIRED_API_ROLE_ENV = "WEARABLES_API_ROLE"
-#: Comma-separated browser origins allowed by CORS, e.g. ``http://localhost:3000``. Empty: none.
-CORS_ORIGINS_ENV = "WEARABLES_API_CORS_ORIGINS"
-#: ``auto`` routing: spans up to this many hours are served raw.
-AUTO_RAW_MAX_HOURS_ENV = "WEARABLES_API_AUTO_RAW_MAX_HOURS"
-#: ``auto`` routing: spans up to this many days come from the hourly rollup, longer ones are daily.
-AUTO_HOURLY_MAX_DAYS_ENV = "WEARABLES_API_AUTO_HOURLY_MAX_DAYS"
-#: Longest span a client may ask for at ``resolution=raw`` (days).
-RAW_MAX_DAYS_ENV = "WEARABLES_API_RAW_MAX_DAYS"
-#: Server-side limit per statement; a slower query answers 503 instead of tying up the database.
-STATEMENT_TIMEOUT_MS_ENV = "WEARABLES_API_STATEMENT_TIMEOUT_MS"
+# The API's variables (``WEARABLES_API_*``: its DSN, CORS origins, routing thresholds, statement
+# timeout) are declared, with their meanings and defaults, in ``wearable_assets/settings.py``.
 
 #: The API's login role (created by sql/009_api_login_role.sql): SELECT only, no token table.
 API_LOGIN_ROLE = "wearables_api"
@@ -55,19 +50,6 @@ def api_dsn(pipeline_dsn: str) -> str:
     params.pop("passfile", None)
     params["user"] = API_LOGIN_ROLE
     return psycopg.conninfo.make_conninfo("", **params)
-
-
-def _float_env(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise ValueError(f"{name}={raw!r} must be positive")
-    return value
 
 
 @dataclass(frozen=True)
@@ -94,17 +76,17 @@ class ServingConfig:
 
     @classmethod
     def from_env(cls) -> ServingConfig:
-        origins = tuple(o.strip().rstrip("/") for o in os.environ.get(CORS_ORIGINS_ENV, "").split(",") if o.strip())
-        if os.environ.get(RETIRED_API_ROLE_ENV):
+        origins = tuple(o.strip().rstrip("/") for o in settings.text(CORS_ORIGINS_ENV, "").split(",") if o.strip())
+        if settings.is_set(RETIRED_API_ROLE_ENV):
             log.warning("%s is no longer used: the API logs in as %s (set %s)", RETIRED_API_ROLE_ENV,
                         API_LOGIN_ROLE, API_DSN_ENV)
         return cls(
-            dsn=os.environ.get(API_DSN_ENV) or api_dsn(settings.timescale_dsn()),
+            dsn=settings.optional(API_DSN_ENV) or api_dsn(settings.timescale_dsn()),
             cors_origins=origins,
-            auto_raw_max=timedelta(hours=_float_env(AUTO_RAW_MAX_HOURS_ENV, 24)),
-            auto_hourly_max=timedelta(days=_float_env(AUTO_HOURLY_MAX_DAYS_ENV, 60)),
-            raw_max=timedelta(days=_float_env(RAW_MAX_DAYS_ENV, 7)),
-            statement_timeout_ms=int(_float_env(STATEMENT_TIMEOUT_MS_ENV, 15_000)),
+            auto_raw_max=timedelta(hours=settings.positive_number(AUTO_RAW_MAX_HOURS_ENV, 24, "hours")),
+            auto_hourly_max=timedelta(days=settings.positive_number(AUTO_HOURLY_MAX_DAYS_ENV, 60, "days")),
+            raw_max=timedelta(days=settings.positive_number(RAW_MAX_DAYS_ENV, 7, "days")),
+            statement_timeout_ms=int(settings.positive_number(STATEMENT_TIMEOUT_MS_ENV, 15_000, "milliseconds")),
         )
 
 

@@ -18,20 +18,12 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from wearable_assets.fitbit.metrics import METRICS
+from wearable_assets.participants import store as participant_store
+from wearable_assets.roster import Participant
 from wearable_assets.serving.routing import RAW_TABLE, Resolution, Route
 
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class ParticipantInfo:
-    participant_id: str
-    time_zone: str
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.time_zone)
 
 
 @dataclass(frozen=True)
@@ -40,11 +32,8 @@ class Page:
     total_count: int
 
 
-def find_participant(conn: psycopg.Connection, participant_id: str) -> ParticipantInfo | None:
-    row = conn.execute(
-        "SELECT participant_id, time_zone FROM wearables.participants WHERE participant_id = %s", (participant_id,)
-    ).fetchone()
-    return ParticipantInfo(*row) if row else None
+def find_participant(conn: psycopg.Connection, participant_id: str) -> Participant | None:
+    return participant_store.find(conn, participant_id)
 
 
 def _floor_hour(ts: datetime) -> datetime:
@@ -179,7 +168,7 @@ def _column(name: str | None) -> sql.Composable:
 def fetch_points(
     conn: psycopg.Connection,
     route: Route,
-    participant: ParticipantInfo,
+    participant: Participant,
     metric: str,
     start: datetime,
     end: datetime,

@@ -8,7 +8,6 @@ A user's own server (``WEARABLES_TIMESCALE_DSN``) is used as given and never sta
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,8 +26,9 @@ def _script(command: str) -> subprocess.CompletedProcess[str]:
 
 def ensure_server() -> tuple[str, bool]:
     """DSN of a running server, and whether this call started it (so the caller can stop it)."""
-    if os.environ.get(settings.TIMESCALE_DSN_ENV):
-        return os.environ[settings.TIMESCALE_DSN_ENV], False
+    dsn = settings.optional(settings.TIMESCALE_DSN_ENV)
+    if dsn:
+        return dsn, False
     running = _script("status").returncode == 0
     out = _script("start")
     if out.returncode != 0:

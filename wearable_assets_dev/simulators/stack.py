@@ -65,18 +65,18 @@ class SimulatorStack:
 
     def env(self) -> dict[str, str]:
         return {
-            "WEARABLES_GOOGLE_OAUTH_AUTH_URL": self.google.auth_url,
-            "WEARABLES_GOOGLE_OAUTH_TOKEN_URL": self.google.token_url,
-            "WEARABLES_GOOGLE_HEALTH_BASE_URL": self.google.base_url,
-            "GOOGLE_CLIENT_ID": self.google.client_id,
-            "GOOGLE_CLIENT_SECRET": self.google.client_secret,
-            "WEARABLES_FITBIT_BASE_URL": self.fitbit.url,
-            "FITBIT_CLIENT_ID": self.fitbit.client_id,
-            "FITBIT_CLIENT_SECRET": self.fitbit.client_secret,
-            "CENTREPOINT_BASE_URL": self.centrepoint.url,
-            "CENTREPOINT_TOKEN_URL": self.centrepoint.token_url,
-            "CENTREPOINT_CLIENT_ID": self.centrepoint.client_id,
-            "CENTREPOINT_CLIENT_SECRET": self.centrepoint.client_secret,
+            settings.GOOGLE_AUTH_URL_ENV: self.google.auth_url,
+            settings.GOOGLE_TOKEN_URL_ENV: self.google.token_url,
+            settings.GOOGLE_BASE_URL_ENV: self.google.base_url,
+            settings.GOOGLE_CLIENT_ID_ENV: self.google.client_id,
+            settings.GOOGLE_CLIENT_SECRET_ENV: self.google.client_secret,
+            settings.FITBIT_BASE_URL_ENV: self.fitbit.url,
+            settings.FITBIT_CLIENT_ID_ENV: self.fitbit.client_id,
+            settings.FITBIT_CLIENT_SECRET_ENV: self.fitbit.client_secret,
+            settings.CENTREPOINT_BASE_URL_ENV: self.centrepoint.url,
+            settings.CENTREPOINT_TOKEN_URL_ENV: self.centrepoint.token_url,
+            settings.CENTREPOINT_CLIENT_ID_ENV: self.centrepoint.client_id,
+            settings.CENTREPOINT_CLIENT_SECRET_ENV: self.centrepoint.client_secret,
         }
 
 
@@ -87,14 +87,14 @@ def ensure_local_token_key() -> None:
     (mode 0600) so tokens stored by ``make demo`` stay readable by later local runs. Production
     sets ``WEARABLES_TOKEN_KEY`` from its secret store.
     """
-    if os.environ.get("WEARABLES_TOKEN_KEY"):
+    if os.environ.get(settings.TOKEN_KEY_ENV):
         return
     path: Path = settings.state_dir() / "local_token.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(Fernet.generate_key())
         path.chmod(stat.S_IRUSR | stat.S_IWUSR)
-    os.environ["WEARABLES_TOKEN_KEY"] = path.read_text().strip()
+    os.environ[settings.TOKEN_KEY_ENV] = path.read_text().strip()
 
 
 #: Signals ``run_forwarding_signals`` passes on to its child.

@@ -11,10 +11,11 @@ import pytest
 from wearable_assets import settings
 from wearable_assets.fitbit import http
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
-from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, generate_key
+from wearable_assets.oauth.crypto import generate_key
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participants.sync import upsert_participants
 from wearable_assets.roster import Participant, load_roster
+from wearable_assets.settings import TOKEN_KEY_ENV
 from wearable_assets.storage.resources import TimescaleResource
 from wearable_assets_dev.simulators.cohort import SyntheticCohort
 from wearable_assets_dev.simulators.fitbit_legacy import FitbitLegacySimulator

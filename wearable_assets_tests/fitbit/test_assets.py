@@ -15,6 +15,7 @@ import pytest
 
 from wearable_assets import plausibility
 from wearable_assets.fitbit import ingest
+from wearable_assets.fitbit import manifest as fitbit_manifest
 from wearable_assets.fitbit.assets import intraday, intraday_parquet, raw_payloads
 from wearable_assets.fitbit.checks import participants_need_reconsent
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
@@ -154,7 +155,7 @@ def test_an_api_failure_fails_only_its_participant_day(
     assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
     assert failed.description is not None and "api_error" in failed.description and "503" in failed.description
     assert partition_metadata(result, ["fitbit", "intraday"])[f"{DAY}|P001"]["status"] == "api_error"
-    assert ingest.read_manifest(lake, ParticipantDay(DAY, "P002"))["status"] == "ok"  # type: ignore[index]
+    assert fitbit_manifest.read_manifest(lake, ParticipantDay(DAY, "P002"))["status"] == "ok"  # type: ignore[index]
     assert dict(db.fetch("SELECT participant_id, status FROM wearables.ingest_status")) == {
         "P001": "api_error", "P002": "ok"}
     assert db.fetch("SELECT DISTINCT participant_id FROM wearables.fitbit_intraday") == [("P002",)]
@@ -179,9 +180,9 @@ def test_implausible_steps_are_quarantined_with_the_reason_in_both_stores(
     assert dg.materialize([raw_payloads], partition_key=key, resources=resources(google, db, lake),
                           instance=instance).success
     # The device sends -500 and 10^12 steps for two minutes: the payload exactly as the API returned it.
-    manifest = ingest.read_manifest(lake, pday)
+    manifest = fitbit_manifest.read_manifest(lake, pday)
     assert manifest is not None
-    name = ingest.stored_name(manifest, "steps.list.p000")
+    name = fitbit_manifest.stored_name(manifest, "steps.list.p000")
     payload = json.loads(lake.read_raw("fitbit", "P001", DAY, name))
     points = payload["dataPoints"]
     assert len(points) > 10

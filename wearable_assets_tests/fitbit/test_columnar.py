@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from wearable_assets.fitbit import google_health_columnar, google_health_parse, legacy_parse, pgcopy
+from wearable_assets.fitbit import pgcopy
 from wearable_assets.fitbit.canonical import (
     INTRADAY_COLUMNS,
     INTRADAY_TABLE,
@@ -25,6 +25,9 @@ from wearable_assets.fitbit.canonical import (
     Payload,
     stream_batches,
 )
+from wearable_assets.fitbit.google_health import columnar as google_health_columnar
+from wearable_assets.fitbit.google_health import parse as google_health_parse
+from wearable_assets.fitbit.legacy import parse as legacy_parse
 from wearable_assets.storage.resources import TimescaleResource
 
 FALL_BACK = date(2026, 11, 1)  # America/New_York: 25 hours, 01:00-02:00 local twice

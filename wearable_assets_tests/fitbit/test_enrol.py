@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from wearable_assets.fitbit.cli import enroll
 from wearable_assets.fitbit.enrol import EnrolmentError, enrol
 from wearable_assets.fitbit.resources import GoogleHealthResource
-from wearable_assets.oauth.crypto import TOKEN_KEY_ENV
 from wearable_assets.oauth.store import TokenStore
+from wearable_assets.settings import TOKEN_KEY_ENV
 from wearable_assets.storage.resources import TimescaleResource
 from wearable_assets_dev.simulators.cohort import SyntheticCohort
 from wearable_assets_dev.simulators.fitbit_legacy import FitbitLegacySimulator

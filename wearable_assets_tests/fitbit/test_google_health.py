@@ -15,12 +15,15 @@ import duckdb
 import orjson
 import pytest
 
-from wearable_assets.fitbit import google_health_parse, ingest, landing
+from wearable_assets.fitbit import ingest, landing
+from wearable_assets.fitbit import manifest as fitbit_manifest
 from wearable_assets.fitbit.canonical import DayWindow, ParsedDay, Payload, stream_batches
-from wearable_assets.fitbit.google_health import Request
+from wearable_assets.fitbit.google_health import parse as google_health_parse
+from wearable_assets.fitbit.google_health.helpers import Request
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.participants import store as participant_store
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets_dev.simulators.cohort import SyntheticCohort
 from wearable_assets_dev.simulators.common import Fault, PerKeyLimits
@@ -35,7 +38,7 @@ STEPS_PATH = "/v4/users/me/dataTypes/steps/dataPoints"
 def fetch_and_load(google: GoogleHealthResource, db: TimescaleResource, lake: LakeResource, pid: str,
                    day: date) -> tuple[ingest.DayOutcome, ingest.DayOutcome]:
     pday = ParticipantDay(day, pid)
-    participant = ingest.load_participants(db, [pid])[pid]
+    participant = participant_store.load(db, [pid])[pid]
     landed = landing.land_day(pday, participant, google.client(pid, db), lake, db)
     if landed.status != "ok":
         return landed, landed
@@ -114,13 +117,13 @@ def test_pagination_follows_short_and_empty_pages(google: GoogleHealthResource, 
     small = google_resource(google_sim, google.token_key, page_size=700)
     landed, loaded = fetch_and_load(small, db, lake, "P001", DAY)
     assert loaded.status == "ok"
-    manifest = ingest.read_manifest(lake, ParticipantDay(DAY, "P001"))
+    manifest = fitbit_manifest.read_manifest(lake, ParticipantDay(DAY, "P001"))
     assert manifest is not None
     hr_pages = [n for n in manifest["payloads"] if n.startswith("heart-rate.list.")]
     truth = cohort.synced_day("P001", DAY)
     assert len(hr_pages) > truth.hr_times.size // 700  # short pages mean more pages than size/pageSize
     empty = [n for n in hr_pages if "dataPoints" not in json.loads(
-        ingest.read_landed(lake, ParticipantDay(DAY, "P001"), manifest, n))]
+        fitbit_manifest.read_landed(lake, ParticipantDay(DAY, "P001"), manifest, n))]
     assert empty, "the simulator should have served at least one empty page with a token"
     assert counts_by_metric(db, "P001")["heart_rate"] == truth.hr_times.size
     assert google_sim.state.count_calls(HR_PATH) == len(hr_pages)
@@ -254,9 +257,9 @@ def test_malformed_payload_is_kept_and_nothing_is_half_written(google: GoogleHea
     before = counts_by_metric(db, "P001")
 
     # A landed payload that is valid JSON but not the documented shape fails before any write.
-    manifest = ingest.read_manifest(lake, pday)
+    manifest = fitbit_manifest.read_manifest(lake, pday)
     assert manifest is not None
-    stored = ingest.stored_name(manifest, "steps.list.p000")
+    stored = fitbit_manifest.stored_name(manifest, "steps.list.p000")
     good = lake.read_raw("fitbit", "P001", DAY, stored)
     page = json.loads(good)
     del page["dataPoints"][3]["steps"]["count"]
@@ -272,22 +275,22 @@ def test_malformed_payload_is_kept_and_nothing_is_half_written(google: GoogleHea
     landed, _ = fetch_and_load(google, db, lake, "P001", DAY)
     assert landed.status == "api_error"
     assert "steps.list" in landed.detail and "not valid JSON" in landed.detail and "kept at" in landed.detail
-    failed = ingest.read_manifest(lake, pday)
+    failed = fitbit_manifest.read_manifest(lake, pday)
     assert failed is not None and failed["status"] == "api_error" and failed["fetch"] != manifest["fetch"]
-    assert ingest.read_landed(lake, pday, failed, "steps.list.p000").startswith(b'{"dataPoints": [{"trunc')
+    assert fitbit_manifest.read_landed(lake, pday, failed, "steps.list.p000").startswith(b'{"dataPoints": [{"trunc')
     assert failed["last_ok"]["fetch"] == manifest["fetch"]
-    assert all(ingest.read_landed(lake, pday, failed["last_ok"], n) for n in manifest["payloads"])
-    assert ingest.read_landed(lake, pday, failed["last_ok"], "steps.list.p000") == good
+    assert all(fitbit_manifest.read_landed(lake, pday, failed["last_ok"], n) for n in manifest["payloads"])
+    assert fitbit_manifest.read_landed(lake, pday, failed["last_ok"], "steps.list.p000") == good
     assert ingest.load_timescale(db, lake, pday).status == "api_error"  # the manifest says so: no load
     assert counts_by_metric(db, "P001") == before  # the earlier load is untouched
 
     # The next good fetch supersedes both earlier fetches: only it and the manifest remain.
     landed, loaded = fetch_and_load(google, db, lake, "P001", DAY)
     assert landed.status == loaded.status == "ok"
-    current = ingest.read_manifest(lake, pday)
+    current = fitbit_manifest.read_manifest(lake, pday)
     assert current is not None and "last_ok" not in current
     assert lake.list_raw("fitbit", "P001", DAY) == sorted(
-        [ingest.MANIFEST] + [ingest.stored_name(current, n) for n in current["payloads"]])
+        [fitbit_manifest.MANIFEST] + [fitbit_manifest.stored_name(current, n) for n in current["payloads"]])
     assert counts_by_metric(db, "P001") == before
 
 

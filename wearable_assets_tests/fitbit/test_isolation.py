@@ -16,10 +16,13 @@ import duckdb
 import pytest
 
 from wearable_assets.fitbit import ingest, landing
+from wearable_assets.fitbit import manifest as fitbit_manifest
 from wearable_assets.fitbit.assets import intraday, intraday_parquet, raw_payloads
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.participants import store as participant_store
+from wearable_assets.roster import Participant
 from wearable_assets.storage.lake import Lake
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets.storage.timescale import Timescale
@@ -84,16 +87,16 @@ def _empty_folders(lake: Lake) -> list[str]:
 
 
 def _assert_landed_and_complete(lake: Lake, where: str) -> dict[str, Any]:
-    manifest = ingest.read_manifest(lake, PDAY)
+    manifest = fitbit_manifest.read_manifest(lake, PDAY)
     assert manifest is not None and manifest["status"] == "ok", where
-    assert all(ingest.read_landed(lake, PDAY, manifest, name) for name in manifest["payloads"]), where
+    assert all(fitbit_manifest.read_landed(lake, PDAY, manifest, name) for name in manifest["payloads"]), where
     assert _fetch_folders(lake) == [f"fetch={manifest['fetch']}"], where
     assert _empty_folders(lake) == [], where
     return manifest
 
 
 # --- jobs run in the worker processes ---------------------------------------------------------
-def _land(dsn: str, lake_url: str, google: dict[str, Any], participant: ingest.FitbitParticipant,
+def _land(dsn: str, lake_url: str, google: dict[str, Any], participant: Participant,
           worker: int, round_: int) -> str:
     timescale = Timescale(dsn, apply_migrations=False)
     client = GoogleHealthResource(**google).client(PID, timescale)
@@ -106,7 +109,7 @@ def _load(dsn: str, lake_url: str, worker: int, round_: int) -> tuple[str, int, 
     return outcome.status, outcome.rows, outcome.sleep_stages
 
 
-def _land_or_load(dsn: str, lake_url: str, google: dict[str, Any], participant: ingest.FitbitParticipant,
+def _land_or_load(dsn: str, lake_url: str, google: dict[str, Any], participant: Participant,
                   fetch_s: float, worker: int, round_: int) -> Any:
     """Worker 0 fetches; worker 1 loads, starting at a different moment of the fetch each round
     (from its start to its end, where the fetch writes the manifest and prunes)."""
@@ -120,7 +123,7 @@ def _land_or_load(dsn: str, lake_url: str, google: dict[str, Any], participant: 
 def test_two_concurrent_fetches_leave_a_manifest_whose_payloads_exist_and_load(
     fast_google: GoogleHealthResource, db: TimescaleResource, lake: LakeResource, cohort: SyntheticCohort,
 ) -> None:
-    participant = ingest.load_participants(db, [PID])[PID]
+    participant = participant_store.load(db, [PID])[PID]
     plain = Lake(lake.url)
 
     def check(round_: int, outcomes: list[Outcome]) -> None:
@@ -136,7 +139,7 @@ def test_two_concurrent_fetches_leave_a_manifest_whose_payloads_exist_and_load(
 def test_two_concurrent_loads_of_one_participant_day_are_exact(
     fast_google: GoogleHealthResource, db: TimescaleResource, lake: LakeResource, cohort: SyntheticCohort,
 ) -> None:
-    participant = ingest.load_participants(db, [PID])[PID]
+    participant = participant_store.load(db, [PID])[PID]
     assert landing.land_day(PDAY, participant, fast_google.client(PID, db), lake, db).status == "ok"
     truth = _truth(cohort)
 
@@ -156,7 +159,7 @@ def test_two_concurrent_loads_of_one_participant_day_are_exact(
 def test_a_load_never_reads_payloads_a_concurrent_fetch_is_pruning(
     fast_google: GoogleHealthResource, db: TimescaleResource, lake: LakeResource, cohort: SyntheticCohort,
 ) -> None:
-    participant = ingest.load_participants(db, [PID])[PID]
+    participant = participant_store.load(db, [PID])[PID]
     started = time.monotonic()
     assert landing.land_day(PDAY, participant, fast_google.client(PID, db), lake, db).status == "ok"
     fetch_s = time.monotonic() - started
@@ -181,10 +184,10 @@ def test_a_lost_payload_fails_its_participant_day_only(
     res = resources(fast_google, db, lake)
     ranged = {"dagster/asset_partition_range_start": f"{DAY}|{PID}", "dagster/asset_partition_range_end": f"{DAY}|P002"}
     assert dg.materialize([raw_payloads], resources=res, instance=instance, tags=ranged).success
-    manifest = ingest.read_manifest(lake, PDAY)
+    manifest = fitbit_manifest.read_manifest(lake, PDAY)
     assert manifest is not None
     lost = next(n for n in manifest["payloads"] if n.startswith("heart-rate."))
-    os.remove(lake.raw_key("fitbit", PID, DAY, ingest.stored_name(manifest, lost)))
+    os.remove(lake.raw_key("fitbit", PID, DAY, fitbit_manifest.stored_name(manifest, lost)))
 
     fix = f"re-materialize fitbit/raw_payloads for partition {DAY}|{PID}"
     with pytest.raises(ingest.MissingPayload, match=f"payload {lost} named by the manifest of .*{fix}"):
@@ -221,7 +224,7 @@ def test_rerunning_raw_landing_leaves_one_fetch_folder_and_no_empty_folder(
     fast_google: GoogleHealthResource, google_sim: GoogleHealthSimulator, db: TimescaleResource, lake: LakeResource,
     instance: dg.DagsterInstance,
 ) -> None:
-    participant = ingest.load_participants(db, [PID])[PID]
+    participant = participant_store.load(db, [PID])[PID]
     client = fast_google.client(PID, db)
     # An empty fetch folder as earlier versions left behind: the next landing clears it too.
     (_raw_folder(lake) / "fetch=20261111T000000000000Z").mkdir(parents=True)
@@ -233,7 +236,7 @@ def test_rerunning_raw_landing_leaves_one_fetch_folder_and_no_empty_folder(
     # A failed re-fetch keeps its folder (what broke it) beside the last good one...
     google_sim.state.inject(Fault(STEPS_PATH, kind="malformed"))
     assert landing.land_day(PDAY, participant, client, lake, db).status == "api_error"
-    failed = ingest.read_manifest(lake, PDAY)
+    failed = fitbit_manifest.read_manifest(lake, PDAY)
     assert failed is not None and failed["last_ok"]["fetch"] == fetches[-1]
     assert _fetch_folders(lake) == sorted([f"fetch={fetches[-1]}", f"fetch={failed['fetch']}"])
     # ...and the next good run, here through the asset, removes both: no empty folder remains.

@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from wearable_assets.fitbit import ingest, landing
+from wearable_assets.fitbit import manifest as fitbit_manifest
 from wearable_assets.fitbit.assets import raw_payloads
 from wearable_assets.fitbit.canonical import DayWindow
 from wearable_assets.fitbit.http import RateLimited
@@ -18,6 +19,7 @@ from wearable_assets.fitbit.resources import FitbitLegacyResource
 from wearable_assets.oauth.errors import NeedsReconsent
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.participants import store as participant_store
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets_dev.simulators.cohort import SyntheticCohort
 from wearable_assets_dev.simulators.common import PerKeyLimits
@@ -58,7 +60,7 @@ def enrol_legacy(sim: FitbitLegacySimulator, store: TokenStore, pid: str = "P003
 def land_and_load(legacy: FitbitLegacyResource, db: TimescaleResource, lake: LakeResource,
                   day: date, pid: str = "P003") -> tuple[ingest.DayOutcome, ingest.DayOutcome]:
     pday = ParticipantDay(day, pid)
-    participant = ingest.load_participants(db, [pid])[pid]
+    participant = participant_store.load(db, [pid])[pid]
     landed = landing.land_day(pday, participant, legacy.client(pid, db), lake, db)
     return landed, ingest.load_timescale(db, lake, pday)
 
@@ -119,10 +121,10 @@ def test_materialize_gone_legacy_and_google_participant_on_one_day(
     assert "wearable-assets enroll --participant P003 --provider google_health" in detail
 
     # The Google participant landed normally; the legacy one has a manifest saying why not.
-    ok = ingest.read_manifest(lake, ParticipantDay(ARCHIVED_DAY, "P001"))
+    ok = fitbit_manifest.read_manifest(lake, ParticipantDay(ARCHIVED_DAY, "P001"))
     assert ok is not None and ok["status"] == "ok" and ok["provider"] == "google_health" and ok["payloads"]
     assert ok["api_calls"] == google_sim.state.count_calls("/v4/") > 10
-    gone = ingest.read_manifest(lake, ParticipantDay(ARCHIVED_DAY, "P003"))
+    gone = fitbit_manifest.read_manifest(lake, ParticipantDay(ARCHIVED_DAY, "P003"))
     assert gone is not None and gone["status"] == "needs_reconsent" and gone["payloads"] == []
 
     # Exactly one call reached the legacy API (a data call, answered 410): no retry, no token call.

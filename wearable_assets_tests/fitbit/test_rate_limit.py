@@ -19,6 +19,7 @@ import requests
 
 from wearable_assets.fitbit import google_health, http
 from wearable_assets.fitbit.canonical import DayWindow
+from wearable_assets.fitbit.google_health.helpers import GoogleHealthClient
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.storage.resources import TimescaleResource
@@ -69,7 +70,7 @@ def assert_within_budget(sends: list[float]) -> None:
         assert sends[i + BUDGET] - sends[i] >= WINDOW_S - SLACK_S, (i, sends[i + BUDGET] - sends[i])
 
 
-def devices(client: google_health.GoogleHealthClient, n: int) -> None:
+def devices(client: GoogleHealthClient, n: int) -> None:
     """``n`` cheap calls (the simulator answers pairedDevices in milliseconds)."""
     for _ in range(n):
         client.call("GET", "users/me/pairedDevices", what="devices")

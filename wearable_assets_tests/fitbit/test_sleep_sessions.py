@@ -16,6 +16,7 @@ from wearable_assets.fitbit import ingest, landing
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.participants import store as participant_store
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets_dev.simulators.cohort import SyntheticCohort
 from wearable_assets_dev.simulators.fitbit_legacy import FitbitLegacySimulator
@@ -30,7 +31,7 @@ ARCHIVED_DAY = date(2026, 10, 20)  # P003 (legacy API, Europe/London) was enroll
 def load_day(client: Any, db: TimescaleResource, lake: LakeResource, pid: str, day: date) -> ingest.DayOutcome:
     """Land the participant-day from the API, then replace it in TimescaleDB and in the lake."""
     pday = ParticipantDay(day, pid)
-    participant = ingest.load_participants(db, [pid])[pid]
+    participant = participant_store.load(db, [pid])[pid]
     landed = landing.land_day(pday, participant, client, lake, db)
     assert landed.status == "ok", landed
     outcome = ingest.load_timescale(db, lake, pday)

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from wearable_assets.fitbit import ingest, landing
+from wearable_assets.fitbit import landing
 from wearable_assets.fitbit.resources import GoogleHealthResource
 from wearable_assets.oauth.crypto import TokenCipher, TokenKeyError, generate_key
 from wearable_assets.oauth.errors import NeedsReconsent
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.participants import store as participant_store
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets_dev.simulators.common import Fault
 from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
@@ -141,7 +142,7 @@ def test_token_endpoint_outage_is_an_api_error_not_a_reconsent(google: GoogleHea
     token["expires_in"] = 30
     google_store.save("P001", "google_health", token)
     google_sim.state.inject(Fault("/token", kind="status", status=503, count=3))  # every refresh attempt
-    participant = ingest.load_participants(db, ["P001"])["P001"]
+    participant = participant_store.load(db, ["P001"])["P001"]
     outcome = landing.land_day(ParticipantDay(DAY, "P001"), participant, google.client("P001", db), lake, db)
     assert outcome.status == "api_error" and "token refresh failed" in outcome.detail
     assert google_sim.state.count_calls("/token") == 3  # answered by the injected fault

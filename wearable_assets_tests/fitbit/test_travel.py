@@ -23,8 +23,10 @@ import pytest
 import requests
 
 from wearable_assets.fitbit import ingest, landing
+from wearable_assets.fitbit import manifest as fitbit_manifest
 from wearable_assets.fitbit.canonical import DayWindow
 from wearable_assets.participant_day import ParticipantDay
+from wearable_assets.participants import store as participant_store
 from wearable_assets.roster import Participant
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets_dev.simulators.cohort import (
@@ -96,7 +98,7 @@ def test_every_sample_lands_in_exactly_one_participant_day(
         google = google_resource(sim, token_key)
         store = google.token_store(db)
         enrol_directly(sim, store, pid)
-        participant = ingest.load_participants(db, [pid])[pid]
+        participant = participant_store.load(db, [pid])[pid]
         outcomes = {}
         for d in days:
             pday = ParticipantDay(d, pid)
@@ -104,7 +106,7 @@ def test_every_sample_lands_in_exactly_one_participant_day(
             assert landed.status == "ok", landed.detail
             outcomes[d] = ingest.load_timescale(db, lake, pday)
             ingest.load_lake(db, lake, pday)
-            assert ingest.read_manifest(lake, pday)["time_zone"] == zone
+            assert fitbit_manifest.read_manifest(lake, pday)["time_zone"] == zone
 
     # The truth: everything the device recorded in [lo, hi), and the device's offset at each instant.
     a, b = to_epoch(lo), to_epoch(hi)

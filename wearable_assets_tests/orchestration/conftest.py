@@ -10,9 +10,10 @@ import pytest
 
 from wearable_assets import settings
 from wearable_assets.fitbit.resources import google_health_resource
-from wearable_assets.oauth.crypto import TOKEN_KEY_ENV, generate_key
+from wearable_assets.oauth.crypto import generate_key
 from wearable_assets.participants.sync import upsert_participants
 from wearable_assets.roster import load_roster
+from wearable_assets.settings import TOKEN_KEY_ENV
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets_dev.simulators.stack import SimulatorStack
 from wearable_assets_tests.conftest import add_participants

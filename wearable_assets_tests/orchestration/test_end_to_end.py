@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from wearable_assets.fitbit import ingest
+from wearable_assets.fitbit import manifest as fitbit_manifest
 from wearable_assets.orchestration.jobs import PARTICIPANT_DAY_SELECTION
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
@@ -84,9 +84,9 @@ def test_an_implausible_heart_rate_is_quarantined_and_the_rollups_carry_on(
                      partition_key=key)
     assert landed.success, failure_messages(landed)
     # A device glitch: one sample of 300 bpm in the payload exactly as the API returned it.
-    manifest = ingest.read_manifest(lake, ParticipantDay(day, "P001"))
+    manifest = fitbit_manifest.read_manifest(lake, ParticipantDay(day, "P001"))
     assert manifest is not None
-    name = ingest.stored_name(manifest, "heart-rate.list.p000")
+    name = fitbit_manifest.stored_name(manifest, "heart-rate.list.p000")
     payload = json.loads(lake.read_raw("fitbit", "P001", day, name))
     payload["dataPoints"][0]["heartRate"]["beatsPerMinute"] = "300"
     lake.land_raw("fitbit", "P001", day, name, payload)

@@ -9,9 +9,9 @@ import pytest
 from wearable_assets import settings
 from wearable_assets.definitions import defs
 from wearable_assets.orchestration import schedules
-from wearable_assets.orchestration.schedules import KeyRange, ScheduledParticipant, due_days, plan_ranges
+from wearable_assets.orchestration.schedules import KeyRange, due_days, plan_ranges
 from wearable_assets.participants.sync import upsert_participants
-from wearable_assets.roster import load_roster
+from wearable_assets.roster import Participant, load_roster
 from wearable_assets.storage.resources import TimescaleResource
 from wearable_assets_tests.conftest import add_participants
 
@@ -74,15 +74,15 @@ def test_gaps_and_time_zones_split_rectangles_but_cover_exactly_the_wanted_days(
 
 
 def test_yesterday_is_each_participants_own() -> None:
-    la = ScheduledParticipant("LA", "America/Los_Angeles", date(2026, 1, 1), None)
-    brisbane = ScheduledParticipant("BNE", "Australia/Brisbane", date(2026, 1, 1), None)
+    la = Participant("LA", "S1", "America/Los_Angeles", date(2026, 1, 1), None)
+    brisbane = Participant("BNE", "S1", "Australia/Brisbane", date(2026, 1, 1), None)
     # 03:00 UTC: 19:00 on the 4th in Los Angeles, 13:00 on the 5th in Brisbane.
     assert due_days(la, TICK, 3, date(2025, 1, 1), date(2026, 11, 4)) == [D[0] - timedelta(days=1), D[0], D[1], D[2]]
     assert due_days(brisbane, TICK, 3, date(2025, 1, 1), date(2026, 11, 4)) == [D[0], D[1], D[2], D[3]]
     # Enrolment and the partitions' first day clip the window.
-    ended = ScheduledParticipant("X", "Australia/Brisbane", date(2026, 1, 1), D[1])
+    ended = Participant("X", "S1", "Australia/Brisbane", date(2026, 1, 1), D[1])
     assert due_days(ended, TICK, 3, date(2025, 1, 1), D[3]) == [D[0], D[1]]
-    starting = ScheduledParticipant("Y", "Australia/Brisbane", D[3], None)
+    starting = Participant("Y", "S1", "Australia/Brisbane", D[3], None)
     assert due_days(starting, TICK, 3, date(2025, 1, 1), D[3]) == [D[3]]
     assert due_days(starting, TICK, 3, date(2025, 1, 1), D[2]) == []
 
@@ -135,8 +135,8 @@ def test_schedule_is_on_by_default_at_three_and_configurable(demo: TimescaleReso
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 3 * * *", "UTC")
     assert schedule.job_name == "participant_day_job"
 
-    monkeypatch.setenv(schedules.REPULL_ENV, "0")
-    monkeypatch.setenv(schedules.BATCH_ENV, "2")
+    monkeypatch.setenv(settings.REPULL_DAYS_ENV, "0")
+    monkeypatch.setenv(settings.SCHEDULE_BATCH_ENV, "2")
     requests = evaluate(instance, demo, TICK)
     sizes = []
     for r in requests:

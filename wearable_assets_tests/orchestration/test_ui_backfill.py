@@ -9,7 +9,6 @@ import dagster as dg
 import pytest
 
 from wearable_assets import settings
-from wearable_assets.orchestration import schedules
 from wearable_assets.orchestration.pools import apply_pool_limits
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
@@ -31,7 +30,7 @@ def test_backfill_through_the_webserver_lands_rows(
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(settings.REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv(schedules.CRON_ENV, "0 3 1 1 *")  # the daily schedule must not fire mid-test
+    monkeypatch.setenv(settings.SCHEDULE_CRON_ENV, "0 3 1 1 *")  # the daily schedule must not fire mid-test
     with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions(PARTICIPANTS_PARTITION_NAME, ["P001", "P002", "P003", "P004", "P005"])
         apply_pool_limits(instance)

@@ -8,6 +8,7 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 
+from wearable_assets import settings
 from wearable_assets.partitions import participant_day_partitions
 from wearable_assets.rollups import checks
 from wearable_assets.storage.lake import PartitionTable
@@ -143,8 +144,8 @@ def test_freshness_compares_the_last_device_sync_with_today(
     assert "B001 centrepoint: no device sync time known (never ingested)" in result.metadata["detail"].value
 
     sources.status(BOTH, today - timedelta(days=1), "centrepoint", "ok", last_sync=now - timedelta(days=4))
-    monkeypatch.setenv(checks.FRESHNESS_ENV, "5")
+    monkeypatch.setenv(settings.FRESHNESS_ENV, "5")
     assert run_check(checks.device_freshness, instance, key).passed
-    monkeypatch.setenv(checks.FRESHNESS_ENV, "2")
+    monkeypatch.setenv(settings.FRESHNESS_ENV, "2")
     stale = run_check(checks.device_freshness, instance, key)
     assert "B001 centrepoint: last synced" in stale.metadata["detail"].value and "4 d" in stale.metadata["detail"].value

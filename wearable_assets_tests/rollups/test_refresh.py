@@ -4,6 +4,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from wearable_assets import settings
 from wearable_assets.fitbit.metrics import METRICS
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.rollups import queries, refresh
@@ -155,14 +156,14 @@ def test_valid_day_threshold_comes_from_the_environment_and_is_stored(
 ) -> None:
     sources.worn(BOTH, DAY, 300)
     sources.status(BOTH, DAY, "fitbit_legacy", "ok", last_sync=after(BOTH, DAY, 3))
-    monkeypatch.setenv(refresh.MIN_WEAR_ENV, "250")
+    monkeypatch.setenv(settings.MIN_WEAR_ENV, "250")
     refresh.refresh_participant_day_summary(timescale, pdays(BOTH, DAY), refresh.ValidDayRule.from_env())
     row = summary(timescale, "B001", DAY)
     assert (row["fitbit_reason"], row["valid_day"], row["valid_day_rule"]) == ("complete", True, "wear_minutes >= 250")
     # The CentrePoint subject has no record and no ingest status yet.
     assert row["actigraph_reason"] == "not_ingested"
 
-    monkeypatch.setenv(refresh.MIN_WEAR_ENV, "ten hours")
+    monkeypatch.setenv(settings.MIN_WEAR_ENV, "ten hours")
     with pytest.raises(ValueError, match="WEARABLES_VALID_DAY_MIN_WEAR_MINUTES"):
         refresh.ValidDayRule.from_env()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from wearable_assets.serving.config import API_DSN_ENV, API_LOGIN_ROLE, ServingConfig, api_dsn, describe_dsn
+from wearable_assets.serving.config import API_LOGIN_ROLE, ServingConfig, api_dsn, describe_dsn
+from wearable_assets.settings import API_DSN_ENV
 
 
 @pytest.mark.parametrize("pipeline_dsn", [

@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from wearable_assets.fitbit import google_health_columnar as columnar
 from wearable_assets.fitbit.canonical import ParsedDay, Payload, Sample, parse_duration_s, parse_rfc3339
+from wearable_assets.fitbit.google_health import columnar
 
 SOURCE = "google_health"
 UTC = timezone.utc

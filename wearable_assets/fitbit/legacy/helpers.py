@@ -19,13 +19,8 @@ from typing import Any
 from wearable_assets.fitbit.authorized import AuthorizedClient
 from wearable_assets.fitbit.canonical import DayWindow
 from wearable_assets.fitbit.http import ApiError, FetchResult, MalformedPayload, Sink, decode_json
+from wearable_assets.fitbit.legacy.settings import ACTIVITY_RESOURCES, PROVIDER
 from wearable_assets.oauth.errors import redact
-
-PROVIDER = "fitbit_legacy"
-DEFAULT_BASE_URL = "https://api.fitbit.com"
-DEFAULT_AUTH_URL = "https://www.fitbit.com/oauth2/authorize"
-SCOPES = ("activity", "heartrate", "sleep", "oxygen_saturation", "respiratory_rate", "profile", "settings")
-ACTIVITY_RESOURCES = ("steps", "calories", "distance", "floors")
 
 
 def day_paths(day: date) -> list[tuple[str, str]]:

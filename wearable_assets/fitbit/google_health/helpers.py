@@ -29,26 +29,12 @@ from typing import Any
 
 from wearable_assets.fitbit.authorized import AuthorizedClient
 from wearable_assets.fitbit.canonical import DayWindow
+from wearable_assets.fitbit.google_health.settings import DEFAULT_BASE_URL, PROVIDER
 from wearable_assets.fitbit.http import ApiError, ApiSession, FetchResult, MalformedPayload, Sink, decode_json
 from wearable_assets.oauth.app import OAuthApp
 from wearable_assets.oauth.errors import redact
 from wearable_assets.oauth.store import TokenStore
 
-PROVIDER = "google_health"
-DEFAULT_AUTH_URL = "https://accounts.google.com/o/oauth2/v2/auth"
-DEFAULT_TOKEN_URL = "https://oauth2.googleapis.com/token"
-DEFAULT_BASE_URL = "https://health.googleapis.com/v4"
-SCOPE_PREFIX = "https://www.googleapis.com/auth/googlehealth."
-SCOPES = tuple(
-    SCOPE_PREFIX + s
-    for s in (
-        "activity_and_fitness.readonly",
-        "health_metrics_and_measurements.readonly",
-        "sleep.readonly",
-        "settings.readonly",
-        "profile.readonly",
-    )
-)
 MAX_PAGES = 500  # a runaway pagination loop is a provider bug; stop and say so
 
 
