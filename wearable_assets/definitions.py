@@ -22,6 +22,7 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 from wearable_assets.actigraph import definitions as actigraph
 from wearable_assets.compliance import definitions as compliance
+from wearable_assets.external import ALL as EXTERNAL_SOURCES
 from wearable_assets.fitbit import definitions as fitbit
 from wearable_assets.orchestration import definitions as orchestration
 from wearable_assets.participants import definitions as participants
@@ -29,7 +30,8 @@ from wearable_assets.resources import aws_resources, lake_resource, timescale_re
 from wearable_assets.rollups import definitions as rollups
 
 defs = dg.Definitions.merge(
-    dg.Definitions(resources={"timescale": timescale_resource(), "lake": lake_resource(), **aws_resources()}),
+    dg.Definitions(resources={"timescale": timescale_resource(), "lake": lake_resource(), **aws_resources()},
+                   assets=EXTERNAL_SOURCES),
     participants.defs,
     fitbit.defs,
     actigraph.defs,

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 import wearable_assets.definitions as definitions_module
@@ -64,3 +65,23 @@ def test_dagster_cli_validates_definitions_without_secrets(tmp_path: Path) -> No
     # The exit status is meaningful: a code location that cannot load fails the same command.
     broken = _validate("wearable_assets.no_such_definitions", env)
     assert broken.returncode != 0
+
+
+def test_every_asset_has_an_owner_and_a_plain_description() -> None:
+    """The UI shows owners and descriptions as they are: no reStructuredText or Markdown markup,
+    and the graph starts at the external sources the data comes from."""
+    from wearable_assets.external import OWNERS
+
+    graph = definitions_module.defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert {"external/google_health_api", "external/fitbit_web_api", "external/centrepoint_api",
+            "external/roster"} <= keys
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners == OWNERS, key
+        description = node.description or ""
+        assert description.strip(), f"{key.to_user_string()} has no description"
+        assert not any(mark in description for mark in ("``", "**", ":func:", ":class:")), key
+    raw = graph.get(dg.AssetKey(["fitbit", "raw_payloads"]))
+    assert {p.to_user_string() for p in raw.parent_keys} == {
+        "external/google_health_api", "external/fitbit_web_api", "external/roster"}

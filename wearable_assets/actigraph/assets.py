@@ -27,6 +27,7 @@ import dagster as dg
 
 from wearable_assets.actigraph import ingest
 from wearable_assets.actigraph.resources import CentrePointResource
+from wearable_assets.external import CENTREPOINT_API, OWNERS, ROSTER
 from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.outcomes import PartitionOutcome, outcome_check_spec, report
 from wearable_assets.participant_day import ParticipantDay
@@ -51,6 +52,7 @@ def _skipped(participant_id: str, day: date, reason: str) -> PartitionOutcome:
 
 
 @dg.asset(
+    owners=OWNERS,
     key=PARQUET_KEY,
     group_name="actigraph",
     partitions_def=participant_day_partitions,
@@ -58,7 +60,10 @@ def _skipped(participant_id: str, day: date, reason: str) -> PartitionOutcome:
     backfill_policy=_BACKFILL,
     pool=POOL,
     kinds={"dlt", "parquet"},
+    deps=[CENTREPOINT_API, ROSTER],
     check_specs=[outcome_check_spec(PARQUET_KEY, "fetched from CentrePoint and landed")],
+    description="CentrePoint daily statistics per participant-day in the parquet lake (Athena table "
+    "actigraph_daily_statistics); each day's API records are kept as received under raw/centrepoint.",
 )
 def daily_statistics_parquet(
     context: dg.AssetExecutionContext,
@@ -91,6 +96,7 @@ def daily_statistics_parquet(
 
 
 @dg.asset(
+    owners=OWNERS,
     key=DB_KEY,
     deps=[daily_statistics_parquet],
     group_name="actigraph",
@@ -99,6 +105,8 @@ def daily_statistics_parquet(
     backfill_policy=_BACKFILL,
     kinds={"timescaledb"},
     check_specs=[outcome_check_spec(DB_KEY, "loaded into TimescaleDB")],
+    description="CentrePoint daily statistics in wearables.actigraph_daily_statistics (one row per participant, "
+    "local day and setting), loaded from the records landed upstream, with the participant-day's status row.",
 )
 def daily_statistics(context: dg.AssetExecutionContext, lake: LakeResource, timescale: TimescaleResource) -> Any:
     """CentrePoint DailyStatistics in ``wearables.actigraph_daily_statistics`` (one row per

@@ -25,6 +25,7 @@ import dagster as dg
 from wearable_assets import settings
 from wearable_assets.compliance import alerts
 from wearable_assets.compliance.config import AlertConfig
+from wearable_assets.external import OWNERS
 from wearable_assets.outcomes import check_evaluation, check_output
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, participant_partitions
 from wearable_assets.storage.resources import TimescaleResource
@@ -51,6 +52,7 @@ def _when(config: AlertRunConfig) -> tuple[date, datetime]:
 
 
 @dg.asset(
+    owners=OWNERS,
     key=ALERTS_KEY,
     partitions_def=participant_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),

@@ -19,6 +19,7 @@ from typing import Any
 
 import dagster as dg
 
+from wearable_assets.external import FITBIT_WEB_API, GOOGLE_HEALTH_API, OWNERS, ROSTER
 from wearable_assets.fitbit import ingest, landing
 from wearable_assets.fitbit import manifest as fitbit_manifest
 from wearable_assets.fitbit.http import ApiError
@@ -93,6 +94,7 @@ def _report(context: dg.AssetExecutionContext, outcomes: list[DayOutcome], times
 
 
 @dg.asset(
+    owners=OWNERS,
     key=RAW_KEY,
     group_name=GROUP,
     partitions_def=participant_day_partitions,
@@ -100,6 +102,7 @@ def _report(context: dg.AssetExecutionContext, outcomes: list[DayOutcome], times
     backfill_policy=BACKFILL_POLICY,
     pool="google_health_api",
     kinds={"json"},
+    deps=[GOOGLE_HEALTH_API, FITBIT_WEB_API, ROSTER],
     check_specs=[outcome_check_spec(RAW_KEY, "fetched and landed")],
     description="Exact Google Health / legacy Fitbit API payloads of each participant-day, gzip JSON in the lake.",
 )
@@ -158,6 +161,7 @@ def _load_each(context: dg.AssetExecutionContext, timescale: Timescale, lake: La
 
 
 @dg.asset(
+    owners=OWNERS,
     key=INTRADAY_KEY,
     group_name=GROUP,
     partitions_def=participant_day_partitions,
@@ -175,6 +179,7 @@ def intraday(context: dg.AssetExecutionContext, timescale: TimescaleResource, la
 
 
 @dg.asset(
+    owners=OWNERS,
     key=["fitbit", "intraday_parquet"],
     group_name=GROUP,
     partitions_def=participant_day_partitions,

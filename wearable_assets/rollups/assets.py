@@ -19,6 +19,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from wearable_assets.external import OWNERS
 from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.outcomes import PartitionOutcome, report
 from wearable_assets.participant_day import ParticipantDay
@@ -49,6 +50,7 @@ def _aggregate_note(context: dg.AssetExecutionContext, result: refresh.Aggregate
 
 
 @dg.asset(
+    owners=OWNERS,
     group_name=GROUP,
     partitions_def=participant_day_partitions,
     retry_policy=RETRY_POLICY,
@@ -97,6 +99,7 @@ def summary_outcomes(timescale: Timescale, days: list[ParticipantDay],
 
 
 @dg.asset(
+    owners=OWNERS,
     group_name=GROUP,
     partitions_def=participant_day_partitions,
     retry_policy=RETRY_POLICY,
@@ -130,6 +133,7 @@ def _cohort_table(rows: list[dict[str, Any]]) -> pa.Table:
 
 
 @dg.asset(
+    owners=OWNERS,
     group_name=GROUP,
     partitions_def=weekly_partitions,
     retry_policy=RETRY_POLICY,

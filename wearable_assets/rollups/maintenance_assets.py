@@ -13,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 
+from wearable_assets.external import OWNERS
 from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.rollups import maintenance
 from wearable_assets.rollups.assets import GROUP, intraday_hourly
@@ -31,6 +32,7 @@ def after_loads() -> dg.AutomationCondition:
 
 
 @dg.asset(
+    owners=OWNERS,
     group_name=GROUP,
     deps=[intraday_hourly],
     retry_policy=RETRY_POLICY,  # idempotent: a retried run redoes only what it had not recorded
