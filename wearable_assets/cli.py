@@ -19,13 +19,19 @@ from wearable_assets import settings
 from wearable_assets.resources import ensure_local_environment
 
 
+def prepare(verbose: bool) -> None:
+    """What every command of both CLIs (this one and the dev tooling's) starts with: our log lines
+    at INFO (DEBUG with -v), everyone else's at WARNING, and the local defaults in place."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("wearable_assets").setLevel(logging.DEBUG if verbose else logging.INFO)
+    ensure_local_environment()
+
+
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 def cli(verbose: bool) -> None:
     """Collect wearable data per participant-day (see README.md)."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("wearable_assets").setLevel(logging.DEBUG if verbose else logging.INFO)
-    ensure_local_environment()
+    prepare(verbose)
 
 
 @cli.group()

@@ -8,13 +8,12 @@ does (logging, the local ``DAGSTER_HOME`` default) and reports operator errors t
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
 
 from wearable_assets import settings
-from wearable_assets.resources import ensure_local_environment
+from wearable_assets.cli import prepare
 
 PROG_NAME = "python -m wearable_assets_dev"
 
@@ -23,9 +22,7 @@ PROG_NAME = "python -m wearable_assets_dev"
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 def cli(verbose: bool) -> None:
     """Development tooling of wearable_assets: provider simulators and the demo (see README.md)."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("wearable_assets").setLevel(logging.DEBUG if verbose else logging.INFO)
-    ensure_local_environment()
+    prepare(verbose)
 
 
 @cli.group()
