@@ -10,11 +10,11 @@ from datetime import date, datetime, timedelta, timezone
 import dagster as dg
 import pytest
 
-from wearable_assets.fitbit.ingest import record_status
 from wearable_assets.rollups import maintenance
 from wearable_assets.serving import queries as api_queries
 from wearable_assets.serving.config import ServingConfig
 from wearable_assets.serving.routing import RAW_TABLE, Resolution, choose_route
+from wearable_assets.storage.ingest_status import record as record_status
 from wearable_assets.storage.resources import TimescaleResource
 from wearable_assets_tests.rollups.runs import execute
 from wearable_assets_tests.rollups.sources import FITBIT_ONLY, INDIA, Sources, minutes_of

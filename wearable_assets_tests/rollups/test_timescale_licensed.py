@@ -25,13 +25,13 @@ import psycopg
 import pytest
 
 from wearable_assets import settings
-from wearable_assets.fitbit.ingest import record_status
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.rollups import maintenance, refresh
 from wearable_assets.roster import Participant
 from wearable_assets.serving import queries as api_queries
 from wearable_assets.serving.config import ServingConfig
 from wearable_assets.serving.routing import MINUTE_TABLE, RAW_TABLE, Resolution, Route, choose_route
+from wearable_assets.storage.ingest_status import record as record_status
 from wearable_assets.storage.local_server import temporary_database
 from wearable_assets.storage.resources import TimescaleResource
 from wearable_assets_tests.rollups.runs import execute
