@@ -81,14 +81,17 @@ def test_unlocked_writers_never_leave_the_participant_day_empty(tmp_path: Path) 
     seen: list[int] = []
 
     def check(round_: int, outcomes: list[Outcome]) -> None:
-        assert errors(outcomes) == []
+        # Unlocked, the newer writer may delete the older one's files while dlt is still loading
+        # them: that older write then FAILS, loudly (never a silent success). The newer one stands.
+        succeeded = [o for o in outcomes if o.error is None]
+        assert len(succeeded) >= 1 and len(errors(outcomes)) <= 1, errors(outcomes)
         files, by_load = _versions(lake)
         assert files, f"round {round_}: the participant-day lost every file"
         assert 1 <= len(by_load) <= 2
-        newest = max(float(o.value) for o in outcomes)
+        newest = max(float(o.value) for o in succeeded)
         assert newest in by_load, f"round {round_}: the newest load's files were deleted"
-        for load_id, parts in by_load.items():
-            ((writer, rows, distinct),) = parts
+        for load_id in {float(o.value) for o in succeeded} & set(by_load):
+            ((writer, rows, distinct),) = by_load[load_id]
             assert rows == distinct == ROWS[writer], f"round {round_}: load {load_id} is incomplete"
         seen.append(len(by_load))
         shutil.rmtree(lake.partition_prefix(TABLE, PID, DAY))  # each round starts from nothing

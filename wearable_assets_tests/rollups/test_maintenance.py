@@ -98,7 +98,7 @@ def test_one_minute_points_come_from_raw_without_the_aggregate(timescale: Timesc
     _require_apache(timescale)
     sources.worn(FITBIT_ONLY, DAY, 5, hr=64.0, steps_per_min=7.0)
     first = minutes_of(FITBIT_ONLY, DAY, 8 * 60, 1)[0]
-    participant = api_queries.ParticipantInfo(FITBIT_ONLY.participant_id, FITBIT_ONLY.time_zone)
+    participant = FITBIT_ONLY
     with timescale.connect() as conn:
         exists = api_queries.minute_aggregate_exists(conn)
         route = choose_route(Resolution.MINUTE, first, first + timedelta(hours=1), ServingConfig(dsn="unused"),

@@ -282,7 +282,7 @@ def test_one_minute_requests_are_served_from_the_aggregate(tsl: TimescaleResourc
     maintenance.run_maintenance(tsl)
     start = local_midnight(INDIA, RECENT_DAY) + timedelta(hours=9, seconds=30)
     end = start + timedelta(hours=3)
-    participant = api_queries.ParticipantInfo(INDIA.participant_id, INDIA.time_zone)
+    participant = INDIA
     config = ServingConfig(dsn="unused")
     with tsl.connect() as conn:
         route = choose_route(Resolution.MINUTE, start, end, config,
