@@ -30,13 +30,13 @@ from wearable_assets.actigraph.resources import CentrePointResource
 from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.outcomes import PartitionOutcome, outcome_check_spec, report
 from wearable_assets.participant_day import ParticipantDay
-from wearable_assets.partitions import participant_day_partitions, partition_days
+from wearable_assets.partitions import participant_day_backfill_policy, participant_day_partitions, partition_days
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
 POOL = "centrepoint_api"
 PARQUET_KEY = dg.AssetKey(["actigraph", "daily_statistics_parquet"])
 DB_KEY = dg.AssetKey(["actigraph", "daily_statistics"])
-_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=31)
+_BACKFILL = participant_day_backfill_policy
 
 
 def _by_participant(days: list[ParticipantDay]) -> Iterable[tuple[str, list[date]]]:

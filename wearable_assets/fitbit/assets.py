@@ -1,7 +1,7 @@
 """The Fitbit assets: raw payloads -> TimescaleDB, raw payloads -> parquet lake.
 
 All three are partitioned by ``date x participant`` and loop over ``partition_days(context)``, so
-a backfill can batch several participant-days per run (``BACKFILL_POLICY``).
+a backfill can batch several participant-days per run (``participant_day_backfill_policy``).
 
 Each participant-day is its own outcome (``wearable_assets.outcomes``), also in a ranged run:
 ``ok``, ``no_data``, ``skipped`` (no Fitbit in the roster, not enrolled), ``needs_reconsent``
@@ -26,14 +26,15 @@ from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthR
 from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.outcomes import PartitionOutcome, outcome_check_spec, report
 from wearable_assets.participant_day import ParticipantDay
-from wearable_assets.partitions import participant_day_partitions, partition_days
+from wearable_assets.partitions import participant_day_backfill_policy, participant_day_partitions, partition_days
 from wearable_assets.storage.lake import Lake
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets.storage.timescale import Timescale
 
 GROUP = "fitbit"
-#: Participant-days per backfill run: ~15-25 API calls each, well inside 300 calls/min/user.
-BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=8)
+#: The backfill policy every participant-day asset shares (~15-25 API calls per participant-day;
+#: the Google Health limiter keeps a run inside 300 calls/min/user whatever its size).
+BACKFILL_POLICY = participant_day_backfill_policy
 RAW_KEY = dg.AssetKey(["fitbit", "raw_payloads"])
 INTRADAY_KEY = dg.AssetKey(["fitbit", "intraday"])
 
