@@ -1,4 +1,5 @@
-"""What every simulator shares: a loopback server thread, fault injection, rate limits, a call log.
+"""What every simulator shares: a loopback server thread, fault injection, rate limits, a call log,
+and an optional network latency.
 
 Each simulator is a FastAPI app; ``SimulatorServer`` runs it with uvicorn on 127.0.0.1 in a
 background thread so a pytest fixture (or the demo) can start and stop it in-process.
@@ -12,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import random
 import secrets
 import socket
 import threading
@@ -70,11 +72,35 @@ class CallRecord:
     at: float
 
 
+@dataclass
+class Latency:
+    """How long each API request waits before it is answered, as a remote API would make it.
+
+    A loopback simulator answers in well under a millisecond, so a pipeline measured against it
+    never waits on the network and looks CPU-bound; real providers answer in tens to hundreds of
+    milliseconds. Each request waits ``mean_s`` times a factor drawn uniformly from
+    ``1 - jitter .. 1 + jitter`` (the mean stays ``mean_s``). The wait is an ``asyncio`` sleep:
+    requests overlap while they wait and it costs the simulator no CPU. 0 (the default) = off.
+    """
+
+    mean_s: float = 0.0
+    jitter: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.mean_s < 0 or not 0 <= self.jitter <= 1:
+            raise ValueError(f"latency must be >= 0 s and its jitter within 0..1, got {self.mean_s} / {self.jitter}")
+
+    def draw(self) -> float:
+        return self.mean_s * random.uniform(1 - self.jitter, 1 + self.jitter) if self.mean_s else 0.0
+
+
 class SimulatorState:
     """Mutable state shared by a simulator's routes and the test that drives it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        #: Applied to every request but the admin routes (``/_sim``), by ``FaultAndLogMiddleware``.
+        self.latency = Latency()
         self.faults: list[Fault] = []
         self.calls: list[CallRecord] = []
         #: Optional provider-specific error body for injected faults: ``(status, kind) -> JSON``.
@@ -115,7 +141,7 @@ class SimulatorState:
 
 
 class FaultAndLogMiddleware(BaseHTTPMiddleware):
-    """Applies injected faults before routing and records every call after it."""
+    """Applies the latency and injected faults before routing and records every call after it."""
 
     def __init__(self, app: Any, state: SimulatorState) -> None:
         super().__init__(app)
@@ -125,6 +151,9 @@ class FaultAndLogMiddleware(BaseHTTPMiddleware):
         path = request.url.path
         response: Response | None = None
         if not path.startswith("/_sim"):
+            wait = self.state.latency.draw()
+            if wait:
+                await asyncio.sleep(wait)
             fault = self.state.take_fault(path)
             if fault is not None:
                 if fault.kind == "timeout":
