@@ -13,12 +13,18 @@ clean database, printed side by side:
                 asset's BackfillPolicy;
 * ``per-partition``  one run of ``participant_day_job`` per participant-day (140 runs).
 
+Each mode runs once per ``--latency-ms`` value (default 0 and 150): every simulator request waits
+that long (uniform jitter of +-50%, ``wearable_assets_dev.simulators.common.Latency``), as a remote
+API would make it; 0 is the loopback simulators as they are (the pipeline never waits on the
+network and is CPU-bound). The simulators run as threads of this benchmark process, outside the
+pipeline's processes, and their CPU is reported on its own line.
+
 Time = from the first launch to the end of the last run of the mode (the automation sensor's
 follow-up runs, e.g. ``cohort_week``, are not counted). Target: >= 60 participant-days/min on
 2 cores. A benchmark, not a test: it prints what it measured and asserts nothing.
 
     .venv/bin/python benchmarks/backfill_throughput.py [--participants 20] [--days 7]
-        [--modes ranged,backfill,per-partition] [--batch 40]
+        [--modes ranged,backfill,per-partition] [--batch 40] [--latency-ms 0,150]
 
 Uses the project-local TimescaleDB (database ``wearables_bench_backfill``, dropped at the end).
 """
@@ -35,6 +41,7 @@ import threading
 import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from itertools import product
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -176,7 +183,8 @@ def wait_runs(client, tags: dict[str, str], expected: int | None, timeout_s: flo
         time.sleep(2)
 
 
-def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], batch: int) -> tuple[dict[str, object], list[str]]:  # type: ignore[no-untyped-def]
+def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], batch: int,  # type: ignore[no-untyped-def]
+             latency_ms: float = 0.0) -> tuple[dict[str, object], list[str]]:
     """The mode's measurements, and the ids of its runs."""
     from wearable_assets.orchestration.schedules import plan_ranges
 
@@ -208,7 +216,7 @@ def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], bat
     n = len(keys)
     pipeline = meter.used["run workers"] + meter.used["dagster services"] + meter.used["postgres"]
     result = {
-        "mode": mode, "status": status, "runs": len(runs),
+        "mode": f"{mode} @{latency_ms:g}ms", "status": status, "runs": len(runs),
         "failed runs": sum(r["status"] != "SUCCESS" for r in runs),
         "wall s": end - start, "participant-days/min": n / minutes,
         "mean run s": busy / max(len(runs), 1),
@@ -225,6 +233,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--modes", default="ranged,backfill,per-partition")
     parser.add_argument("--batch", type=int, default=None, help="participant-days per ranged run")
+    parser.add_argument("--latency-ms", default="0,150",
+                        help="comma-separated API latencies (ms per request, +-50%% jitter) the simulators add; "
+                        "each mode runs once per value")
     parser.add_argument("--storage", choices=["postgres", "sqlite"], default="postgres",
                         help="Dagster's own storage: postgres (what dagster.yaml recommends for production, "
                         "in a database on the local server) or sqlite (the development default)")
@@ -245,10 +256,12 @@ def main() -> None:
     from wearable_assets.roster import load_roster
     from wearable_assets.storage.local_server import ensure_server, scratch_database
     from wearable_assets.storage.resources import TimescaleResource
+    from wearable_assets_dev.simulators.common import Latency
     from wearable_assets_dev.simulators.stack import SimulatorStack
     from wearable_assets_dev.webserver import DagsterDev
 
     batch = args.batch or DEFAULT_MAX_PARTITIONS_PER_RUN
+    latencies = [float(x) for x in args.latency_ms.split(",") if x.strip()]
     server, _ = ensure_server()
     dsn = scratch_database(server, DB_NAME)
     work = Path(tempfile.mkdtemp(prefix="wearables-backfill-bench-"))
@@ -294,13 +307,15 @@ def main() -> None:
                 store.save(p.participant_id, "google_health", stack.google.state.issue_tokens(p.participant_id))
             print(f"{len(keys)} participant-days ({args.participants} participants x {args.days} days, "
                   f"{days[0]}..{days[-1]}); {os.cpu_count()} CPUs; ranged batch {batch}; "
-                  f"Dagster storage {args.storage}; {load_average()}", flush=True)
+                  f"Dagster storage {args.storage}; API latency {latencies} ms; {load_average()}", flush=True)
             with DagsterDev(home, env) as dev:
-                for mode in args.modes.split(","):
+                for latency_ms, mode in product(latencies, args.modes.split(",")):
+                    for sim in (stack.google, stack.fitbit, stack.centrepoint):
+                        sim.state.latency = Latency(latency_ms / 1000)
                     wait_quiet(dev.client)
                     with psycopg.connect(dsn, autocommit=True) as conn:
                         conn.execute("TRUNCATE " + ", ".join(f"wearables.{t}" for t in DATA_TABLES))
-                    result, run_ids = run_mode(mode, dev, keys, order, batch)
+                    result, run_ids = run_mode(mode, dev, keys, order, batch, latency_ms)
                     results.append(result)
                     print(result, flush=True)
                     print_step_times(run_ids)

@@ -13,6 +13,15 @@ from wearable_assets import settings
 from wearable_assets.participant_day import ParticipantDay
 
 PARTICIPANTS_PARTITION_NAME = "participants"
+#: Participant-days per run, for the schedule's ranged runs and every participant-day asset's
+#: backfill policy alike. One value for all the assets: with differing policies Dagster's backfill
+#: dialog warns and splits a backfill by the smallest (140 participant-days went into 60 runs with
+#: 8 / 31 / 500), and every run pays a process start, the code location's import and Dagster's
+#: per-run bookkeeping (docs/orchestration.md, "Throughput": ranged runs of 50 cost a fraction of
+#: the CPU per participant-day of one run each). API limits do not bound it: the resources' rate
+#: limiters pace the requests whatever the run's size.
+PARTICIPANT_DAYS_PER_RUN = 50
+participant_day_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=PARTICIPANT_DAYS_PER_RUN)
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=settings.partition_start(), end_offset=0)
 participant_partitions = dg.DynamicPartitionsDefinition(name=PARTICIPANTS_PARTITION_NAME)

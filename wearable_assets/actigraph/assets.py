@@ -9,7 +9,9 @@ configured), so re-materialising a day never duplicates it.
 ``actigraph/daily_statistics`` loads the same rows into TimescaleDB from the landed records,
 replacing the participant-day in one transaction together with its ``ingest_status`` row.
 
-The work is in ``ingest.py``; each participant-day's outcome is recorded on its own partition
+The requests of a run go out ``FETCH_THREADS`` participants at a time (``Prefetched``); what
+is done with the answers stays one participant after another. The work is in ``ingest.py``;
+each participant-day's outcome is recorded on its own partition
 (``wearable_assets.outcomes``), and one participant's failure never stops the others.
 
 Recomputed days are picked up by re-materialising the trailing partitions (the project's daily
@@ -19,32 +21,70 @@ knows those days changed, and the rollups that depend on them run again.
 
 
 from collections.abc import Iterable
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from itertools import groupby
 from typing import Any
 
 import dagster as dg
+import requests
 
 from wearable_assets.actigraph import ingest
 from wearable_assets.actigraph.resources import CentrePointResource
+from wearable_assets.actigraph.source import Fetch
 from wearable_assets.external import CENTREPOINT_API, OWNERS, ROSTER
+from wearable_assets.orchestration.parallel import in_parallel
 from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.outcomes import PartitionOutcome, outcome_check_spec, report
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.participants import store as participant_store
-from wearable_assets.partitions import participant_day_partitions, partition_days
+from wearable_assets.partitions import participant_day_backfill_policy, participant_day_partitions, partition_days
+from wearable_assets.roster import Participant
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 
 POOL = "centrepoint_api"
 PARQUET_KEY = dg.AssetKey(["actigraph", "daily_statistics_parquet"])
 DB_KEY = dg.AssetKey(["actigraph", "daily_statistics"])
-_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=31)
+_BACKFILL = participant_day_backfill_policy
+#: Participants whose request series are in flight at once. CentrePoint allows 500 requests/min
+#: per IP (429 with Retry-After, which the dlt client honours); a participant's series is a
+#: token request and a page or two, so a few threads stay far below it.
+FETCH_THREADS = 4
 
 
 def _by_participant(days: list[ParticipantDay]) -> Iterable[tuple[str, list[date]]]:
     for participant_id, group in groupby(sorted(days, key=lambda d: (d.participant_id, d.day)),
                                          key=lambda d: d.participant_id):
         yield participant_id, [d.day for d in group]
+
+
+class Prefetched:
+    """The CentrePoint client ``ingest.fetch_and_land`` is given, with its request series already
+    sent: ``fetch`` (on a worker thread) sends what ``fetch_and_land`` would ask for and keeps the
+    answer or the error; ``fetch_daily_statistics`` then hands it over (or raises it), so the
+    participant's outcome is exactly what a sequential request would have given. A request it
+    did not prefetch goes to the API as usual."""
+
+    def __init__(self, centrepoint: CentrePointResource) -> None:
+        self.centrepoint = centrepoint
+        self._answers: dict[tuple[int, int, date, date], Fetch | requests.RequestException] = {}
+
+    def fetch(self, participant: Participant, days: list[date]) -> None:
+        assert participant.centrepoint_study_id and participant.centrepoint_subject_id
+        # The same margin as ingest.fetch_and_land: one day each side of the participant's days.
+        request = (int(participant.centrepoint_study_id), int(participant.centrepoint_subject_id),
+                   min(days) - timedelta(days=1), max(days) + timedelta(days=1))
+        try:
+            self._answers[request] = self.centrepoint.fetch_daily_statistics(*request)
+        except requests.RequestException as exc:
+            self._answers[request] = exc
+
+    def fetch_daily_statistics(self, study_id: int, subject_id: int, from_date: date, to_date: date) -> Fetch:
+        answer = self._answers.pop((study_id, subject_id, from_date, to_date), None)
+        if answer is None:
+            return self.centrepoint.fetch_daily_statistics(study_id, subject_id, from_date, to_date)
+        if isinstance(answer, requests.RequestException):
+            raise answer
+        return answer
 
 
 def _skipped(participant_id: str, day: date, reason: str) -> PartitionOutcome:
@@ -78,20 +118,24 @@ def daily_statistics_parquet(
         days = partition_days(context)
         participants = participant_store.load(timescale, sorted({d.participant_id for d in days}))
         outcomes: list[PartitionOutcome] = []
+        due_by_participant: dict[str, list[date]] = {}
         for participant_id, all_days in _by_participant(days):
             participant = participants.get(participant_id)
-            due = []
             for day in all_days:
                 reason = ingest.skip_reason(participant, day)
                 if reason is None:
-                    due.append(day)
+                    due_by_participant.setdefault(participant_id, []).append(day)
                 else:
                     outcomes.append(_skipped(participant_id, day, reason))
-            if due:
-                assert participant is not None
-                landed = ingest.fetch_and_land(centrepoint, lake, timescale, participant, due, fetched_at)
-                context.log.info(f"{participant_id}: {', '.join(f'{o.key} {o.status}' for o in landed)}")
-                outcomes.extend(landed)
+        # The requests go out FETCH_THREADS participants at a time; landing and the lake writes
+        # (dlt) stay on the step's thread, one participant after another, as before.
+        prefetched = Prefetched(centrepoint)
+        in_parallel(lambda pid: prefetched.fetch(participants[pid], due_by_participant[pid]),
+                    list(due_by_participant), FETCH_THREADS)
+        for participant_id, due in due_by_participant.items():
+            landed = ingest.fetch_and_land(prefetched, lake, timescale, participants[participant_id], due, fetched_at)
+            context.log.info(f"{participant_id}: {', '.join(f'{o.key} {o.status}' for o in landed)}")
+            outcomes.extend(landed)
         yield from report(context, outcomes)
 
 

@@ -1,7 +1,7 @@
 """The Fitbit assets: raw payloads -> TimescaleDB, raw payloads -> parquet lake.
 
 All three are partitioned by ``date x participant`` and loop over ``partition_days(context)``, so
-a backfill can batch several participant-days per run (``BACKFILL_POLICY``).
+a backfill can batch several participant-days per run (``participant_day_backfill_policy``).
 
 Each participant-day is its own outcome (``wearable_assets.outcomes``), also in a ranged run:
 ``ok``, ``no_data``, ``skipped`` (no Fitbit in the roster, not enrolled), ``needs_reconsent``
@@ -12,6 +12,9 @@ check) and in ``ingest_status``; the others of the run are fetched, loaded and r
 same (each participant-day is its own transaction). The step never fails for one participant-
 day: the failed ones show red on their own partitions and are fetched again by the schedule's
 re-pull window or by re-running just those partitions.
+
+``raw_payloads`` fetches ``FETCH_THREADS`` participants at a time (``orchestration.parallel``):
+with a remote API most of a participant-day is spent waiting for replies.
 """
 
 
@@ -25,18 +28,25 @@ from wearable_assets.fitbit import manifest as fitbit_manifest
 from wearable_assets.fitbit.http import ApiError
 from wearable_assets.fitbit.ingest import DayOutcome
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
+from wearable_assets.orchestration.parallel import by_participant, in_parallel
 from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.outcomes import PartitionOutcome, outcome_check_spec, report
 from wearable_assets.participant_day import ParticipantDay
 from wearable_assets.participants import store as participant_store
-from wearable_assets.partitions import participant_day_partitions, partition_days
+from wearable_assets.partitions import participant_day_backfill_policy, participant_day_partitions, partition_days
 from wearable_assets.storage.lake import Lake
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
 from wearable_assets.storage.timescale import Timescale
 
 GROUP = "fitbit"
-#: Participant-days per backfill run: ~15-25 API calls each, well inside 300 calls/min/user.
-BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=8)
+#: The backfill policy every participant-day asset shares (~15-25 API calls per participant-day;
+#: the Google Health limiter keeps a run inside 300 calls/min/user whatever its size).
+BACKFILL_POLICY = participant_day_backfill_policy
+#: Participants fetched at the same time in one run (each participant's days one after another).
+#: The per-participant limiter (300 requests/min/user) is process-wide and keyed by participant,
+#: so it holds however many threads there are; the per-project quota (120,000/min) is far above
+#: what a few threads can send. Most of a fetch is waiting on the API, which threads overlap.
+FETCH_THREADS = 4
 RAW_KEY = dg.AssetKey(["fitbit", "raw_payloads"])
 INTRADAY_KEY = dg.AssetKey(["fitbit", "intraday"])
 
@@ -118,27 +128,35 @@ def raw_payloads(
         participants = participant_store.load(timescale, sorted({d.participant_id for d in days}))
         resources: dict[str, GoogleHealthResource | FitbitLegacyResource] = {
             "google_health": google_health, "fitbit_legacy": fitbit_legacy}
-        clients: dict[tuple[str, str], Any] = {}  # one per participant: the access token is reused across days
+
+        def fetch_participant(participant_days: list[ParticipantDay]) -> list[DayOutcome]:
+            """One participant's days, in order, with one client (the access token is reused)."""
+            participant = participants.get(participant_days[0].participant_id)
+            client: Any = None
+            outcomes: list[DayOutcome] = []
+            for pday in participant_days:
+                reason = ingest.skip_reason(participant, pday.day)
+                if reason is not None:
+                    outcomes.append(DayOutcome(pday.key, None, "skipped", reason))
+                    continue
+                assert participant is not None and participant.fitbit_provider is not None
+                try:
+                    if client is None:
+                        client = resources[participant.fitbit_provider].client(participant.participant_id, timescale)
+                except ApiError as exc:
+                    outcome = DayOutcome(pday.key, participant.fitbit_provider, "api_error", str(exc))
+                else:
+                    outcome = landing.land_day(pday, participant, client, lake, timescale)
+                if outcome.status in ("needs_reconsent", "api_error"):
+                    ingest.record_fetch_failure(timescale, pday, outcome)
+                outcomes.append(outcome)
+            return outcomes
+
         outcomes: list[DayOutcome] = []
-        for pday in days:
-            participant = participants.get(pday.participant_id)
-            reason = ingest.skip_reason(participant, pday.day)
-            if reason is not None:
-                outcomes.append(DayOutcome(pday.key, None, "skipped", reason))
-                continue
-            assert participant is not None and participant.fitbit_provider is not None
-            try:
-                key = (participant.participant_id, participant.fitbit_provider)
-                if key not in clients:
-                    clients[key] = resources[participant.fitbit_provider].client(participant.participant_id, timescale)
-            except ApiError as exc:
-                outcome = DayOutcome(pday.key, participant.fitbit_provider, "api_error", str(exc))
-            else:
-                outcome = landing.land_day(pday, participant, clients[key], lake, timescale)
-            if outcome.status in ("needs_reconsent", "api_error"):
-                ingest.record_fetch_failure(timescale, pday, outcome)
-            context.log.info("%s: %s, %d API calls", pday.key, outcome.status, outcome.api_calls)
-            outcomes.append(outcome)
+        for participant_outcomes in in_parallel(fetch_participant, by_participant(days), FETCH_THREADS):
+            for outcome in participant_outcomes:
+                context.log.info("%s: %s, %d API calls", outcome.key, outcome.status, outcome.api_calls)
+            outcomes.extend(participant_outcomes)
         yield from _report(context, outcomes, timescale, rows=False)
 
 

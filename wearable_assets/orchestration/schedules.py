@@ -25,16 +25,18 @@ import dagster as dg
 from wearable_assets import settings
 from wearable_assets.orchestration.jobs import participant_day_job
 from wearable_assets.participants import store as participant_store
-from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME, daily_partitions
+from wearable_assets.partitions import PARTICIPANT_DAYS_PER_RUN, PARTICIPANTS_PARTITION_NAME, daily_partitions
 from wearable_assets.roster import Participant
 from wearable_assets.storage.resources import TimescaleResource
 
 DEFAULT_CRON = "0 3 * * *"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_REPULL_DAYS = 3
-DEFAULT_MAX_PARTITIONS_PER_RUN = 50
+DEFAULT_MAX_PARTITIONS_PER_RUN = PARTICIPANT_DAYS_PER_RUN  # the assets' backfill policy too
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
+#: What a run covers, readable in the runs list: "2026-11-28..2026-11-30 x P001..P040 (120)".
+PARTICIPANT_DAYS_TAG = "wearables/participant_days"
 
 
 def due_days(
@@ -68,8 +70,16 @@ class KeyRange:
     def end_key(self) -> str:
         return f"{self.last_day.isoformat()}|{self.participants[-1]}"
 
+    @property
+    def label(self) -> str:
+        """``2026-11-28..2026-11-30 x P001..P040 (120)``: the dates, the participant range and the
+        number of participant-days, for people (the range tags are Dagster's keys)."""
+        days = self.first_day.isoformat() + (f"..{self.last_day.isoformat()}" if self.last_day != self.first_day else "")
+        people = self.participants[0] + (f"..{self.participants[-1]}" if len(self.participants) > 1 else "")
+        return f"{days} x {people} ({self.size})"
+
     def tags(self) -> dict[str, str]:
-        return {RANGE_START: self.start_key, RANGE_END: self.end_key}
+        return {RANGE_START: self.start_key, RANGE_END: self.end_key, PARTICIPANT_DAYS_TAG: self.label}
 
 
 def _runs(indices: Sequence[int]) -> Iterable[tuple[int, int]]:

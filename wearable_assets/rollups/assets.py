@@ -23,7 +23,12 @@ from wearable_assets.external import OWNERS
 from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.outcomes import PartitionOutcome, report
 from wearable_assets.participant_day import ParticipantDay
-from wearable_assets.partitions import participant_day_partitions, partition_days, weekly_partitions
+from wearable_assets.partitions import (
+    participant_day_backfill_policy,
+    participant_day_partitions,
+    partition_days,
+    weekly_partitions,
+)
 from wearable_assets.rollups import queries, refresh
 from wearable_assets.rollups.automation import follow_upstream
 from wearable_assets.storage.lake import PartitionTable
@@ -33,9 +38,10 @@ from wearable_assets.storage.timescale import Timescale
 GROUP = "rollups"
 FITBIT_INTRADAY = dg.AssetKey(["fitbit", "intraday"])
 ACTIGRAPH_DAILY = dg.AssetKey(["actigraph", "daily_statistics"])
-#: Rollups are one SQL statement over any number of participant-days, so batches can be large;
-#: Dagster still splits a 2-D backfill into one range per value of its smaller dimension.
-BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=500)
+#: The policy every participant-day asset shares: a rollup is one SQL statement over any number of
+#: participant-days, but a larger batch here than upstream would only make Dagster's backfill
+#: dialog warn about varying policies and split by the smallest anyway.
+BACKFILL_POLICY = participant_day_backfill_policy
 #: The lake's layout is per participant-day; cohort weeks sit under this placeholder participant.
 COHORT_LAKE_PARTICIPANT = "all"
 

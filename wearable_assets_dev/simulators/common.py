@@ -1,4 +1,5 @@
-"""What every simulator shares: a loopback server thread, fault injection, rate limits, a call log.
+"""What every simulator shares: a loopback server thread, fault injection, rate limits, a call log,
+and an optional network latency.
 
 Each simulator is a FastAPI app; ``SimulatorServer`` runs it with uvicorn on 127.0.0.1 in a
 background thread so a pytest fixture (or the demo) can start and stop it in-process.
@@ -28,6 +29,9 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+# Re-exported: every simulator's state has one (``SimulatorState.latency``).
+from wearable_assets_dev.simulators.latency import Latency as Latency
 
 
 class OrjsonResponse(JSONResponse):
@@ -75,6 +79,8 @@ class SimulatorState:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        #: Applied to every request but the admin routes (``/_sim``), by ``FaultAndLogMiddleware``.
+        self.latency = Latency()
         self.faults: list[Fault] = []
         self.calls: list[CallRecord] = []
         #: Optional provider-specific error body for injected faults: ``(status, kind) -> JSON``.
@@ -115,7 +121,7 @@ class SimulatorState:
 
 
 class FaultAndLogMiddleware(BaseHTTPMiddleware):
-    """Applies injected faults before routing and records every call after it."""
+    """Applies the latency and injected faults before routing and records every call after it."""
 
     def __init__(self, app: Any, state: SimulatorState) -> None:
         super().__init__(app)
@@ -125,6 +131,9 @@ class FaultAndLogMiddleware(BaseHTTPMiddleware):
         path = request.url.path
         response: Response | None = None
         if not path.startswith("/_sim"):
+            wait = self.state.latency.draw()
+            if wait:
+                await asyncio.sleep(wait)
             fault = self.state.take_fault(path)
             if fault is not None:
                 if fault.kind == "timeout":

@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from wearable_assets import plausibility
+from wearable_assets.fitbit import assets as fitbit_assets
 from wearable_assets.fitbit import ingest
 from wearable_assets.fitbit import manifest as fitbit_manifest
 from wearable_assets.fitbit.assets import intraday, intraday_parquet, raw_payloads
@@ -137,12 +138,15 @@ def test_ranged_run_records_reconsent_and_carries_on(
 
 def test_an_api_failure_fails_only_its_participant_day(
     google: GoogleHealthResource, google_sim: GoogleHealthSimulator, google_store: TokenStore, db: TimescaleResource,
-    lake: LakeResource, instance: dg.DagsterInstance,
+    lake: LakeResource, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     enrol_directly(google_sim, google_store, "P001", "P002")
     add_participants(instance, "P001", "P002")
     quick = google_resource(google_sim, google.token_key, max_retries=1)
-    # P001 is fetched first; its heart-rate call fails for good (two 503s = the retry budget).
+    # The simulator's faults hit the next requests of any user: fetch one participant at a time,
+    # so that P001 is fetched first and its heart-rate call fails for good (two 503s = the retry
+    # budget). test_concurrent_fetch.py runs the participants side by side.
+    monkeypatch.setattr(fitbit_assets, "FETCH_THREADS", 1)
     google_sim.state.inject(Fault("/v4/users/me/dataTypes/heart-rate/dataPoints", kind="status", status=503, count=2))
     tags = {"dagster/asset_partition_range_start": f"{DAY}|P001", "dagster/asset_partition_range_end": f"{DAY}|P002"}
     result = dg.materialize(ASSETS, resources=resources(quick, db, lake), instance=instance, raise_on_error=False,

@@ -41,7 +41,25 @@ def test_everyone_due_on_the_same_days_is_one_rectangle() -> None:
     wanted = {p: D[0:4] for p in ORDER}
     ranges = plan_ranges(wanted, ORDER, max_partitions_per_run=40)
     assert ranges == [KeyRange(D[0], D[3], tuple(ORDER))]
-    assert ranges[0].tags() == {schedules.RANGE_START: "2026-11-01|P1", schedules.RANGE_END: "2026-11-04|P5"}
+    assert ranges[0].tags() == {schedules.RANGE_START: "2026-11-01|P1", schedules.RANGE_END: "2026-11-04|P5",
+                                schedules.PARTICIPANT_DAYS_TAG: "2026-11-01..2026-11-04 x P1..P5 (20)"}
+
+
+def test_each_run_says_which_participant_days_it_covers() -> None:
+    """The readable tag names the run's dates, its participant range and its size, and agrees
+    with the range Dagster runs (a single day or a single participant is written once)."""
+    wanted = {"P1": D[0:4], "P2": D[0:4], "P3": D[2:3], "P5": D[0:1]}
+    ranges = plan_ranges(wanted, ORDER, max_partitions_per_run=3)
+    labels = [r.tags()[schedules.PARTICIPANT_DAYS_TAG] for r in ranges]
+    for r, label in zip(ranges, labels, strict=True):
+        days, people, count = label.replace(" x ", " ").split(" ")
+        first, _, last = days.partition("..")
+        assert (date.fromisoformat(first), date.fromisoformat(last or first)) == (r.first_day, r.last_day)
+        p0, _, p1 = people.partition("..")
+        assert (p0, p1 or p0) == (r.participants[0], r.participants[-1])
+        assert count == f"({r.size})" and r.size == len(keys([r], ORDER))
+    assert sum(r.size for r in ranges) == len(wanted_keys(wanted))
+    assert "2026-11-03 x P1..P3 (3)" in labels and "2026-11-01 x P5 (1)" in labels
 
 
 def test_rectangles_are_cut_to_the_batch_size() -> None:
@@ -113,6 +131,10 @@ def test_schedule_asks_for_the_demo_cohorts_due_days(demo: TimescaleResource, in
         span = [first + timedelta(days=i) for i in range((last - first).days + 1)]
         covered += [(d.isoformat(), p) for d in span for p in order[order.index(p0):order.index(p1) + 1]]
         assert request.run_key and request.run_key.startswith("2026-11-05T03:00:")
+        size = len(span) * (order.index(p1) - order.index(p0) + 1)
+        days = d0 if d0 == d1 else f"{d0}..{d1}"
+        people = p0 if p0 == p1 else f"{p0}..{p1}"
+        assert request.tags[schedules.PARTICIPANT_DAYS_TAG] == f"{days} x {people} ({size})"
     expected = (
         [(d, "P001") for d in ("2026-10-31", "2026-11-01", "2026-11-02", "2026-11-03")]  # New York: 22:00 on the 4th
         + [(d, "P002") for d in ("2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04")]  # Brisbane
