@@ -174,6 +174,9 @@ unix_socket_directories = '$RUN'
 shared_preload_libraries = 'timescaledb'
 timescaledb.telemetry_level = off
 max_connections = 100
+# Which checkout owns this server: the project refuses to use another checkout's server on the
+# default DSN (storage/timescale.py, ForeignLocalServer) instead of writing into it silently.
+wearables.state_dir = '$STATE'
 EOF
     [[ "$(id -u)" != 0 ]] || chown postgres: "$DATA/wearables.conf" "$DATA/pg_hba.conf"
     # Another server on the port (often a second checkout's own cluster) would make this one

@@ -21,6 +21,7 @@ from wearable_assets.storage.connectivity import (
     is_unreachable,
     login_refused,
 )
+from wearable_assets.storage.timescale import ForeignLocalServer
 
 FIX_DATABASE = f"run `make db` or set {settings.TIMESCALE_DSN_ENV}"
 FIX_DAGSTER_HOME = "run `make dagster-home` (or create the folder and copy the repo's dagster.yaml into it)"
@@ -68,7 +69,7 @@ def explain(exc: BaseException) -> str | None:
             return (f"the database at {masked_dsn(settings.timescale_dsn())} refused the connection "
                     f"({_fatal_part(cause)}): check the role, password and database name in "
                     f"{settings.TIMESCALE_DSN_ENV}")
-        if isinstance(cause, TokenKeyError):  # its message names the fix (oauth/crypto.py)
+        if isinstance(cause, (TokenKeyError, ForeignLocalServer)):  # their messages name the fix
             return str(cause)
         if type(cause).__name__ == "DagsterInvariantViolationError" and "$DAGSTER_HOME" in str(cause):
             return (f"DAGSTER_HOME={settings.dagster_home()} is not an existing absolute folder: {FIX_DAGSTER_HOME}")

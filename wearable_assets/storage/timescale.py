@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from wearable_assets import settings
 from wearable_assets.settings import mask_dsn
 from wearable_assets.storage import migrations
 
@@ -52,6 +53,31 @@ def _split_table(table: str) -> sql.Identifier:
     return sql.Identifier(schema or "wearables", name)
 
 
+class ForeignLocalServer(RuntimeError):
+    """The project-local server on the default port belongs to another checkout."""
+
+
+def check_local_server_owner(conn: psycopg.Connection, dsn: str) -> None:
+    """Refuse another checkout's project-local server.
+
+    Two checkouts on one machine both default to 127.0.0.1:55432; without this, the second one's
+    runs would silently read and write the first one's database. ``scripts/timescaledb.sh``
+    records the owning checkout's state folder in the server (``wearables.state_dir``); only a
+    connection made through the *default* DSN (no ``WEARABLES_TIMESCALE_DSN``) is checked, and a
+    server started before the setting existed is accepted.
+    """
+    if settings.is_set(settings.TIMESCALE_DSN_ENV) or dsn != settings.local_dsn():
+        return
+    row = conn.execute("SELECT current_setting('wearables.state_dir', true)").fetchone()
+    owner = row[0] if row else None
+    mine = str(settings.state_dir())
+    if owner and owner != mine:
+        raise ForeignLocalServer(
+            f"the TimescaleDB server on {mask_dsn(dsn)} belongs to the checkout whose state folder is {owner}, "
+            f"not this one ({mine}): give this checkout its own port with {settings.PG_PORT_ENV}=<free port> "
+            f"(then `make db`), or set {settings.TIMESCALE_DSN_ENV} to use that server on purpose")
+
+
 class Timescale:
     """Connection to the ``wearables`` schema in TimescaleDB.
 
@@ -64,6 +90,7 @@ class Timescale:
         self.dsn = dsn
         self.apply_migrations = apply_migrations
         self._migrated = False
+        self._owner_checked = False
         self._column_types: dict[tuple[str, tuple[str, ...]], list[str]] = {}
 
     def __repr__(self) -> str:
@@ -73,6 +100,9 @@ class Timescale:
     def connect(self, autocommit: bool = False) -> Iterator[psycopg.Connection]:
         """A connection with migrations applied (once per process) before first use."""
         with psycopg.connect(self.dsn, autocommit=autocommit, application_name="wearable_assets") as conn:
+            if not self._owner_checked:
+                check_local_server_owner(conn, self.dsn)
+                self._owner_checked = True
             if self.apply_migrations and not self._migrated:
                 migrations.migrate(conn)
                 if not autocommit:
@@ -82,6 +112,7 @@ class Timescale:
 
     def migrate(self) -> migrations.MigrationReport:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
+            check_local_server_owner(conn, self.dsn)
             report = migrations.migrate(conn)
         self._migrated = True
         return report
