@@ -62,18 +62,18 @@ def test_materialize_of_unsynced_participant_is_one_line(tmp_path: Path) -> None
 def test_documented_materialize_works_with_only_dagster_home(tmp_path: Path) -> None:
     """No WEARABLES_TIMESCALE_DSN, no WEARABLES_LAKE_URL: the project-local server and the lake folder.
 
-    The state folder is the test's own (the lake default is ``<state>/lake``); the database is the
-    local server's ``wearables`` database, which is what "the project-local server" means, and a
-    participant-day run replaces its rows, so running this again changes nothing else.
+    The state folder is the checkout's own (``.state``: the lake default is ``<state>/lake``, and the
+    local server refuses a checkout whose state folder is not the one that started it); the database
+    is the local server's ``wearables`` database, which is what "the project-local server" means, and
+    a participant-day run replaces its rows, so running this again changes nothing else.
     """
     local_dsn = settings.local_dsn()
     try:
         psycopg.connect(local_dsn, connect_timeout=3).close()
     except psycopg.OperationalError:
         pytest.skip(f"the project-local server is not running at {local_dsn} (make db)")
-    state = tmp_path / "state"
-    env = plain_env(DAGSTER_HOME=str(_dagster_home(tmp_path)), WEARABLES_STATE_DIR=str(state),
-                    WEARABLES_TOKEN_KEY=generate_key())
+    state = settings.REPO_ROOT / ".state"
+    env = plain_env(DAGSTER_HOME=str(_dagster_home(tmp_path)), WEARABLES_TOKEN_KEY=generate_key())
     synced = wearable_assets("roster", "sync", env=env)
     assert synced.returncode == 0, synced.stderr
     command = documented_materialize()

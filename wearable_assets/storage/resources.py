@@ -30,6 +30,7 @@ class TimescaleResource(dg.ConfigurableResource, Timescale):
     apply_migrations: bool = True
 
     _migrated: bool = PrivateAttr(default=False)
+    _owner_checked: bool = PrivateAttr(default=False)
     _column_types: dict[tuple[str, tuple[str, ...]], list[str]] = PrivateAttr(default_factory=dict)
 
 

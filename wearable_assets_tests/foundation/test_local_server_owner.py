@@ -11,10 +11,10 @@ from wearable_assets.storage.resources import TimescaleResource
 from wearable_assets.storage.timescale import ForeignLocalServer, check_local_server_owner
 
 
-def _session(dsn: str, owner: str | None) -> psycopg.Connection:
+def _session(dsn: str, owner: str) -> psycopg.Connection:
+    """A connection whose session sees ``owner`` where scripts/timescaledb.sh records the server's."""
     conn = psycopg.connect(dsn, autocommit=True)
-    if owner is not None:  # what scripts/timescaledb.sh writes into the server's configuration
-        conn.execute("SELECT set_config('wearables.state_dir', %s, false)", (owner,))
+    conn.execute("SELECT set_config('wearables.state_dir', %s, false)", (owner,))
     return conn
 
 
@@ -31,11 +31,11 @@ def test_the_default_dsn_refuses_a_server_owned_by_another_checkout(
     assert message is not None and "/elsewhere/.state" in message and str(tmp_path / "mine") in message
     assert settings.PG_PORT_ENV in message and settings.TIMESCALE_DSN_ENV in message
 
-    # Its own server, a server started before owners were recorded, and any server named on
-    # purpose through WEARABLES_TIMESCALE_DSN are used.
+    # Its own server, a server that records no owner, and any server named on purpose through
+    # WEARABLES_TIMESCALE_DSN are used.
     with _session(timescale.dsn, str(tmp_path / "mine")) as conn:
         check_local_server_owner(conn, default)
-    with _session(timescale.dsn, None) as conn:
+    with _session(timescale.dsn, "") as conn:  # a server started before the owner was recorded
         check_local_server_owner(conn, default)
     monkeypatch.setenv(settings.TIMESCALE_DSN_ENV, default)
     with _session(timescale.dsn, "/elsewhere/.state") as conn:
