@@ -20,9 +20,7 @@ knows those days changed, and the rollups that depend on them run again.
 """
 
 
-from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
-from itertools import groupby
 from typing import Any
 
 import dagster as dg
@@ -49,12 +47,6 @@ _BACKFILL = participant_day_backfill_policy
 #: per IP (429 with Retry-After, which the dlt client honours); a participant's series is a
 #: token request and a page or two, so a few threads stay far below it.
 FETCH_THREADS = 4
-
-
-def _by_participant(days: list[ParticipantDay]) -> Iterable[tuple[str, list[date]]]:
-    for participant_id, group in groupby(sorted(days, key=lambda d: (d.participant_id, d.day)),
-                                         key=lambda d: d.participant_id):
-        yield participant_id, [d.day for d in group]
 
 
 class Prefetched:
@@ -111,22 +103,18 @@ def daily_statistics_parquet(
     lake: LakeResource,
     timescale: TimescaleResource,
 ) -> Any:
-    """CentrePoint DailyStatistics per participant-day, in the parquet lake (Athena table
-    ``actigraph_daily_statistics``), with each day's API records kept under ``raw/centrepoint``."""
     with transient_database_errors():
         fetched_at = datetime.now(timezone.utc)
         days = partition_days(context)
         participants = participant_store.load(timescale, sorted({d.participant_id for d in days}))
         outcomes: list[PartitionOutcome] = []
         due_by_participant: dict[str, list[date]] = {}
-        for participant_id, all_days in _by_participant(days):
-            participant = participants.get(participant_id)
-            for day in all_days:
-                reason = ingest.skip_reason(participant, day)
-                if reason is None:
-                    due_by_participant.setdefault(participant_id, []).append(day)
-                else:
-                    outcomes.append(_skipped(participant_id, day, reason))
+        for pday in days:  # sorted by day, so each participant's due days are in order
+            reason = ingest.skip_reason(participants.get(pday.participant_id), pday.day)
+            if reason is None:
+                due_by_participant.setdefault(pday.participant_id, []).append(pday.day)
+            else:
+                outcomes.append(_skipped(pday.participant_id, pday.day, reason))
         # The requests go out FETCH_THREADS participants at a time; landing and the lake writes
         # (dlt) stay on the step's thread, one participant after another, as before.
         prefetched = Prefetched(centrepoint)
@@ -153,8 +141,6 @@ def daily_statistics_parquet(
     "local day and setting), loaded from the records landed upstream, with the participant-day's status row.",
 )
 def daily_statistics(context: dg.AssetExecutionContext, lake: LakeResource, timescale: TimescaleResource) -> Any:
-    """CentrePoint DailyStatistics in ``wearables.actigraph_daily_statistics`` (one row per
-    participant, local day and setting), loaded from the records landed upstream."""
     with transient_database_errors():
         loaded_at = datetime.now(timezone.utc)
         days = partition_days(context)

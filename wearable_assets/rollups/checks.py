@@ -191,17 +191,17 @@ def freshness_max_age() -> timedelta:
 
 def stale_devices(
     timescale: Timescale, participant_ids: Sequence[str], now: datetime, max_age: timedelta
-) -> tuple[int, list[str]]:
-    """(devices checked, lines for devices whose last sync is older than ``max_age`` or unknown).
+) -> dict[str, tuple[int, list[str]]]:
+    """Per participant: (devices checked, lines for devices whose last sync is older than
+    ``max_age`` or unknown). One query for all of them.
 
     Participants whose enrolment ended before the freshness window are not expected to sync.
     """
-    rows = timescale.fetch(
-        queries.DEVICE_LAST_SYNC,
-        {"participant_ids": sorted(set(participant_ids)), "since": (now - max_age).date()},
-    )
-    stale = []
+    ids = sorted(set(participant_ids))
+    rows = timescale.fetch(queries.DEVICE_LAST_SYNC, {"participant_ids": ids, "since": (now - max_age).date()})
+    found: dict[str, tuple[int, list[str]]] = {pid: (0, []) for pid in ids}
     for pid, source, last_sync, last_ingest in rows:
+        checked, stale = found[pid]
         if last_sync is None:
             seen = f"last ingest {last_ingest:%Y-%m-%d %H:%M}Z" if last_ingest else "never ingested"
             stale.append(f"{pid} {source}: no device sync time known ({seen})")
@@ -209,7 +209,8 @@ def stale_devices(
             age = now - last_sync
             stale.append(f"{pid} {source}: last synced {last_sync:%Y-%m-%d %H:%M}Z, "
                          f"{age.days} d {age.seconds // 3600} h ago")
-    return len(rows), stale
+        found[pid] = (checked + 1, stale)
+    return found
 
 
 @dg.asset_check(
@@ -222,16 +223,13 @@ def device_freshness(context: dg.AssetCheckExecutionContext, timescale: Timescal
     days: list[ParticipantDay] = partition_days(context)  # type: ignore[arg-type]
     max_age = freshness_max_age()
     now = datetime.now(timezone.utc)
-    stale_by_participant: dict[str, list[str]] = {}
-    checked_by_participant: dict[str, int] = {}
-    for pid in sorted({d.participant_id for d in days}):
-        checked_by_participant[pid], stale_by_participant[pid] = stale_devices(timescale, [pid], now, max_age)
+    devices = stale_devices(timescale, [d.participant_id for d in days], now, max_age)
     results = {
-        d.key: (not stale_by_participant[d.participant_id], {
-            "devices_checked": checked_by_participant[d.participant_id],
-            "stale_devices": len(stale_by_participant[d.participant_id]),
+        d.key: (not devices[d.participant_id][1], {
+            "devices_checked": devices[d.participant_id][0],
+            "stale_devices": len(devices[d.participant_id][1]),
             "max_age_days": max_age.total_seconds() / 86400,
-            "detail": _lines(stale_by_participant[d.participant_id]),
+            "detail": _lines(devices[d.participant_id][1]),
         })
         for d in days
     }
