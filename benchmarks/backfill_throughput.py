@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -279,8 +280,11 @@ def main() -> None:
     if args.storage == "postgres":  # the documented block, uncommented, as test_instance.py does
         dagster_db = scratch_database(server, DAGSTER_DB_NAME)
         info = psycopg.conninfo.conninfo_to_dict(dagster_db)
-        instance_yaml += (f"\nstorage:\n  postgres:\n    postgres_url: postgresql+psycopg2://{info['user']}@"
-                          f"{info['host']}:{info['port']}/{DAGSTER_DB_NAME}\n")
+        os.environ["DAGSTER_PG_URL"] = (f"postgresql+psycopg2://{info['user']}@{info['host']}:{info['port']}/"
+                                        f"{DAGSTER_DB_NAME}")
+        block = re.search(r"# >>> postgres storage\n(.*?)# <<< postgres storage", instance_yaml, re.S)
+        assert block, "dagster.yaml lost its postgres storage markers"
+        instance_yaml += "\n" + "\n".join(line.removeprefix("# ") for line in block.group(1).splitlines()) + "\n"
     (home / "dagster.yaml").write_text(instance_yaml)
     env = {
         settings.TIMESCALE_DSN_ENV: dsn, settings.LAKE_URL_ENV: str(work / "lake"), settings.ROSTER_PATH_ENV:

@@ -1,9 +1,19 @@
-"""The parquet lake (the Athena side): raw API payloads and canonical rows, written through dlt.
+"""The parquet lake (the Athena side): raw API payloads and canonical rows.
 
 Layout, the same on a local folder and on S3::
 
     <lake>/raw/<source>/participant_id=<P>/date=<D>/<name>.json.gz          exact API payloads
     <lake>/<dataset>/<table>/participant_id=<P>/date=<D>/<load_id>.<n>.parquet
+
+Who writes the parquet: on the ``filesystem`` destination (a local folder or an S3 prefix read
+with DuckDB) the participant-day's tables are written with pyarrow, one file per table, named
+like dlt's (``<load_id>.<random>.parquet``, the load id a Unix time). dlt's filesystem
+destination wrote exactly the same files but spent ~0.15-0.26 CPU-seconds per write on pipeline
+set-up, normalisation and bookkeeping whatever the size (two writes per participant-day: the
+largest CPU cost of a ranged run, docs/orchestration.md "Throughput"), and the lake's readers
+use none of its bookkeeping (``_dlt_loads``, schemas). On the ``athena`` destination dlt still
+writes: it stages the files in the same layout and creates and evolves the Athena tables in the
+Glue catalog (and runs the Iceberg merges), which is what it is for.
 
 Why the partition-replace step: on the filesystem destination and on non-Iceberg Athena tables
 dlt's ``merge`` silently becomes ``append`` and ``replace`` wipes the whole table, so neither
@@ -37,8 +47,10 @@ import gzip
 import json
 import logging
 import re
+import os
 import tempfile
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -47,6 +59,7 @@ from typing import Any, Literal
 
 import fsspec
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 log = logging.getLogger(__name__)
 
@@ -248,15 +261,14 @@ class Lake:
 
     # --- canonical rows --------------------------------------------------------------------
     def _destinations(self, participant_id: str, day: date) -> tuple[Any, Any]:
-        import dlt  # imported when writing: loads into TimescaleDB and raw landing never need it
+        """dlt's Athena destination and its staging filesystem (the lake's layout)."""
+        import dlt  # imported for Athena only: the filesystem destination and raw landing never need it
 
         placeholders: dict[str, Any] = {"participant_id": participant_id, "date": day.isoformat()}
         credentials = self._aws_credentials()
         files = dlt.destinations.filesystem(
             bucket_url=self.bucket_url, layout=LAYOUT, extra_placeholders=placeholders, credentials=credentials
         )
-        if self.destination == "filesystem":
-            return files, None
         athena = dlt.destinations.athena(
             query_result_bucket=self.athena_query_result_bucket,
             athena_work_group=self.athena_work_group,  # type: ignore[arg-type]  # dlt: `str = None`
@@ -278,24 +290,68 @@ class Lake:
     def write_partition(self, participant_id: str, day: date, tables: Sequence[PartitionTable]) -> list[LakeWrite]:
         """Make each table's participant-day hold exactly its ``data`` (idempotent per partition).
 
-        All tables go through ONE dlt pipeline run (each dlt run costs ~0.15 s of configuration
-        and bookkeeping whatever its size, and a Fitbit day writes two tables). A table with no
-        rows loses the participant-day's earlier rows instead. Files of loads newer than this
-        one are never deleted (module docstring): callers serialise writers of a participant-day
-        with its lock; without it, the worst case is two versions, never none.
+        A table with no rows loses the participant-day's earlier rows instead. Files of loads
+        newer than this one are never deleted (module docstring): callers serialise writers of
+        a participant-day with its lock; without it, the worst case is two versions, never none.
         """
-        import dlt  # imported when writing: loads into TimescaleDB and raw landing never need it
+        for table in tables:
+            missing = sorted(set(table.scope) - set(table.data.column_names))
+            if table.data.num_rows and missing:
+                raise ValueError(f"lake table {table.name}: scope columns {missing} are not in the data")
+        if self.destination == "filesystem":
+            return self._write_files(participant_id, day, tables)
+        return self._write_with_dlt(participant_id, day, tables)
 
-        iceberg = self.destination == "athena" and self.table_format == "iceberg"
+    def _write_files(self, participant_id: str, day: date, tables: Sequence[PartitionTable]) -> list[LakeWrite]:
+        """The filesystem destination: one parquet file per table, then the older loads' files go.
+
+        A local file is written under a temporary name and renamed into place, so a reader never
+        sees half a file (an S3 PUT is atomic by itself)."""
+        load_id = f"{time.time():.6f}"  # a number, like dlt's load ids: later loads compare larger
+        fs = self._fs()
+        writes: list[LakeWrite] = []
+        for table in tables:
+            if table.data.num_rows == 0:
+                writes.append(self._remove_partition(table, participant_id, day))
+                continue
+            prefix = self.partition_prefix(table.name, participant_id, day)
+            path = f"{prefix}/{load_id}.{uuid.uuid4().hex[:10]}.parquet"
+            if self.is_local:
+                os.makedirs(prefix, exist_ok=True)
+                partial = f"{prefix}/.{path.rsplit('/', 1)[-1]}.partial"
+                pq.write_table(table.data, partial)
+                os.replace(partial, path)
+            else:
+                with fs.open(path, "wb") as fh:
+                    pq.write_table(table.data, fh)
+            writes.append(LakeWrite(table=table.name, rows=table.data.num_rows, load_id=load_id,
+                                    files_written=[path], files_removed=self._remove_older(fs, prefix, load_id)))
+        return writes
+
+    def _remove_older(self, fs: fsspec.AbstractFileSystem, prefix: str, load_id: str) -> list[str]:
+        """Delete the files under ``prefix`` of loads older than ``load_id`` (module docstring)."""
+        removed = []
+        ours = float(load_id)
+        for path in sorted(fs.find(prefix)):
+            name = path.rsplit("/", 1)[-1]
+            if not name.startswith(f"{load_id}.") and not name.startswith(".") and _older_than(path, ours):
+                self._rm_gone_ok(fs, path)
+                removed.append(path)
+        return removed
+
+    def _write_with_dlt(self, participant_id: str, day: date, tables: Sequence[PartitionTable]) -> list[LakeWrite]:
+        """The athena destination: all tables through ONE dlt pipeline run (each dlt run costs
+        ~0.15 s of configuration and bookkeeping whatever its size), staged as parquet in the
+        lake's layout, the Athena tables created or evolved by dlt."""
+        import dlt  # imported when writing to Athena only
+
+        iceberg = self.table_format == "iceberg"
         writes: list[LakeWrite] = []
         resources = []
         for table in tables:
             if table.data.num_rows == 0:
                 writes.append(self._remove_partition(table, participant_id, day))
                 continue
-            missing = sorted(set(table.scope) - set(table.data.column_names))
-            if missing:
-                raise ValueError(f"lake table {table.name}: scope columns {missing} are not in the data")
             if iceberg:
                 # delete-insert scoped to the participant-day: Athena deletes exactly its rows,
                 # then inserts the staged ones (deduplicated on the natural key when there is one).
@@ -336,13 +392,9 @@ class Lake:
             written: list[str] = []
             removed: list[str] = []
             if fs is not None and load_id is not None:
-                ours = float(load_id)
-                for path in sorted(fs.find(self.partition_prefix(table.name, participant_id, day))):
-                    if path.rsplit("/", 1)[-1].startswith(f"{load_id}."):
-                        written.append(path)
-                    elif _older_than(path, ours):
-                        self._rm_gone_ok(fs, path)
-                        removed.append(path)
+                prefix = self.partition_prefix(table.name, participant_id, day)
+                written = [p for p in sorted(fs.find(prefix)) if p.rsplit("/", 1)[-1].startswith(f"{load_id}.")]
+                removed = self._remove_older(fs, prefix, load_id)
             writes.append(LakeWrite(table=table.name, rows=table.data.num_rows, load_id=load_id,
                                     files_written=written, files_removed=removed))
         return writes

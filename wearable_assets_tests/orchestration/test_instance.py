@@ -82,8 +82,9 @@ def test_documented_postgres_storage_works(
     monkeypatch.setenv("DAGSTER_PG_URL", dagster_database)
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert type(instance.run_storage).__name__ == "PooledPostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PooledPostgresEventLogStorage"
+        assert type(instance.schedule_storage).__name__ == "PooledPostgresScheduleStorage"
         instance.add_dynamic_partitions(PARTICIPANTS_PARTITION_NAME, ["P001", "P002"])
         result = dg.materialize([storage_probe], partition_key="P002", instance=instance)
         assert result.success

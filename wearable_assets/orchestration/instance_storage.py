@@ -1,0 +1,95 @@
+"""Dagster's PostgreSQL storage with a small connection pool, named in dagster.yaml.
+
+Why: ``dagster_postgres`` opens a new PostgreSQL session for every statement it runs
+(SQLAlchemy ``NullPool``: "to prevent accumulating connections per DagsterInstance"). A run
+worker records several events per participant-day (a materialisation and check results per
+partition, log lines), each a handful of statements, so a ranged run of 50 participant-days
+opened thousands of sessions; each new backend costs the server a fork, authentication and
+its caches, and the client a handshake. In the throughput benchmark
+(``benchmarks/backfill_throughput.py``) PostgreSQL was the largest single consumer of CPU per
+participant-day.
+
+These subclasses change one thing: the engine keeps up to ``POOL_SIZE`` idle sessions per
+process (more open while busy, closed again when returned). Everything else is Dagster's own
+code: tables, migrations, queries, the webserver's own pool (``optimize_for_webserver``
+replaces this engine there). ``pool_pre_ping`` tests a session before reuse, so a restarted
+server costs one reconnect, not a failed run; ``pool_recycle`` closes sessions older than an
+hour. A pool is per process and never crosses a fork: run workers are started as new
+processes, and the multiprocess executor starts its step processes with ``forkserver``/
+``spawn``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster._serdes import ConfigurableClassData
+from dagster_postgres.event_log import PostgresEventLogStorage
+from dagster_postgres.run_storage import PostgresRunStorage
+from dagster_postgres.schedule_storage import PostgresScheduleStorage
+from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
+from sqlalchemy import pool as sa_pool
+
+#: Idle sessions kept per process and storage (a run worker writes events from one thread; the
+#: daemon's and webserver's threads share the overflow).
+POOL_SIZE = 2
+MAX_OVERFLOW = 8
+RECYCLE_S = 3600
+
+
+def _use_pool(storage: Any) -> None:
+    """Swap the storage's NullPool engine (made by Dagster's ``__init__``) for a pooled one."""
+    storage._engine.dispose()
+    storage._engine = create_pg_engine(
+        storage.postgres_url, storage._token_provider, isolation_level="AUTOCOMMIT",
+        poolclass=sa_pool.QueuePool, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW,
+        pool_recycle=RECYCLE_S, pool_pre_ping=True,
+    )
+
+
+def _arguments(inst_data: ConfigurableClassData | None, config_value: Any) -> dict[str, Any]:
+    return {
+        "inst_data": inst_data,
+        "postgres_url": pg_url_from_config(config_value),
+        "should_autocreate_tables": config_value.get("should_autocreate_tables", True),
+        "token_provider": get_token_provider_from_config(config_value),
+    }
+
+
+class PooledPostgresEventLogStorage(PostgresEventLogStorage):
+    """Dagster's Postgres event log, with pooled sessions (module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _use_pool(self)
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None,  # type: ignore[override]
+                          config_value: Any) -> PooledPostgresEventLogStorage:
+        return cls(**_arguments(inst_data, config_value))
+
+
+class PooledPostgresRunStorage(PostgresRunStorage):
+    """Dagster's Postgres run storage, with pooled sessions (module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _use_pool(self)
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None,  # type: ignore[override]
+                          config_value: Any) -> PooledPostgresRunStorage:
+        return cls(**_arguments(inst_data, config_value))
+
+
+class PooledPostgresScheduleStorage(PostgresScheduleStorage):
+    """Dagster's Postgres schedule/sensor storage, with pooled sessions (module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _use_pool(self)
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None,  # type: ignore[override]
+                          config_value: Any) -> PooledPostgresScheduleStorage:
+        return cls(**_arguments(inst_data, config_value))
