@@ -80,6 +80,17 @@ def _proc_table() -> dict[int, tuple[int, str, float]]:
     return table
 
 
+def _peak_rss_mb(pid: int) -> float:
+    """A live process's peak resident memory so far (VmHWM), in MB; 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 class CpuMeter:
     """Core-seconds spent by each part of the system while a mode runs, from /proc.
 
@@ -93,6 +104,8 @@ class CpuMeter:
     def __init__(self, dev_pid: int) -> None:
         self.dev_pid = dev_pid
         self._workers: dict[int, float] = {}
+        #: Largest peak resident memory (VmHWM) of any run worker seen while polling.
+        self.peak_rss_mb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
@@ -129,6 +142,7 @@ class CpuMeter:
         for pid in self._descendants(table, self.dev_pid):
             if "spawn_main" in table[pid][1]:
                 self._workers[pid] = max(self._workers.get(pid, 0.0), table[pid][2])
+                self.peak_rss_mb = max(self.peak_rss_mb, _peak_rss_mb(pid))
         dagster = self._tree_cpu(table, {self.dev_pid})
         # The simulators run as threads of this process (which also drives the benchmark);
         # dagster dev is its child, counted on its own.
@@ -221,6 +235,7 @@ def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], bat
         "failed runs": sum(r["status"] != "SUCCESS" for r in runs),
         "wall s": end - start, "participant-days/min": n / minutes,
         "mean run s": busy / max(len(runs), 1),
+        "peak run worker RSS MB": meter.peak_rss_mb,
         **{f"core-s/pd {name}": used / n for name, used in meter.used.items()},
         # What one machine without the simulators on it would sustain, CPU-bound, on these cores.
         "pd/min if the APIs were remote": 60 * (os.cpu_count() or 1) / (pipeline / n),

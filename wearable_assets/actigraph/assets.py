@@ -116,14 +116,13 @@ def daily_statistics_parquet(
             else:
                 outcomes.append(_skipped(pday.participant_id, pday.day, reason))
         # The requests go out FETCH_THREADS participants at a time; landing and the lake writes
-        # (dlt) stay on the step's thread, one participant after another, as before.
+        # stay on the step's thread, one participant after another, as before.
         prefetched = Prefetched(centrepoint)
         in_parallel(lambda pid: prefetched.fetch(participants[pid], due_by_participant[pid]),
                     list(due_by_participant), FETCH_THREADS)
         for participant_id, due in due_by_participant.items():
-            landed = ingest.fetch_and_land(prefetched, lake, timescale, participants[participant_id], due, fetched_at)
-            context.log.info(f"{participant_id}: {', '.join(f'{o.key} {o.status}' for o in landed)}")
-            outcomes.extend(landed)
+            outcomes.extend(ingest.fetch_and_land(prefetched, lake, timescale, participants[participant_id], due,
+                                                  fetched_at))
         yield from report(context, outcomes)
 
 

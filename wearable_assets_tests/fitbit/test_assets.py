@@ -95,7 +95,7 @@ def test_materialize_one_participant_day_without_leaking_secrets(
     token_path = urlsplit(google_sim.token_url).path
     assert any(f'"POST {token_path} HTTP/1.1" 200' in line for line in http_lines)
     assert all(line in caplog.text for line in http_lines)
-    assert f"{DAY}|P001: ok, {raw['api_calls']} API calls" in haystacks["dagster events"]
+    assert "fitbit/raw_payloads: 1 participant-day(s): 1 ok" in haystacks["dagster events"]
     # Libraries that log tokens at DEBUG stay pinned above it even with a DEBUG root logger.
     assert all(logging.getLogger(name).getEffectiveLevel() >= logging.WARNING
                for name in ("oauthlib", "requests_oauthlib"))
