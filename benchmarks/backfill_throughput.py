@@ -11,7 +11,15 @@ clean database, printed side by side:
 * ``backfill``  the UI's backfill button (``launchPartitionBackfill``) for all the assets: Dagster
                 splits the rectangle along its smaller dimension (here the 7 dates) and then by each
                 asset's BackfillPolicy;
-* ``per-partition``  one run of ``participant_day_job`` per participant-day (140 runs).
+* ``per-partition``  one run of ``participant_day_job`` per participant-day (140 runs);
+* ``tick``      one tick of the daily schedule at 03:00 UTC today: the run requests its own
+                planner (``plan_daily_runs``) makes for every participant of the roster (their
+                local yesterday and the 3 re-pull days: ~4 participant-days each, whatever
+                ``--days``), launched with the schedule's tags. ``--participants 1000 --modes tick``
+                is the 1,000-participant daily tick (~4,000 participant-days).
+
+Each mode also prints the largest peak resident memory (VmHWM) of any of its run workers; with
+``--batch 10``, ``50`` and ``200`` it shows whether a run's memory grows with its participant-days.
 
 Each mode runs once per ``--latency-ms`` value (default 0 and 150): every simulator request waits
 that long (uniform jitter of +-50%, ``wearable_assets_dev.simulators.common.Latency``), as a remote
@@ -207,6 +215,8 @@ def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], bat
     label = f"{mode}-{uuid.uuid4().hex[:6]}"
     meter = CpuMeter(dev.pgid).__enter__()
     start = time.time()
+    if mode == "tick":
+        keys, tag_sets = tick_plan(order)
     if mode == "backfill":
         backfill_id = client.launch_backfill([f"{d}|{p}" for d, p in keys], ASSETS, title=label)
         state = client.wait_for_backfill(backfill_id, timeout_s=7200, poll_s=2)
@@ -218,7 +228,7 @@ def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], bat
             for d, p in keys:
                 wanted.setdefault(p, []).append(d)
             tag_sets = [r.tags() for r in plan_ranges(wanted, order, batch)]
-        else:
+        elif mode == "per-partition":
             tag_sets = [{"dagster/partition": f"{d}|{p}"} for d, p in keys]
         for tags in tag_sets:
             client.launch_run("participant_day_job", {**tags, "benchmark": label})
@@ -231,7 +241,7 @@ def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], bat
     n = len(keys)
     pipeline = meter.used["run workers"] + meter.used["dagster services"] + meter.used["postgres"]
     result = {
-        "mode": f"{mode} @{latency_ms:g}ms", "status": status, "runs": len(runs),
+        "mode": f"{mode} @{latency_ms:g}ms", "status": status, "participant-days": n, "runs": len(runs),
         "failed runs": sum(r["status"] != "SUCCESS" for r in runs),
         "wall s": end - start, "participant-days/min": n / minutes,
         "mean run s": busy / max(len(runs), 1),
@@ -241,6 +251,27 @@ def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], bat
         "pd/min if the APIs were remote": 60 * (os.cpu_count() or 1) / (pipeline / n),
     }
     return result, [r["runId"] for r in runs]
+
+
+def tick_plan(order: list[str]) -> tuple[list[tuple[date, str]], list[dict[str, str]]]:
+    """The participant-days and run tags of today's 03:00 UTC tick of the daily schedule, from the
+    schedule's own planner over the participants stored from the roster."""
+    from wearable_assets import settings
+    from wearable_assets.orchestration.schedules import (
+        DEFAULT_MAX_PARTITIONS_PER_RUN,
+        DEFAULT_REPULL_DAYS,
+        plan_daily_runs,
+    )
+    from wearable_assets.participants import store as participant_store
+    from wearable_assets.storage.resources import TimescaleResource
+
+    now = datetime.now(timezone.utc).replace(hour=3, minute=0, second=0, microsecond=0)
+    ranges = plan_daily_runs(participant_store.scheduled(TimescaleResource(dsn=os.environ[settings.TIMESCALE_DSN_ENV])),
+                             order, now,
+                             repull_days=DEFAULT_REPULL_DAYS, max_partitions_per_run=DEFAULT_MAX_PARTITIONS_PER_RUN)
+    keys = [(date.fromordinal(d), p) for r in ranges
+            for d in range(r.first_day.toordinal(), r.last_day.toordinal() + 1) for p in r.participants]
+    return keys, [r.tags() for r in ranges]
 
 
 def main() -> None:
@@ -339,7 +370,7 @@ def main() -> None:
                     print(result, flush=True)
                     print_step_times(run_ids)
                     loaded = timescale.fetch("SELECT count(*) FROM wearables.participant_day_summary")[0][0]
-                    print(f"  participant_day_summary rows: {loaded} of {len(keys)}", flush=True)
+                    print(f"  participant_day_summary rows: {loaded} of {result['participant-days']}", flush=True)
     finally:
         scratch_database(server, DB_NAME, create=False)
         if dagster_db:
