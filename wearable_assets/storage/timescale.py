@@ -9,6 +9,12 @@ streams), and it makes a crash harmless: the old rows stay until the new ones co
 participant-day's load, does not pay Dagster's import (~60 MB of RSS). The Dagster resource
 ``TimescaleResource`` (``storage.resources``) is a subclass that adds nothing but config fields.
 
+Connections come from one ``psycopg_pool`` pool per process and DSN (``storage.pools``): a new
+PostgreSQL session costs the server ~7-18 ms of CPU (backend fork, authentication, loading the
+extension), and opening one per ``connect``, ``fetch`` and lock made ~10 per participant-day,
+PostgreSQL running at ~0.8 core-seconds per participant-day in the benchmark. Every borrower
+still gets a whole, clean session: nothing (transaction, setting, lock) carries over to the next.
+
 Overlapping runs of one participant-day (a backfill over a scheduled run, a retry beside the
 run it retries) are serialised by ``participant_day_lock``, a PostgreSQL advisory lock: see its
 docstring for why the isolation lives here and not in the lake.
@@ -30,15 +36,14 @@ from psycopg import sql
 
 from wearable_assets import settings
 from wearable_assets.settings import mask_dsn
-from wearable_assets.storage import migrations
+from wearable_assets.storage import migrations, pools
 
 log = logging.getLogger(__name__)
 
 
-#: Server-side TCP keepalives of a lock's connection: if the holder's host or network dies (no
-#: FIN reaches the server), the server notices within about a minute and releases the lock.
-#: A killed process needs none of this: its socket is closed and the session ends at once.
-_LOCK_KEEPALIVES = "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+#: ``application_name`` of a session while it holds (or waits for) a participant-day lock, so a
+#: waiting run's log and ``pg_stat_activity`` show what the holder is; reset when it goes back.
+_LOCK_APPLICATION_NAME = "wearable_assets lock"
 #: Locks this thread holds, per (dsn, key): a nested request for the same participant-day is
 #: granted at once instead of waiting for itself on a second connection.
 _held = threading.local()
@@ -84,6 +89,9 @@ class Timescale:
     ``dsn`` is never put in logs or metadata (use ``settings.mask_dsn`` to print it). With
     ``apply_migrations`` the first connection of the object applies pending migrations.
     State kept per object: whether migrations ran, and the column types binary COPY needs.
+    Sessions are not kept per object but borrowed from the process's pool for the DSN
+    (``storage.pools``), so the many short-lived ``Timescale`` objects of a run (one per resource
+    initialisation, one per loader) share a handful of sessions instead of opening their own.
     """
 
     def __init__(self, dsn: str, apply_migrations: bool = True) -> None:
@@ -98,8 +106,13 @@ class Timescale:
 
     @contextmanager
     def connect(self, autocommit: bool = False) -> Iterator[psycopg.Connection]:
-        """A connection with migrations applied (once per process) before first use."""
-        with psycopg.connect(self.dsn, autocommit=autocommit, application_name="wearable_assets") as conn:
+        """A pooled session with migrations applied (once per object) before first use.
+
+        As with ``psycopg.connect``: without ``autocommit`` the block's transaction commits when
+        the block ends normally and rolls back when it raises. The session then goes back to the
+        pool with no transaction open and its settings reset (``storage.pools``).
+        """
+        with pools.session(self.dsn, autocommit=autocommit) as conn:
             if not self._owner_checked:
                 check_local_server_owner(conn, self.dsn)
                 self._owner_checked = True
@@ -111,7 +124,7 @@ class Timescale:
             yield conn
 
     def migrate(self) -> migrations.MigrationReport:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        with pools.session(self.dsn, autocommit=True) as conn:
             check_local_server_owner(conn, self.dsn)
             report = migrations.migrate(conn)
         self._migrated = True
@@ -134,14 +147,19 @@ class Timescale:
         spread over several objects (manifest, fetch folders, parquet files of two tables), so
         no single-object write can make a replace atomic. The database is always there, and a
         *session-level* advisory lock is released by the server when the session ends: on
-        exit, and on connection loss (a killed worker, a dead network: TCP keepalives, above), so
-        a crashed run never leaves a participant-day locked. The lock is taken on a dedicated
-        autocommit connection, never on a writer's own: it spans several transactions (and
-        lake writes that have none), and a writer's rollback must not release it. The key is
+        exit, and on connection loss (a killed worker, a dead network: TCP keepalives,
+        ``pools.KEEPALIVES``), so a crashed run never leaves a participant-day locked. The lock
+        is taken on a dedicated autocommit connection, never on a writer's own: it spans several
+        transactions (and lake writes that have none), and a writer's rollback must not release
+        it. That connection is a session borrowed from the process's pool and held for the whole
+        block; the lock is released before the session goes back (and the pool's reset releases
+        any advisory lock still held), and a session whose release failed is closed, so the pool
+        discards it instead of lending it out. The key is
         ``hashtextextended('<source>|<participant>|<day>', 0)``, one 64-bit advisory key per
         participant-day; a hash collision only makes two unrelated participant-days take turns.
         It needs a real session: a pooler in transaction mode in front of the server would
-        break it (as it breaks any session-level lock).
+        break it (as it breaks any session-level lock); the process's own pool lends whole
+        sessions, so it does not.
 
         Re-entrant within a thread (a nested request for the same key is granted at once).
         Waiting is logged (with the holder's backend pid and how long it has held it) so a
@@ -157,9 +175,10 @@ class Timescale:
             finally:
                 held[(self.dsn, key)] -= 1
             return
-        with psycopg.connect(self.dsn, autocommit=True, application_name="wearable_assets lock",
-                             options=_LOCK_KEEPALIVES) as conn:
-            (got,), = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchall()
+        with pools.session(self.dsn, autocommit=True) as conn:
+            (got,), = conn.execute(
+                "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) FROM set_config('application_name', %s, false)",
+                (key, _LOCK_APPLICATION_NAME)).fetchall()
             if not got:
                 self._wait_for_lock(conn, key, wait_s)
             held[(self.dsn, key)] += 1
@@ -177,6 +196,7 @@ class Timescale:
                     # overlapped with its tail.
                     log.warning("participant-day lock %s: connection lost before release (%s); "
                                 "the server released the lock when the session ended", key, type(exc).__name__)
+                    conn.close()  # never lent out again: the pool discards a closed connection
 
     @staticmethod
     def _wait_for_lock(conn: psycopg.Connection, key: str, wait_s: float | None) -> None:
@@ -193,10 +213,14 @@ class Timescale:
                if holder else "a run that has just released it")
         log.info("participant-day %s is being written by another run (%s): waiting for it", key, who)
         started = time.monotonic()
-        if wait_s is not None:
-            conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{max(1, int(wait_s * 1000))}ms")))
         try:
-            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+            # In a transaction of its own so the timeout is ``SET LOCAL``: it ends with the wait
+            # and never reaches the session's next borrower. The session-level lock it takes
+            # outlives the transaction (advisory locks ignore transaction boundaries).
+            with conn.transaction():
+                if wait_s is not None:
+                    conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{max(1, int(wait_s * 1000))}ms",))
+                conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
         except psycopg.errors.LockNotAvailable:
             raise ParticipantDayLockTimeout(
                 f"participant-day {key} is still being written by another run ({who}) after {wait_s:g} s; "
