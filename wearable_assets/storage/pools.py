@@ -54,11 +54,11 @@ KEEPALIVES = "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_kee
 #: Sessions kept open while idle: one, so a process that reads now and then does not reconnect
 #: (idle sessions above it close after psycopg_pool's ``max_idle``, 10 minutes).
 POOL_MIN_SIZE = 1
-#: Most sessions one process holds at once. A run step fetches ``FETCH_THREADS`` (4)
-#: participants side by side, and each thread holds at most a participant-day lock's session and
-#: one writer's session at a time: 4 x 2 = 8. Past it a borrower waits ``_POOL_WAIT_S``, then
-#: gets a plain connection rather than queueing behind long writes.
-POOL_MAX_SIZE = 8
+#: Most sessions one process holds at once. A run step fetches ``FETCH_THREADS`` (8, in
+#: ``fitbit/assets.py``) participants side by side, and each thread holds at most a participant-
+#: day lock's session and one writer's session at a time: 8 x 2 = 16. Past it a borrower waits
+#: ``_POOL_WAIT_S``, then gets a plain connection rather than queueing behind long writes.
+POOL_MAX_SIZE = 16
 #: How long a borrower waits for a pooled session before making a plain one: long enough for a
 #: busy session's next return (queries take milliseconds), short enough that a server which went
 #: away since the pool opened is reported promptly with psycopg's own connection error.
