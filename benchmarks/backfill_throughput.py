@@ -245,6 +245,7 @@ def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], bat
         "failed runs": sum(r["status"] != "SUCCESS" for r in runs),
         "wall s": end - start, "participant-days/min": n / minutes,
         "mean run s": busy / max(len(runs), 1),
+        "first run started after s": min((r["startTime"] or end) for r in runs) - start,
         "peak run worker RSS MB": meter.peak_rss_mb,
         **{f"core-s/pd {name}": used / n for name, used in meter.used.items()},
         # What one machine without the simulators on it would sustain, CPU-bound, on these cores.

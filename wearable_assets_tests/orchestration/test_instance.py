@@ -30,8 +30,8 @@ def test_template_configures_the_run_queue_and_pools(tmp_path: Path) -> None:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         concurrency = instance.get_concurrency_config()
         assert concurrency.run_queue_config is not None
-        assert concurrency.run_queue_config.max_concurrent_runs == 3
-        assert concurrency.run_queue_config.tag_concurrency_limits == [{"key": "dagster/backfill", "limit": 2}]
+        assert concurrency.run_queue_config.max_concurrent_runs == 4
+        assert concurrency.run_queue_config.tag_concurrency_limits == [{"key": "dagster/backfill", "limit": 3}]
         assert concurrency.pool_config.default_pool_limit == 2
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
         assert not instance.run_retries_retry_on_asset_or_op_failure
