@@ -12,7 +12,7 @@ clean database, printed side by side:
                 splits the rectangle along its smaller dimension (here the 7 dates) and then by each
                 asset's BackfillPolicy;
 * ``per-partition``  one run of ``participant_day_job`` per participant-day (140 runs);
-* ``tick``      one tick of the daily schedule at 03:00 UTC today: the run requests its own
+* ``tick``      one tick of the daily schedule today at its default hour (09:00 UTC): the run requests its own
                 planner (``plan_daily_runs``) makes for every participant of the roster (their
                 local yesterday and the 3 re-pull days: ~4 participant-days each, whatever
                 ``--days``), launched with the schedule's tags. ``--participants 1000 --modes tick``
@@ -255,10 +255,12 @@ def run_mode(mode: str, dev, keys: list[tuple[date, str]], order: list[str], bat
 
 
 def tick_plan(order: list[str]) -> tuple[list[tuple[date, str]], list[dict[str, str]]]:
-    """The participant-days and run tags of today's 03:00 UTC tick of the daily schedule, from the
+    """The participant-days and run tags of today's tick of the daily schedule (its default cron's
+    hour, UTC), from the
     schedule's own planner over the participants stored from the roster."""
     from wearable_assets import settings
     from wearable_assets.orchestration.schedules import (
+        DEFAULT_CRON,
         DEFAULT_MAX_PARTITIONS_PER_RUN,
         DEFAULT_REPULL_DAYS,
         plan_daily_runs,
@@ -266,7 +268,8 @@ def tick_plan(order: list[str]) -> tuple[list[tuple[date, str]], list[dict[str, 
     from wearable_assets.participants import store as participant_store
     from wearable_assets.storage.resources import TimescaleResource
 
-    now = datetime.now(timezone.utc).replace(hour=3, minute=0, second=0, microsecond=0)
+    hour = int(DEFAULT_CRON.split()[1])
+    now = datetime.now(timezone.utc).replace(hour=hour, minute=0, second=0, microsecond=0)
     ranges = plan_daily_runs(participant_store.scheduled(TimescaleResource(dsn=os.environ[settings.TIMESCALE_DSN_ENV])),
                              order, now,
                              repull_days=DEFAULT_REPULL_DAYS, max_partitions_per_run=DEFAULT_MAX_PARTITIONS_PER_RUN)

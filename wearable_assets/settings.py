@@ -117,7 +117,7 @@ LEGACY_CENTREPOINT_CLIENT_SECRET_ENV = _declare(
 )
 # --- Schedule, rollups and checks --------------------------------------------------------------
 SCHEDULE_CRON_ENV = _declare(
-    "WEARABLES_SCHEDULE_CRON", "when the daily schedule runs (cron, read when the definitions load)", "`0 3 * * *`"
+    "WEARABLES_SCHEDULE_CRON", "when the daily schedule runs (cron, read when the definitions load)", "`0 9 * * *`"
 )
 SCHEDULE_TIMEZONE_ENV = _declare("WEARABLES_SCHEDULE_TIMEZONE", "time zone of the schedule's cron", "`UTC`")
 REPULL_DAYS_ENV = _declare("WEARABLES_REPULL_DAYS", "trailing days the schedule pulls again", "`3`")
@@ -163,7 +163,7 @@ ALERT_WEBHOOK_URL_ENV = _declare(
     "WEARABLES_ALERT_WEBHOOK_URL", "Slack-compatible webhook the alerts are posted to", "none (no notification)",
     secret=True)
 ALERT_WEBHOOK_RETRIES_ENV = _declare("WEARABLES_ALERT_WEBHOOK_RETRIES", "webhook delivery retries (0-10)", "`3`")
-ALERT_CRON_ENV = _declare("WEARABLES_ALERT_CRON", "cron of the daily alert evaluation (UTC)", "`0 6 * * *`")
+ALERT_CRON_ENV = _declare("WEARABLES_ALERT_CRON", "cron of the daily alert evaluation (UTC)", "`0 11 * * *`")
 
 #: Every variable above, in declaration order (the README's configuration table lists exactly these).
 VARIABLES: tuple[Variable, ...] = tuple(_VARIABLES.values())

@@ -75,7 +75,7 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         _use_pool(self)
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None,  # type: ignore[override]
+    def from_config_value(cls, inst_data: ConfigurableClassData | None,
                           config_value: Any) -> PooledPostgresEventLogStorage:
         return cls(**_arguments(inst_data, config_value))
 
@@ -88,7 +88,7 @@ class PooledPostgresRunStorage(PostgresRunStorage):
         _use_pool(self)
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None,  # type: ignore[override]
+    def from_config_value(cls, inst_data: ConfigurableClassData | None,
                           config_value: Any) -> PooledPostgresRunStorage:
         return cls(**_arguments(inst_data, config_value))
 
@@ -101,6 +101,6 @@ class PooledPostgresScheduleStorage(PostgresScheduleStorage):
         _use_pool(self)
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None,  # type: ignore[override]
+    def from_config_value(cls, inst_data: ConfigurableClassData | None,
                           config_value: Any) -> PooledPostgresScheduleStorage:
         return cls(**_arguments(inst_data, config_value))

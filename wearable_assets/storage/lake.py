@@ -46,8 +46,8 @@ import contextlib
 import gzip
 import json
 import logging
-import re
 import os
+import re
 import tempfile
 import time
 import uuid

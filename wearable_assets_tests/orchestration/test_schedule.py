@@ -154,7 +154,7 @@ def test_schedule_is_on_by_default_at_three_and_configurable(demo: TimescaleReso
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     schedule = defs.resolve_schedule_def("daily_participant_days")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 3 * * *", "UTC")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 9 * * *", "UTC")
     assert schedule.job_name == "participant_day_job"
 
     monkeypatch.setenv(settings.REPULL_DAYS_ENV, "0")
