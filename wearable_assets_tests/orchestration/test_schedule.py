@@ -174,3 +174,24 @@ def test_schedule_skips_without_participants(timescale: TimescaleResource, insta
                                    resources={"timescale": timescale}) as context:
         result = defs.resolve_schedule_def("daily_participant_days").evaluate_tick(context)
     assert not result.run_requests and "roster sensor" in (result.skip_message or "")
+
+
+ZONES = ["America/New_York", "Europe/London", "Australia/Brisbane", "Asia/Tokyo", "America/Los_Angeles"]
+
+
+@pytest.mark.parametrize("hour, expected_runs", [(int(schedules.DEFAULT_CRON.split()[1]), 84), (3, 463)])
+def test_the_default_tick_packs_a_multi_zone_study_into_whole_runs(hour: int, expected_runs: int) -> None:
+    """1,000 participants interleaved over five zones from Los Angeles to Tokyo: at the default
+    hour every one has the same yesterday, so the tick is whole rectangles; at 03:00 UTC New York
+    and Los Angeles are a day behind and split every rectangle (the schedule's docstring)."""
+    roster = [Participant(f"B{n:04d}", "S", ZONES[n % len(ZONES)], date(2026, 10, 1), fitbit_provider="google_health")
+              for n in range(1, 1001)]
+    order = [p.participant_id for p in roster]
+    tick = datetime(2026, 11, 20, hour, tzinfo=timezone.utc)
+    ranges = schedules.plan_daily_runs(roster, order, tick, repull_days=3, max_partitions_per_run=50)
+    wanted = {p.participant_id: due_days(p, tick, 3, date(2025, 1, 1), date(2026, 11, 20)) for p in roster}
+    assert keys(ranges, order) == wanted_keys(wanted)  # exactly the due participant-days, once each
+    assert len(ranges) == expected_runs
+    if hour != 3:
+        assert len({tuple(days) for days in wanted.values()}) == 1  # the same due days for all
+        assert sum(r.size < 48 for r in ranges) <= 1
