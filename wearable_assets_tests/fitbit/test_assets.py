@@ -131,9 +131,11 @@ def test_ranged_run_records_reconsent_and_carries_on(
     statuses = dict(db.fetch("SELECT participant_id, status FROM wearables.ingest_status"))
     assert statuses == {"P001": "ok", "P002": "needs_reconsent"}
     assert db.fetch("SELECT DISTINCT participant_id FROM wearables.fitbit_intraday") == [("P001",)]
-    check = check_results(result, ["fitbit", "raw_payloads"], "participants_need_reconsent")[None]
+    reconsent = check_results(result, ["fitbit", "raw_payloads"], "participants_need_reconsent")
+    assert reconsent[f"{DAY}|P001"].passed and reconsent[f"{DAY}|P001"].metadata["needs_reconsent"].value == "no"
+    check = reconsent[f"{DAY}|P002"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
-    assert "P002" in str(check.metadata["who"].value)
+    assert "wearable-assets enroll --participant P002" in str(check.metadata["needs_reconsent"].value)
 
 
 def test_an_api_failure_fails_only_its_participant_day(

@@ -50,7 +50,6 @@ def test_a_ranged_run_carries_participant_days_from_the_apis_to_the_rollups(
         if e.check_name in ("values_plausible", "no_duplicate_samples_in_lake", "actigraph_local_date",
                             "participant_day_outcome", "lake_matches_timescale"):
             assert e.passed, (e.asset_key, e.check_name, e.partition, e.description)
-    by_check.pop("participants_need_reconsent")  # about the roster as a whole, not a participant-day
     assert all(partitions == set(keys) for partitions in by_check.values()), by_check
     summaries = timescale.fetch(
         "SELECT participant_id, local_date, valid_day, completeness_reason, fitbit_wear_minutes, "
