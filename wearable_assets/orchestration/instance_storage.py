@@ -48,59 +48,38 @@ MAX_OVERFLOW = 8
 RECYCLE_S = 3600
 
 
-def _use_pool(storage: Any) -> None:
-    """Swap the storage's NullPool engine (made by Dagster's ``__init__``) for a pooled one."""
-    storage._engine.dispose()
-    storage._engine = create_pg_engine(
-        storage.postgres_url, storage._token_provider, isolation_level="AUTOCOMMIT",
-        poolclass=sa_pool.QueuePool, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW,
-        pool_recycle=RECYCLE_S, pool_pre_ping=True,
-    )
+class _PooledEngine:
+    """Mixed in before a dagster_postgres storage: its ``__init__`` builds the storage as Dagster
+    does, then swaps the NullPool engine for a pooled one; ``from_config_value`` builds this
+    class (Dagster's own builds the base class by name)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        storage: Any = self
+        storage._engine.dispose()
+        storage._engine = create_pg_engine(
+            storage.postgres_url, storage._token_provider, isolation_level="AUTOCOMMIT",
+            poolclass=sa_pool.QueuePool, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW,
+            pool_recycle=RECYCLE_S, pool_pre_ping=True,
+        )
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Any) -> Any:
+        return cls(
+            inst_data=inst_data,
+            postgres_url=pg_url_from_config(config_value),
+            should_autocreate_tables=config_value.get("should_autocreate_tables", True),
+            token_provider=get_token_provider_from_config(config_value),
+        )
 
 
-def _arguments(inst_data: ConfigurableClassData | None, config_value: Any) -> dict[str, Any]:
-    return {
-        "inst_data": inst_data,
-        "postgres_url": pg_url_from_config(config_value),
-        "should_autocreate_tables": config_value.get("should_autocreate_tables", True),
-        "token_provider": get_token_provider_from_config(config_value),
-    }
-
-
-class PooledPostgresEventLogStorage(PostgresEventLogStorage):
+class PooledPostgresEventLogStorage(_PooledEngine, PostgresEventLogStorage):
     """Dagster's Postgres event log, with pooled sessions (module docstring)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _use_pool(self)
 
-    @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None,
-                          config_value: Any) -> PooledPostgresEventLogStorage:
-        return cls(**_arguments(inst_data, config_value))
-
-
-class PooledPostgresRunStorage(PostgresRunStorage):
+class PooledPostgresRunStorage(_PooledEngine, PostgresRunStorage):
     """Dagster's Postgres run storage, with pooled sessions (module docstring)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _use_pool(self)
 
-    @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None,
-                          config_value: Any) -> PooledPostgresRunStorage:
-        return cls(**_arguments(inst_data, config_value))
-
-
-class PooledPostgresScheduleStorage(PostgresScheduleStorage):
+class PooledPostgresScheduleStorage(_PooledEngine, PostgresScheduleStorage):
     """Dagster's Postgres schedule/sensor storage, with pooled sessions (module docstring)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _use_pool(self)
-
-    @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None,
-                          config_value: Any) -> PooledPostgresScheduleStorage:
-        return cls(**_arguments(inst_data, config_value))
