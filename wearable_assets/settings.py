@@ -98,6 +98,14 @@ GOOGLE_BASE_URL_ENV = _declare("WEARABLES_GOOGLE_HEALTH_BASE_URL", "Google Healt
 FITBIT_BASE_URL_ENV = _declare(
     "WEARABLES_FITBIT_BASE_URL", "legacy Fitbit Web API base URL (also its OAuth URLs)", "Fitbit's"
 )
+GOOGLE_PROJECT_REQUESTS_ENV = _declare(
+    "WEARABLES_GOOGLE_PROJECT_REQUESTS",
+    "Google Health requests per window for the whole project (its quota; each step of the `google_health_api` "
+    "pool gets an equal share)", "`120000`"
+)
+GOOGLE_PROJECT_WINDOW_ENV = _declare(
+    "WEARABLES_GOOGLE_PROJECT_WINDOW_S", "window of `WEARABLES_GOOGLE_PROJECT_REQUESTS` (seconds)", "`60`"
+)
 # --- ActiGraph CentrePoint (resolved by dlt; listed here so the doctor and the docs read one list) --
 CENTREPOINT_BASE_URL_ENV = _declare("CENTREPOINT_BASE_URL", "CentrePoint API base URL", "ActiGraph's", "dlt")
 CENTREPOINT_TOKEN_URL_ENV = _declare("CENTREPOINT_TOKEN_URL", "CentrePoint OAuth token URL", "ActiGraph's", "dlt")
@@ -108,6 +116,14 @@ CENTREPOINT_CLIENT_ID_ENV = _declare(
 CENTREPOINT_CLIENT_SECRET_ENV = _declare(
     "CENTREPOINT_CLIENT_SECRET", "CentrePoint client secret", "none (required to ingest ActiGraph)", "dlt",
     secret=True
+)
+CENTREPOINT_REQUESTS_ENV = _declare(
+    "WEARABLES_CENTREPOINT_REQUESTS",
+    "CentrePoint requests (token requests included) per window from one process; the `centrepoint_api` pool "
+    "of 1 makes it the machine's", "`500`"
+)
+CENTREPOINT_WINDOW_ENV = _declare(
+    "WEARABLES_CENTREPOINT_WINDOW_S", "window of `WEARABLES_CENTREPOINT_REQUESTS` (seconds)", "`60`"
 )
 LEGACY_CENTREPOINT_CLIENT_ID_ENV = _declare(
     "CENTERPOINT_USERNAME", "older name of `CENTREPOINT_CLIENT_ID`, read last", "none", secret=True

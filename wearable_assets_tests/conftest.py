@@ -17,10 +17,18 @@ import dagster as dg
 import psycopg
 import pytest
 
-from wearable_assets import settings
+from wearable_assets import rate_limits, settings
 from wearable_assets.partitions import PARTICIPANTS_PARTITION_NAME
 from wearable_assets.storage.local_server import ensure_server, stop_server, temporary_database
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with unspent client-side budgets, as a new run process does: the
+    limiters (``wearable_assets.rate_limits``) are process-wide and would otherwise count every
+    request of the session (the legacy Fitbit one is hourly, CentrePoint's 500 a minute)."""
+    monkeypatch.setattr(rate_limits, "_LIMITERS", {})
 
 
 @pytest.fixture(scope="session")

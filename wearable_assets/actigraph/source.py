@@ -14,8 +14,19 @@ things CentrePoint needs that dlt does not do by itself:
   "this subject has no data here" (ActiGraph's example client treats it so) and ends the
   resource with no rows instead of failing.
 
-429 (honouring ``Retry-After``) and 5xx are retried by dlt's own HTTP client, with the
-attempt count and back-off taken from this source's configuration.
+CentrePoint allows 500 requests per IP in any minute (a sliding window; 429 with
+``Retry-After`` past it). Every request this process sends to it, token requests, pages, dlt's
+retries and the 401 renewal's repeat alike, first takes a slot of one process-wide sliding-window
+limiter (``request_limiter``: ``WEARABLES_CENTREPOINT_REQUESTS`` per
+``WEARABLES_CENTREPOINT_WINDOW_S``, default 500 per 60 s) through the session's HTTP adapter
+(``RateLimitedAdapter``), so however many participants a step fetches at once, the step never
+goes over the limit; the ``centrepoint_api`` pool (one step at a time on the instance) makes that
+the machine's. Counting token requests is deliberate caution: the real token endpoint is another
+host, whose limit is not documented.
+
+429 (honouring ``Retry-After``, the backstop should anything else share the IP) and 5xx are
+retried by dlt's own HTTP client, with the attempt count and back-off taken from this source's
+configuration.
 
 Configuration is resolved the dlt way (explicit argument > environment > ``.dlt/secrets.toml``
 > ``.dlt/config.toml`` > the default here). The settings are named ``centrepoint_*`` so the
@@ -40,8 +51,10 @@ from dlt.sources.helpers.rest_client.auth import OAuth2ClientCredentials
 from dlt.sources.helpers.rest_client.exceptions import IgnoreResponseException
 from dlt.sources.rest_api import RESTAPIConfig, rest_api_resources
 from requests import HTTPError, PreparedRequest, RequestException, Response
+from requests.adapters import HTTPAdapter
 
 from wearable_assets import settings
+from wearable_assets.rate_limits import SlidingWindowLimiter, shared_limiter
 
 DEFAULT_BASE_URL = "https://api.actigraphcorp.com"
 DEFAULT_TOKEN_URL = "https://auth.actigraphcorp.com/connect/token"
@@ -52,6 +65,33 @@ MAX_PAGE_LIMIT = 100
 #: Names the older stand-alone pipeline used for the client id and secret (still honoured).
 LEGACY_CLIENT_ID_ENV = settings.LEGACY_CENTREPOINT_CLIENT_ID_ENV
 LEGACY_CLIENT_SECRET_ENV = settings.LEGACY_CENTREPOINT_CLIENT_SECRET_ENV
+
+
+#: The key of every request in the limiter: CentrePoint counts per IP, and a process has one.
+LIMIT_KEY = "centrepoint"
+
+
+def request_limiter() -> SlidingWindowLimiter:
+    """The process-wide limiter of CentrePoint requests, for the configured budget."""
+    limit = settings.integer(settings.CENTREPOINT_REQUESTS_ENV, 500, minimum=1, unit="requests")
+    window_s = settings.positive_number(settings.CENTREPOINT_WINDOW_ENV, 60.0, "seconds")
+    return shared_limiter(LIMIT_KEY, limit, window_s)
+
+
+class RateLimitedAdapter(HTTPAdapter):
+    """Sends each request inside a slot of ``limiter``, held until its answer has arrived.
+
+    The adapter is the one place every request of a session passes (dlt's retries call the
+    session again; the 401 renewal sends through ``response.connection``, which is this adapter).
+    """
+
+    def __init__(self, limiter: SlidingWindowLimiter) -> None:
+        super().__init__()
+        self.limiter = limiter
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        with self.limiter.slot(LIMIT_KEY):
+            return super().send(request, *args, **kwargs)
 
 
 class CentrePointError(HTTPError):
@@ -184,6 +224,9 @@ def centrepoint_source(
         request_backoff_factor=request_backoff_factor,
         request_max_retry_delay=request_max_retry_delay_s,
     ).session
+    adapter = RateLimitedAdapter(request_limiter())
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
     auth = CentrePointAuth(
         access_token_url=centrepoint_token_url,
         client_id=client_id,

@@ -18,6 +18,7 @@ with a remote API most of a participant-day is spent waiting for replies.
 """
 
 
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -29,6 +30,7 @@ from wearable_assets.fitbit.http import ApiError
 from wearable_assets.fitbit.ingest import DayOutcome
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
 from wearable_assets.orchestration.parallel import by_participant, in_parallel
+from wearable_assets.orchestration.pools import GOOGLE_HEALTH_POOL, pool_slots
 from wearable_assets.orchestration.retries import RETRY_POLICY, transient_database_errors
 from wearable_assets.outcomes import PartitionOutcome, outcome_check_spec, report
 from wearable_assets.participant_day import ParticipantDay
@@ -44,11 +46,12 @@ GROUP = "fitbit"
 BACKFILL_POLICY = participant_day_backfill_policy
 #: Participants fetched at the same time in one run (each participant's days one after another).
 #: The per-participant limiter (300 requests/min/user) is process-wide and keyed by participant,
-#: so it holds however many threads there are; the per-project quota (120,000/min) is far above
-#: what a few threads can send. Most of a fetch is waiting on the API, which threads overlap: at
-#: 150 ms a request, one participant's thread is near its 5 requests/s anyway, so a run's fetch
-#: time is its participants divided by this (8: 1.6x faster than 4 in the throughput benchmark
-#: at 150 ms; the parsing threads share one core through the GIL, so more gains little).
+#: so it holds however many threads there are; so does the project's (this step's share of the
+#: 120,000/min per project: the quota divided by the ``google_health_api`` pool's limit). Most of
+#: a fetch is waiting on the API, which threads overlap: at 150 ms a request, one participant's
+#: thread is near its 5 requests/s anyway, so a run's fetch time is its participants divided by
+#: this (8: 1.6x faster than 4 in the throughput benchmark at 150 ms; the parsing threads share
+#: one core through the GIL, so more gains little).
 FETCH_THREADS = 8
 RAW_KEY = dg.AssetKey(["fitbit", "raw_payloads"])
 INTRADAY_KEY = dg.AssetKey(["fitbit", "intraday"])
@@ -113,7 +116,7 @@ def _report(context: dg.AssetExecutionContext, outcomes: list[DayOutcome], times
     partitions_def=participant_day_partitions,
     retry_policy=RETRY_POLICY,
     backfill_policy=BACKFILL_POLICY,
-    pool="google_health_api",
+    pool=GOOGLE_HEALTH_POOL,
     kinds={"json"},
     deps=[GOOGLE_HEALTH_API, FITBIT_WEB_API, ROSTER],
     check_specs=[outcome_check_spec(RAW_KEY, "fetched and landed")],
@@ -129,8 +132,11 @@ def raw_payloads(
     with transient_database_errors():
         days = partition_days(context)
         participants = participant_store.load(timescale, sorted({d.participant_id for d in days}))
-        resources: dict[str, GoogleHealthResource | FitbitLegacyResource] = {
-            "google_health": google_health, "fitbit_legacy": fitbit_legacy}
+        # The pool's limit as the instance holds it now: this step's share of the project quota.
+        google_slots = pool_slots(context.instance, GOOGLE_HEALTH_POOL)
+        clients: dict[str, Callable[[str], Any]] = {
+            "google_health": lambda pid: google_health.client(pid, timescale, pool_slots=google_slots),
+            "fitbit_legacy": lambda pid: fitbit_legacy.client(pid, timescale)}
 
         def fetch_participant(participant_days: list[ParticipantDay]) -> list[DayOutcome]:
             """One participant's days, in order, with one client (the access token is reused)."""
@@ -145,7 +151,7 @@ def raw_payloads(
                 assert participant is not None and participant.fitbit_provider is not None
                 try:
                     if client is None:
-                        client = resources[participant.fitbit_provider].client(participant.participant_id, timescale)
+                        client = clients[participant.fitbit_provider](participant.participant_id)
                 except ApiError as exc:
                     outcome = DayOutcome(pday.key, participant.fitbit_provider, "api_error", str(exc))
                 else:

@@ -2,7 +2,9 @@
 
 Policy (from the providers' documentation, see docs/fitbit.md):
 
-* a per-participant client-side limit (Google: 300 requests/min/user) so we never *cause* 429s;
+* a per-participant client-side limit (Google: 300 requests/min/user) and, for Google, a share of
+  the project's quota (120,000/min, see ``GoogleHealthResource``), so we never *cause* 429s (both are
+  process-wide ``wearable_assets.rate_limits`` limiters);
 * 429: wait what the server asks (``Retry-After``, Google's ``RetryInfo.retryDelay``, or
   ``Fitbit-Rate-Limit-Reset``), then retry; never treated as an auth problem. If the wait is
   longer than ``max_wait_s`` the call fails with ``RateLimited`` instead of blocking a worker
@@ -18,9 +20,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
-import threading
 import time
-from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +29,7 @@ import requests
 
 # Re-exported: the adapters import the errors and the decoder from here.
 from wearable_assets.fitbit.decoding import ApiError, MalformedPayload, decode_json  # noqa: F401
+from wearable_assets.rate_limits import SlidingWindowLimiter, WaitTooLong, slots
 
 log = logging.getLogger(__name__)
 
@@ -47,64 +48,7 @@ class FetchResult:
 
 
 class RateLimited(ApiError):
-    """The provider's rate-limit window resets later than we are willing to wait."""
-
-
-class SlidingWindowLimiter:
-    """At most ``limit`` calls per ``window_s`` per key, shared by every client in the process.
-
-    Threads of one run (and clients created per participant-day) share one instance per
-    provider, so concurrent participant-days of the same participant are counted together.
-    With ``max_wait_s`` a call that would have to wait longer fails with ``RateLimited``
-    instead (an hourly budget spent early would otherwise block a worker for up to an hour).
-    """
-
-    def __init__(self, limit: int, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, max_wait_s: float | None = None) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self.clock = clock
-        self.sleep = sleep
-        self.max_wait_s = max_wait_s
-        self._lock = threading.Lock()
-        self._calls: dict[str, deque[float]] = defaultdict(deque)
-
-    def acquire(self, key: str) -> float:
-        """Block until a call is allowed; returns the seconds waited."""
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = self.clock()
-                calls = self._calls[key]
-                while calls and now - calls[0] >= self.window_s:
-                    calls.popleft()
-                if len(calls) < self.limit:
-                    calls.append(now)
-                    return waited
-                pause = self.window_s - (now - calls[0])
-            if self.max_wait_s is not None and waited + pause > self.max_wait_s:
-                per = {60.0: "minute", 3600.0: "hour"}.get(self.window_s, f"{self.window_s:g} s")
-                raise RateLimited(
-                    f"{key}: this process has spent the participant's budget of {self.limit} calls per "
-                    f"{per}; the next call is allowed in {pause:.0f} s (more than the {self.max_wait_s:.0f} s "
-                    "we wait); re-run after it resets"
-                )
-            self.sleep(pause)
-            waited += pause
-
-
-_LIMITERS: dict[tuple[str, int, float, float | None], SlidingWindowLimiter] = {}
-_LIMITERS_LOCK = threading.Lock()
-
-
-def shared_limiter(provider: str, limit: int, window_s: float = 60.0,
-                   max_wait_s: float | None = None) -> SlidingWindowLimiter:
-    """The process-wide limiter of a provider (one per configured budget)."""
-    key = (provider, limit, window_s, max_wait_s)
-    with _LIMITERS_LOCK:
-        if key not in _LIMITERS:
-            _LIMITERS[key] = SlidingWindowLimiter(limit, window_s, max_wait_s=max_wait_s)
-        return _LIMITERS[key]
+    """The provider's rate-limit window (or our own budget) resets later than we are willing to wait."""
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
@@ -138,12 +82,15 @@ def retry_after_seconds(response: requests.Response) -> float | None:
 class ApiSession:
     """One participant's HTTP session against one provider.
 
-    ``key`` is the rate-limit key (provider + participant). ``sleep`` is injectable so tests of
-    backoff do not have to wait for real.
+    ``key`` is the rate-limit key (provider + participant). ``project_limiter`` and
+    ``project_key``, when set, are a second budget every request must also fit (the Google
+    project's quota). ``sleep`` is injectable so tests of backoff do not have to wait for real.
     """
 
     key: str
     limiter: SlidingWindowLimiter
+    project_limiter: SlidingWindowLimiter | None = None
+    project_key: str = ""
     timeout_s: float = 30.0
     max_retries: int = 4
     backoff_s: float = 1.0
@@ -165,10 +112,15 @@ class ApiSession:
         attempt = 0
         while True:
             self._respect_reset()
-            self.limiter.acquire(self.key)
-            self.calls += 1
+            budgets = [(self.limiter, self.key)]
+            if self.project_limiter is not None:
+                budgets.append((self.project_limiter, self.project_key))
             try:
-                response = self.http.request(method, url, **kwargs)
+                with slots(budgets):
+                    self.calls += 1
+                    response = self.http.request(method, url, **kwargs)
+            except WaitTooLong as exc:
+                raise RateLimited(str(exc)) from None
             except (requests.Timeout, requests.ConnectionError) as exc:
                 kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
                 attempt = self._backoff(attempt, f"{what}: {kind}")

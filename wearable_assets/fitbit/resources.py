@@ -9,16 +9,20 @@ so the assets stay thin and the clients are testable without Dagster.
 
 from __future__ import annotations
 
+import hashlib
+
 import dagster as dg
 
 from wearable_assets import settings
 from wearable_assets.fitbit import google_health, legacy
 from wearable_assets.fitbit.google_health.helpers import GoogleHealthClient
-from wearable_assets.fitbit.http import ApiError, ApiSession, SlidingWindowLimiter, shared_limiter
+from wearable_assets.fitbit.http import ApiError, ApiSession
 from wearable_assets.fitbit.legacy.helpers import FitbitLegacyClient
 from wearable_assets.oauth.app import OAuthApp
 from wearable_assets.oauth.crypto import TokenCipher
 from wearable_assets.oauth.store import TokenStore
+from wearable_assets.orchestration.pools import GOOGLE_HEALTH_POOL, POOL_LIMITS
+from wearable_assets.rate_limits import SlidingWindowLimiter, shared_limiter
 from wearable_assets.settings import (
     FITBIT_BASE_URL_ENV,
     FITBIT_CLIENT_ID_ENV,
@@ -27,6 +31,8 @@ from wearable_assets.settings import (
     GOOGLE_BASE_URL_ENV,
     GOOGLE_CLIENT_ID_ENV,
     GOOGLE_CLIENT_SECRET_ENV,
+    GOOGLE_PROJECT_REQUESTS_ENV,
+    GOOGLE_PROJECT_WINDOW_ENV,
     GOOGLE_TOKEN_URL_ENV,
     TOKEN_KEY_ENV,
 )
@@ -55,10 +61,13 @@ class _ApiResource(dg.ConfigurableResource):
     def _limiter(self, provider: str) -> SlidingWindowLimiter:
         raise NotImplementedError
 
-    def _session(self, provider: str, participant_id: str) -> ApiSession:
+    def _session(self, provider: str, participant_id: str, project: tuple[SlidingWindowLimiter, str] | None = None
+                 ) -> ApiSession:
         return ApiSession(
             key=f"{provider}:{participant_id}",
             limiter=self._limiter(provider),
+            project_limiter=project[0] if project else None,
+            project_key=project[1] if project else "",
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
             backoff_s=self.backoff_s,
@@ -67,7 +76,16 @@ class _ApiResource(dg.ConfigurableResource):
 
 
 class GoogleHealthResource(_ApiResource):
-    """Google Health API v4 with Google OAuth (authorization code + offline refresh)."""
+    """Google Health API v4 with Google OAuth (authorization code + offline refresh).
+
+    Two client-side budgets hold every request (both process-wide sliding windows): the
+    participant's (``requests_per_minute``, Google's 300 per minute per user) and this
+    process's share of the project's quota (Google's 120,000 per minute, counted over every
+    user of the OAuth client). The share is the quota divided by the ``google_health_api``
+    pool's slots, which bound the steps calling the API at once on the instance: all of them
+    together stay within the quota. ``project_requests`` / ``project_window_s`` override the
+    quota's settings (``WEARABLES_GOOGLE_PROJECT_*``).
+    """
 
     auth_url: str | None = None
     token_url: str | None = None
@@ -75,9 +93,28 @@ class GoogleHealthResource(_ApiResource):
     page_size: int = 10000
     #: Client-side per-participant limit: Google Health allows 300 requests per minute per user.
     requests_per_minute: int = 300
+    project_requests: int | None = None
+    project_window_s: float | None = None
 
     def _limiter(self, provider: str) -> SlidingWindowLimiter:
         return shared_limiter(provider, self.requests_per_minute, 60.0)
+
+    def project_budget(self, pool_slots: int | None = None) -> tuple[int, float]:
+        """This process's share of the project quota: ``(requests, window_s)``. ``pool_slots``
+        is the ``google_health_api`` pool's limit (the step reads it from the instance); without
+        it, the limit the project sets (``POOL_LIMITS``)."""
+        quota = self.project_requests or settings.integer(GOOGLE_PROJECT_REQUESTS_ENV, 120_000, minimum=1,
+                                                          unit="requests")
+        window = self.project_window_s or settings.positive_number(GOOGLE_PROJECT_WINDOW_ENV, 60.0, "seconds")
+        slots = pool_slots if pool_slots and pool_slots > 0 else POOL_LIMITS[GOOGLE_HEALTH_POOL]
+        return max(1, quota // slots), window
+
+    def project_limiter(self, pool_slots: int | None = None) -> tuple[SlidingWindowLimiter, str]:
+        """The process-wide limiter of the project's share and the project's key in it (a digest
+        of the client id, which identifies the project without being kept in the clear)."""
+        budget, window = self.project_budget(pool_slots)
+        project = "project:" + hashlib.sha256(self.client_id.encode()).hexdigest()[:16]
+        return shared_limiter(f"{google_health.PROVIDER}:project", budget, window), project
 
     def oauth_app(self) -> OAuthApp:
         return OAuthApp(
@@ -91,12 +128,14 @@ class GoogleHealthResource(_ApiResource):
             refresh_backoff_s=self.backoff_s,
         )
 
-    def client(self, participant_id: str, timescale: Timescale) -> GoogleHealthClient:
+    def client(self, participant_id: str, timescale: Timescale, *, pool_slots: int | None = None
+               ) -> GoogleHealthClient:
+        """A client for one participant; ``pool_slots`` as in ``project_budget``."""
         return GoogleHealthClient(
             participant_id=participant_id,
             oauth=self.oauth_app(),
             store=self.token_store(timescale),
-            session=self._session(google_health.PROVIDER, participant_id),
+            session=self._session(google_health.PROVIDER, participant_id, self.project_limiter(pool_slots)),
             base_url=_setting(self.base_url, GOOGLE_BASE_URL_ENV, google_health.DEFAULT_BASE_URL),
             page_size=self.page_size,
         )

@@ -5,13 +5,19 @@ instance's storage, not in ``dagster.yaml`` (which only holds ``pools.default_li
 are applied here, once per instance — ``python -m wearable_assets.orchestration.pools`` — or
 with ``dagster instance concurrency set <pool> <limit>`` / the UI's Concurrency page.
 
-Why these numbers (the providers' *rate* limits are enforced by the API clients themselves;
-pools bound how many clients run at once):
+Why these numbers (the providers' *rate* limits are enforced by the API clients themselves, with
+process-wide sliding-window limiters; pools bound how many clients run at once, which is what
+turns a process's limit into the instance's):
 
 * ``google_health_api`` — 300 requests/min **per user**: steps for different participants do not
-  share a budget, so several may run; 4 keeps a 2-core machine busy without thrashing.
+  share a budget, so several may run; 4 keeps a 2-core machine busy without thrashing. The
+  project's 120,000 requests/min are shared by every step: each step's process gets the quota
+  divided by this pool's limit (``GoogleHealthResource.project_budget``, which reads the limit
+  from the instance at step start with ``pool_slots``), so the steps together stay within it.
 * ``centrepoint_api`` — 500 requests/min **per IP**, shared by every step on the machine: one
-  client at a time, so its limiter sees all the traffic.
+  step at a time, and that step's process-wide limiter (``actigraph/source.py``, 500 per 60 s
+  sliding window, token requests included) holds all the traffic to it. Raising this limit
+  would let several steps each spend the whole budget.
 * ``dlt`` — for any dlt pipeline with a fixed name and working directory (pipeline state is not
   safe to share, dagster#21022). The project's lake writes use a private working directory per
   write and do not need it.
@@ -21,11 +27,24 @@ from __future__ import annotations
 
 import dagster as dg
 
+GOOGLE_HEALTH_POOL = "google_health_api"
+CENTREPOINT_POOL = "centrepoint_api"
 POOL_LIMITS: dict[str, int] = {
-    "google_health_api": 4,
-    "centrepoint_api": 1,
+    GOOGLE_HEALTH_POOL: 4,
+    CENTREPOINT_POOL: 1,
     "dlt": 1,
 }
+
+
+def pool_slots(instance: dg.DagsterInstance, pool: str) -> int:
+    """The pool's limit as the instance holds it (an operator may have changed it), or the
+    project's own (``POOL_LIMITS``) when the instance has none or keeps no pools."""
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits:
+        slots = storage.get_concurrency_info(pool).slot_count
+        if slots > 0:
+            return slots
+    return POOL_LIMITS[pool]
 
 
 def apply_pool_limits(

@@ -20,8 +20,13 @@ service does, including the awkward parts a client must cope with:
   day covers every minute of it (1380 or 1500 on DST change days).
 * Optional aggregation blocks are omitted (not null) for "minimal" studies; one subject has two
   daily-statistics settings; days change after :meth:`recompute` (new values and a new ``id``).
-* Errors come back as ``text/plain``; more than ``rate_limit`` requests per ``rate_window_s``
-  get a 429 with ``Retry-After``; 5xx and other faults are injected through ``state``.
+* Errors come back as ``text/plain``; 5xx and other faults are injected through ``state``.
+* Each client IP may send ``rate_limit`` API requests in any ``rate_window_s`` (default 500 in
+  60 s, a SLIDING window as documented); past it, 429 ``text/plain`` with ``Retry-After``: the
+  seconds until the oldest counted request leaves the window. The token endpoint is another host
+  for the real service (``auth.actigraphcorp.com``) and is not counted. ``limiter.log`` holds
+  every decision (time, IP, 200/429); ``POST /_sim/rate_limit`` (``{"limit": n, "window_s": s}``)
+  changes the budget while serving.
 
 Data is a pure function of (subject, day, setting, revision), so every run and every machine
 sees the same numbers. It is built from a roster, so any roster with CentrePoint ids works.
@@ -48,7 +53,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from wearable_assets import settings
 from wearable_assets.roster import Participant, load_roster
-from wearable_assets_dev.simulators.common import FixedWindowLimiter, SimulatorServer, SimulatorState, make_app
+from wearable_assets_dev.simulators.common import SimulatorServer, SimulatorState, SlidingWindowLimit, make_app
 
 SCOPES = ("CentrePoint", "Analytics", "DataAccess", "DataRetrieval")
 _NAMESPACE = uuid.UUID("5b0f6c1e-3c2a-4a51-9d1e-0c3e2a7f4b10")  # fixed: setting GUIDs stay the same
@@ -150,7 +155,7 @@ class CentrePointSimulator:
                 study.settings.append(setting_guid(study.study_id, 1))
 
         self.state = SimulatorState()
-        self.limiter = FixedWindowLimiter(rate_limit, rate_window_s)
+        self.limiter = SlidingWindowLimit(rate_limit, rate_window_s)
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[float, frozenset[str]]] = {}
         self._revisions: dict[tuple[int, date], int] = {}
@@ -338,6 +343,12 @@ class CentrePointSimulator:
             self.recompute(int(body["subject_id"]), date.fromisoformat(body["date"]))
             return {"status": "recomputed"}
 
+        @app.post("/_sim/rate_limit")
+        async def _rate_limit(body: dict[str, Any]) -> dict[str, Any]:
+            """``{"limit": n, "window_s": s}`` (either may be left out): the per-IP budget from now on."""
+            self.limiter.set(body.get("limit"), body.get("window_s"))
+            return {"limit": self.limiter.limit, "window_s": self.limiter.window_s}
+
         @app.post("/connect/token")
         async def token(request: Request) -> Response:
             # Parsed by hand: starlette's form parser needs python-multipart, not a dependency.
@@ -371,7 +382,7 @@ class CentrePointSimulator:
                 return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
             if scope not in entry[1]:
                 return PlainTextResponse(f"The access token does not grant the {scope} scope.", status_code=403)
-            allowed, _, reset = self.limiter.hit(request.client.host if request.client else "client")
+            allowed, reset = self.limiter.hit(request.client.host if request.client else "client")
             if not allowed:
                 return PlainTextResponse(
                     "API calls quota exceeded! maximum admitted requests reached.", status_code=429,

@@ -1,5 +1,6 @@
-"""What every simulator shares: a loopback server thread, fault injection, rate limits, a call log,
-and an optional network latency.
+"""What every simulator shares: a loopback server thread, fault injection, rate limits (fixed or
+sliding windows, the latter with a log of every decision), a call log, and an optional network
+latency.
 
 Each simulator is a FastAPI app; ``SimulatorServer`` runs it with uvicorn on 127.0.0.1 in a
 background thread so a pytest fixture (or the demo) can start and stop it in-process.
@@ -13,11 +14,12 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import math
 import secrets
 import socket
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -244,6 +246,76 @@ class FixedWindowLimiter:
     def reset(self) -> None:
         with self._lock:
             self._windows.clear()
+
+
+@dataclass(frozen=True)
+class RateHit:
+    """One request a ``SlidingWindowLimit`` decided on: when (``time.monotonic()``), whose budget
+    (``key``) and how: ``status`` 429 when refused, 200 when let through (what the route then
+    answered is in the call log)."""
+
+    at: float
+    key: str
+    status: int
+
+
+class SlidingWindowLimit:
+    """At most ``limit`` requests per key in ANY ``window_s`` interval: a sliding window, as
+    CentrePoint documents for its per-IP limit and Google's quotas behave.
+
+    A request is counted when it is let through; a refused one is not (it did no work), and its
+    ``Retry-After`` is the whole seconds until the oldest counted request leaves the window (at
+    least 1). Every decision is appended to ``log`` so a test can count, at the server, the
+    requests of every window. ``set`` changes the budget while serving (a control endpoint or a
+    test shrinking it); the counts so far are kept.
+    """
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._lock = threading.Lock()
+        self._counted: dict[str, deque[float]] = defaultdict(deque)
+        self.log: list[RateHit] = []
+
+    def set(self, limit: int | None = None, window_s: float | None = None) -> None:
+        with self._lock:
+            self.limit = self.limit if limit is None else int(limit)
+            self.window_s = self.window_s if window_s is None else float(window_s)
+
+    def hit(self, key: str) -> tuple[bool, int]:
+        """Count a request of ``key``: ``(allowed, seconds to send Retry-After when refused)``."""
+        with self._lock:
+            now = time.monotonic()
+            counted = self._counted[key]
+            while counted and now - counted[0] >= self.window_s:
+                counted.popleft()
+            if len(counted) < self.limit:
+                counted.append(now)
+                self.log.append(RateHit(now, key, 200))
+                return True, 0
+            self.log.append(RateHit(now, key, 429))
+            return False, max(1, math.ceil(self.window_s - (now - counted[0])))
+
+    def hits(self, key: str | None = None, status: int | None = None) -> list[RateHit]:
+        """The log, of one key and/or one status if given."""
+        with self._lock:
+            return [h for h in self.log if (key is None or h.key == key) and (status is None or h.status == status)]
+
+    def reset(self) -> None:
+        """Forget the counts and the log (the budget stays)."""
+        with self._lock:
+            self._counted.clear()
+            self.log.clear()
+
+
+def most_in_any_window(times: Iterable[float], window_s: float) -> int:
+    """The most of ``times`` inside any interval of ``window_s`` (what a sliding window counts)."""
+    ordered, most, first = sorted(times), 0, 0
+    for last, at in enumerate(ordered):
+        while at - ordered[first] >= window_s:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 class PerKeyLimits:

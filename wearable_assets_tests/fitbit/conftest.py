@@ -9,7 +9,6 @@ from datetime import date, datetime, timezone
 import pytest
 
 from wearable_assets import settings
-from wearable_assets.fitbit import http
 from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthResource
 from wearable_assets.oauth.crypto import generate_key
 from wearable_assets.oauth.store import TokenStore
@@ -24,13 +23,6 @@ from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 #: The simulated "now": every test day below is in the past and fully synced.
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 DAY = date(2026, 11, 10)
-
-
-@pytest.fixture(autouse=True)
-def fresh_hourly_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts with unspent budgets, as a new run process does: the limiters are
-    process-wide and would otherwise count every call of the session (the hourly legacy one)."""
-    monkeypatch.setattr(http, "_LIMITERS", {})
 
 
 @pytest.fixture(scope="session")

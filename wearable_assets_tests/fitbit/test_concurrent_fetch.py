@@ -19,7 +19,8 @@ from datetime import timedelta
 import dagster as dg
 import pytest
 
-from wearable_assets.fitbit import google_health, http
+from wearable_assets import rate_limits
+from wearable_assets.fitbit import google_health
 from wearable_assets.fitbit.assets import FETCH_THREADS, raw_payloads
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
@@ -68,8 +69,8 @@ def test_participants_are_fetched_side_by_side_within_each_users_limit(
     db: TimescaleResource, lake: LakeResource, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert len(GOOGLE) <= FETCH_THREADS  # all three users are fetched at once
-    limiter = http.SlidingWindowLimiter(BUDGET, window_s=WINDOW_S)
-    monkeypatch.setitem(http._LIMITERS, (google_health.PROVIDER, BUDGET, 60.0, None), limiter)
+    limiter = rate_limits.SlidingWindowLimiter(BUDGET, window_s=WINDOW_S)
+    monkeypatch.setitem(rate_limits._LIMITERS, (google_health.PROVIDER, BUDGET, 60.0, None), limiter)
     google = google_resource(google_sim, token_key, requests_per_minute=BUDGET)
     counted = google_sim.state.rate_limits = CountingLimits(BUDGET + SERVER_SLACK, window_s=WINDOW_S)
     google_sim.state.latency = Latency(0.02)

@@ -2,7 +2,7 @@
 simulator.
 
 The resource configures the budget (``requests_per_minute``); the limiter it hands out is the
-process-wide one of ``http.shared_limiter`` for that budget, whose window is one minute. So that
+process-wide one of ``rate_limits.shared_limiter`` for that budget, whose window is one minute. So that
 the test does not wait for whole minutes, the registry entry for the test's budget is a limiter
 of the same class with a 1 s window (real clock, real sleeps): everything else, from the
 resource to the HTTP request, is the production path.
@@ -17,6 +17,7 @@ from collections.abc import Callable
 import pytest
 import requests
 
+from wearable_assets import rate_limits
 from wearable_assets.fitbit import google_health, http
 from wearable_assets.fitbit.canonical import DayWindow
 from wearable_assets.fitbit.google_health.helpers import GoogleHealthClient
@@ -39,7 +40,7 @@ class Limited:
     def __init__(self, resource: GoogleHealthResource) -> None:
         self.resource = resource
         self.pauses: list[float] = []
-        self.limiter = http.SlidingWindowLimiter(BUDGET, window_s=WINDOW_S, sleep=self._sleep)
+        self.limiter = rate_limits.SlidingWindowLimiter(BUDGET, window_s=WINDOW_S, sleep=self._sleep)
 
     def _sleep(self, seconds: float) -> None:
         self.pauses.append(seconds)
@@ -49,7 +50,7 @@ class Limited:
 @pytest.fixture
 def limited(google_sim: GoogleHealthSimulator, token_key: str, monkeypatch: pytest.MonkeyPatch) -> Limited:
     out = Limited(google_resource(google_sim, token_key, requests_per_minute=BUDGET))
-    monkeypatch.setitem(http._LIMITERS, (google_health.PROVIDER, BUDGET, 60.0, None), out.limiter)
+    monkeypatch.setitem(rate_limits._LIMITERS, (google_health.PROVIDER, BUDGET, 60.0, None), out.limiter)
     return out
 
 

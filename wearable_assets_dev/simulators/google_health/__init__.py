@@ -14,7 +14,9 @@ Served behaviour follows the v4 discovery document: newest-first points, int64 v
 strings, physical + civil time with UTC offsets, ``dataSource`` provenance, AIP-160 filters on
 physical or civil time, ``nextPageToken`` pages that are often SHORTER than ``pageSize`` (and,
 when asked, empty pages that still carry a token), ``google.rpc.Status`` error bodies, a
-per-user budget of 300 requests/minute answered with 429 + ``Retry-After``. Empty repeated
+per-user budget of 300 requests/minute and a per-project quota of 120,000 per minute (a sliding
+window over every user of the OAuth client) answered with 429 ``RESOURCE_EXHAUSTED`` +
+``Retry-After``. Empty repeated
 fields are omitted as in proto3 JSON, so a day without data is ``{}``. Sleep that has synced
 less than ``SLEEP_PROCESSING`` ago is served ``processed: false`` without stages; naps the cohort
 was given (``SyntheticCohort.add_nap``) are served ``stagesStatus: REJECTED_NAP`` without stages.

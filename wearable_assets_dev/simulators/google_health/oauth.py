@@ -9,6 +9,7 @@ endpoints answer as methods of the simulator, as they did when they were written
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 import time
@@ -24,6 +25,7 @@ from wearable_assets_dev.simulators.common import (
     AuthCode,
     OAuthSimulatorState,
     OrjsonResponse,
+    SlidingWindowLimit,
     basic_credentials,
     form_fields,
     redirect_back,
@@ -39,12 +41,24 @@ class _Token:
     refresh_token: str | None = None
 
 
+def project_subject(client_id: str) -> str:
+    """``project:<number>``: the Cloud project an OAuth client belongs to, as Google names it in a
+    ``QuotaFailure`` (a number fixed by the client id: the simulator has no console)."""
+    return f"project:{int(hashlib.sha256(client_id.encode()).hexdigest()[:10], 16) % 10**12}"
+
+
 class GoogleHealthState(OAuthSimulatorState):
     """Faults, call log, token calls, partial consent and rate budgets (``OAuthSimulatorState``)
-    plus Google's tokens and the per-user account switches."""
+    plus Google's tokens, the per-user account switches and the per-project quota.
 
-    def __init__(self, rate_limit_per_minute: int = 300) -> None:
+    ``project_quota`` counts every data call of every user of a project (sliding window, default
+    120,000 per 60 s as Google documents); its ``log`` holds every decision for tests to count.
+    """
+
+    def __init__(self, rate_limit_per_minute: int = 300, project_quota: int = 120_000,
+                 project_window_s: float = 60.0) -> None:
         super().__init__(rate_limit_per_minute, 60)
+        self.project_quota = SlidingWindowLimit(project_quota, project_window_s)
         self.access_tokens: dict[str, _Token] = {}
         self.refresh_tokens: dict[str, _Token] = {}
         self.account_not_linked: set[str] = set()
@@ -112,11 +126,17 @@ class GoogleHealthState(OAuthSimulatorState):
         """Data calls for the user answer 403 PERMISSION_DENIED (needs re-consent)."""
         (self.permission_denied.add if denied else self.permission_denied.discard)(user_id)
 
+    def set_project_quota(self, limit: int | None = None, window_s: float | None = None) -> None:
+        """The project's budget from now on (either part left out stays as it is)."""
+        self.project_quota.set(limit, window_s)
+
 
 class GoogleOAuthEndpoints:
     """The consent page, ``/token`` and ``/revoke`` (registered by ``GoogleHealthSimulator``), and
-    ``_authorize``: the checks every data call passes first (bearer token, rate budget, account
-    switches, scope), answered as the real service does."""
+    ``_authorize``: the checks every data call passes first (bearer token, the project's quota,
+    the user's rate budget, account switches, scope), answered as the real service does. Every
+    token is issued to the simulator's one OAuth client (``client_id``), so its project's quota
+    is the one a call counts against."""
 
     state: GoogleHealthState
     cohort: SyntheticCohort
@@ -210,6 +230,19 @@ class GoogleOAuthEndpoints:
                 "ACCESS_TOKEN_EXPIRED" if token is not None else "ACCESS_TOKEN_INVALID",
             )
         user = self.cohort.user(token.user_id)
+        project = project_subject(self.client_id)
+        allowed, retry_after = self.state.project_quota.hit(project)
+        if not allowed:  # the body Google documents for a project's quota (docs/simulators.md)
+            raise ApiError(
+                429, "RESOURCE_EXHAUSTED",
+                "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute' of service "
+                f"'health.googleapis.com' for consumer 'project_number:{project.removeprefix('project:')}'.",
+                details=[{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "RATE_LIMIT_EXCEEDED",
+                          "domain": "googleapis.com"},
+                         {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                          "violations": [{"subject": project, "description": "Quota exceeded"}]}],
+                headers={"Retry-After": str(retry_after)},
+            )
         allowed, _remaining, reset, _limit = self.state.rate_limits.hit(user.user_id)
         if not allowed:
             raise ApiError(

@@ -78,11 +78,15 @@ class GoogleHealthSimulator(GoogleOAuthEndpoints, LoopbackSimulator):
         client_secret: str = "sim-google-secret",
         rate_limit_per_minute: int = 300,
         port: int = 0,
+        project_quota: int = 120_000,
+        project_window_s: float = 60.0,
     ) -> None:
+        """``rate_limit_per_minute``: each user's budget; ``project_quota`` per ``project_window_s``:
+        the project's, shared by every user (sliding window; also ``POST /_sim/project_quota``)."""
         self.cohort = cohort
         self.client_id = client_id
         self.client_secret = client_secret
-        self.state = GoogleHealthState(rate_limit_per_minute)
+        self.state = GoogleHealthState(rate_limit_per_minute, project_quota, project_window_s)
         self._point_cache: OrderedDict[tuple[Any, ...], tuple[PointSet, np.ndarray]] = OrderedDict()
         self._point_lock = threading.Lock()
         self.app = make_app("Google Health API v4 simulator", self.state)
@@ -171,6 +175,7 @@ class GoogleHealthSimulator(GoogleOAuthEndpoints, LoopbackSimulator):
 
         add_clock_routes(app, self.cohort)
         app.post("/_sim/users/{user_id}")(self._admin_user)
+        app.post("/_sim/project_quota")(self._admin_project_quota)
         app.get("/o/oauth2/v2/auth")(self._consent)
         app.post("/token")(self._token)
         app.post("/revoke")(self._revoke)
@@ -202,6 +207,13 @@ class GoogleHealthSimulator(GoogleOAuthEndpoints, LoopbackSimulator):
         if "granted_scopes" in body:
             state.set_granted_scopes(user_id, body["granted_scopes"])
         return {"status": "ok"}
+
+    async def _admin_project_quota(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_sim/project_quota`` with ``limit`` (requests) and/or ``window_s``: the
+        project's quota from now on, as ``state.set_project_quota``."""
+        self.state.set_project_quota(body.get("limit"), body.get("window_s"))
+        quota = self.state.project_quota
+        return {"limit": quota.limit, "window_s": quota.window_s}
 
     # data ---------------------------------------------------------------------------------
     def _page(self, request: Request, user: SimUser, dtype: DataType, reconciled: bool) -> dict[str, Any]:
