@@ -43,9 +43,10 @@ POOL = "centrepoint_api"
 PARQUET_KEY = dg.AssetKey(["actigraph", "daily_statistics_parquet"])
 DB_KEY = dg.AssetKey(["actigraph", "daily_statistics"])
 _BACKFILL = participant_day_backfill_policy
-#: Participants whose request series are in flight at once. CentrePoint allows 500 requests/min
-#: per IP (429 with Retry-After, which the dlt client honours); a participant's series is a
-#: token request and a page or two, so a few threads stay far below it.
+#: Participants whose request series are in flight at once (a series is a token request and a
+#: page or two). However many there are, the process-wide limiter of ``source.py`` keeps the
+#: step within CentrePoint's 500 requests/min per IP (sliding window), and the ``centrepoint_api``
+#: pool (one step at a time) keeps the machine within it.
 FETCH_THREADS = 4
 
 
