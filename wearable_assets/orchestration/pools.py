@@ -12,8 +12,9 @@ turns a process's limit into the instance's):
 * ``google_health_api`` — 300 requests/min **per user**: steps for different participants do not
   share a budget, so several may run; 4 keeps a 2-core machine busy without thrashing. The
   project's 120,000 requests/min are shared by every step: each step's process gets the quota
-  divided by this pool's limit (``GoogleHealthResource.project_budget``, which reads the limit
-  from the instance at step start with ``pool_slots``), so the steps together stay within it.
+  divided by this pool's limit (``fitbit/raw_payloads`` reads the limit from the instance when
+  the step starts, with ``pool_slots``; ``GoogleHealthResource.project_budget`` divides), so the
+  steps together stay within it.
 * ``centrepoint_api`` — 500 requests/min **per IP**, shared by every step on the machine: one
   step at a time, and that step's process-wide limiter (``actigraph/source.py``, 500 per 60 s
   sliding window, token requests included) holds all the traffic to it. Raising this limit

@@ -5,7 +5,7 @@ The simulator's limit and the client's (``WEARABLES_CENTREPOINT_REQUESTS`` per
 seconds so the test does not wait for whole minutes; everything else, from the asset through dlt
 and the rate-limited adapter to the HTTP request, is the production path. The run fetches
 ``PARTICIPANTS`` subjects ``FETCH_THREADS`` at a time: unthrottled, its requests go out far faster
-than the budget (the first test shows the simulator refusing some), throttled, the simulator's
+than the budget (a test shows the simulator refusing some), throttled, the simulator's
 log shows no window over the budget, not one 429, and every participant-day landed with its
 rows. The last test runs two steps in two processes on one Dagster instance: the
 ``centrepoint_api`` pool (one slot) runs them one after the other, so the machine's traffic is
@@ -193,4 +193,4 @@ def test_two_steps_in_two_processes_share_the_limit_through_the_pool(
         assert_within_the_limit(limited_sim)
         assert rows_per_day(enrolled) == expected_rows(limited_sim, roster())
 
-    run_rounds(_fetch_half, (ref,), workers=2, rounds=2, before=before, check=check)
+    run_rounds(_fetch_half, (ref,), workers=2, rounds=ROUNDS, before=before, check=check)

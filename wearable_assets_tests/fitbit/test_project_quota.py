@@ -6,7 +6,7 @@ resource (``project_requests`` / ``project_window_s``, what ``WEARABLES_GOOGLE_P
 everything else, from the asset through the resource's limiters to the HTTP request, is the
 production path. Each step's process gets the quota divided by the ``google_health_api`` pool's
 limit, read from the Dagster instance when the step starts. Unthrottled, one run sends more than
-the quota in a window (the first test shows the simulator refusing); throttled, the simulator's
+the quota in a window (a test shows the simulator refusing); throttled, the simulator's
 log shows no window over the budget, not one 429, and every participant-day landed and loaded
 its rows; two steps in two processes, with the pool at two slots, stay within the quota together.
 """
@@ -212,4 +212,16 @@ def test_two_steps_in_two_processes_stay_within_the_quota_together(
                  for users in (("P001", "P002"), ("P004",))]
         assert max(start for start, _ in spans) < min(end for _, end in spans), spans
 
-    run_rounds(_fetch_share, (instance.get_ref(), sim), workers=2, rounds=2, before=before, check=check)
+    run_rounds(_fetch_share, (instance.get_ref(), sim), workers=2, rounds=ROUNDS, before=before, check=check)
+
+
+def test_the_quota_comes_from_the_settings(google_sim: GoogleHealthSimulator, token_key: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    google = google_resource(google_sim, token_key)
+    assert google.project_budget() == (120_000 // 4, 60.0)  # Google's quota; the project's pool limit
+    monkeypatch.setenv(settings.GOOGLE_PROJECT_REQUESTS_ENV, str(QUOTA))
+    monkeypatch.setenv(settings.GOOGLE_PROJECT_WINDOW_ENV, str(WINDOW_S))
+    assert google.project_budget(2) == (QUOTA // 2, WINDOW_S)
+    monkeypatch.setenv(settings.GOOGLE_PROJECT_REQUESTS_ENV, "lots")
+    with pytest.raises(settings.SettingError, match="WEARABLES_GOOGLE_PROJECT_REQUESTS='lots' is not a whole number"):
+        google.project_budget(2)
