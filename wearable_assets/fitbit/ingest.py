@@ -23,7 +23,7 @@ is a ``MissingPayload`` naming the fix.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow as pa
 
 from wearable_assets import plausibility
-from wearable_assets.fitbit import pgcopy
+from wearable_assets.fitbit import pgcopy, screened
 from wearable_assets.fitbit.canonical import (
     INTRADAY_COLUMNS,
     INTRADAY_TABLE,
@@ -151,6 +151,22 @@ def open_landed_batches(lake: Lake, pday: ParticipantDay,
     return day, stream_batches(day, PARSERS[manifest["provider"]], _payloads(lake, pday, manifest))
 
 
+def _screened_batches(lake: Lake, pday: ParticipantDay, manifest: dict[str, Any], load: str
+                      ) -> tuple[screened.ScreenedDay, Iterator[Batch], Callable[[], None]]:
+    """The day's plausible batches, with its ``ParsedDay`` and ``BatchScreen`` (complete once the
+    batches are exhausted), and ``keep``, to call after a successful load: from the other load's
+    parse when it kept one (``screened``), else parsed here and offered to the other load. A load
+    never takes its own earlier parse: run again, it reads the landed payloads again."""
+    day_key = screened.key(lake.raw_key(RAW_SOURCE, pday.participant_id, pday.day, ""), pday, manifest)
+    other = "lake" if load == "timescale" else "timescale"
+    kept = screened.SCREENED.take((*day_key, other))
+    if kept is not None:
+        return kept, iter(kept.batches), lambda: None
+    parsed, raw = open_landed_batches(lake, pday, manifest)
+    day = screened.ScreenedDay(parsed, plausibility.BatchScreen())
+    return day, screened.keeping(day.screen.screen(raw), day), lambda: screened.SCREENED.keep((*day_key, load), day)
+
+
 # --- ingest_status ----------------------------------------------------------------------
 def record_fetch_failure(timescale: Timescale, pday: ParticipantDay, outcome: DayOutcome) -> None:
     with timescale.connect() as conn:
@@ -221,6 +237,8 @@ def load_timescale(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> Da
 
     Rows stream from the parser straight into the binary COPY, payload by payload, so parsing
     runs while the server inserts; they are encoded column-wise (``pgcopy``), never as tuples.
+    The parsed day is then handed to ``load_lake`` in the same process (``screened``), or taken
+    from it if the lake was loaded first.
     A payload that fails to parse aborts the COPY and the transaction rolls back: the
     participant-day keeps exactly what it had before. Runs under the participant-day's lock
     (module docstring)."""
@@ -232,15 +250,15 @@ def _load_timescale(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> D
     manifest = _loadable_manifest(lake, pday)
     if isinstance(manifest, DayOutcome):
         return manifest
-    parsed, batches = open_landed_batches(lake, pday, manifest)
-    screen = plausibility.BatchScreen()
+    day, batches, keep = _screened_batches(lake, pday, manifest, "timescale")
+    parsed, screen = day.parsed, day.screen
     window = parsed.window
     with timescale.connect() as conn:
         with conn.transaction():
             timescale.replace_binary(
                 INTRADAY_TABLE, where="participant_id = %s AND ts >= %s AND ts < %s",
                 params=[pday.participant_id, window.start, window.end], columns=INTRADAY_COLUMNS,
-                chunks=_copy_stream(parsed, screen.screen(batches)), conn=conn,
+                chunks=_copy_stream(parsed, batches), conn=conn,
             )
             quarantine.replace_day(timescale, conn, pday.participant_id, pday.day, "fitbit",
                                    _quarantine_rows(pday, parsed.source, screen))
@@ -258,6 +276,7 @@ def _load_timescale(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> D
                                  detail=outcome.detail, rows_loaded=outcome.rows + outcome.sleep_stages,
                                  api_calls=outcome.api_calls, last_device_sync=parsed.last_device_sync,
                                  time_zone=manifest["time_zone"])
+    keep()
     return outcome
 
 
@@ -326,8 +345,9 @@ def _sleep_arrow(rows: list[Any], schema: pa.Schema = SLEEP_SCHEMA) -> pa.Table:
 
 def load_lake(timescale: Timescale, lake: Lake, pday: ParticipantDay) -> DayOutcome:
     """Replace the participant-day's parquet (intraday, sleep stages, sleep sessions, quarantined
-    values) in the lake, all tables in one dlt run. The intraday rows are screened exactly as
-    ``load_timescale`` screens them, so the lake and the database hold the same samples.
+    values) in the lake, all tables in one write. The intraday rows are screened exactly as
+    ``load_timescale`` screens them (the same parse when the other load kept it, ``screened``),
+    so the lake and the database hold the same samples.
     ``timescale`` provides the participant-day's lock, held from reading the manifest to the end
     of the write (module docstring); nothing is written to the database."""
     with timescale.participant_day_lock(RAW_SOURCE, pday.participant_id, pday.day):
@@ -338,9 +358,9 @@ def _load_lake(lake: Lake, pday: ParticipantDay) -> DayOutcome:
     manifest = _loadable_manifest(lake, pday)
     if isinstance(manifest, DayOutcome):
         return manifest
-    parsed, batches = open_landed_batches(lake, pday, manifest)
-    screen = plausibility.BatchScreen()
-    intraday = intraday_arrow(screen.screen(batches), pday.participant_id, parsed.source, pday.day)
+    day, batches, keep = _screened_batches(lake, pday, manifest, "lake")
+    parsed, screen = day.parsed, day.screen
+    intraday = intraday_arrow(batches, pday.participant_id, parsed.source, pday.day)
     outcome = _summary(pday, manifest, parsed, screen)
     scope = {"participant_id": pday.participant_id}
     lake.write_partition(pday.participant_id, pday.day, [
@@ -351,6 +371,7 @@ def _load_lake(lake: Lake, pday: ParticipantDay) -> DayOutcome:
         PartitionTable(LAKE_QUARANTINE, _quarantine_arrow(_quarantine_rows(pday, parsed.source, screen)),
                        scope | {"local_date": pday.day}),
     ])
+    keep()
     return outcome
 
 

@@ -2,6 +2,7 @@
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,3 +97,34 @@ def test_documented_postgres_storage_works(
         assert conn.execute("SELECT \"limit\" FROM concurrency_limits WHERE concurrency_key = 'centrepoint_api'"
                             ).fetchone() == (1,)
     assert not list(home.glob("**/*.db")), "sqlite files written although Postgres storage is configured"
+
+
+def _terminate_sessions(dsn: str, database: str) -> int:
+    """Ends every session of ``database`` but this one (as a server restart would)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = %s AND pid <> pg_backend_pid()", [database]).fetchall()
+    return len(rows)
+
+
+def test_pooled_storage_replaces_sessions_the_server_dropped(
+    tmp_path: Path, dagster_database: str, timescale_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sessions are kept between statements and only pinged after being idle: a session the server
+    ended while it sat in the pool is replaced on checkout, never handed to Dagster dead."""
+    from wearable_assets.orchestration import instance_storage
+
+    monkeypatch.setattr(instance_storage, "PING_AFTER_IDLE_S", 0.2)
+    text = TEMPLATE.read_text()
+    home = home_with(tmp_path, text + "\n" + documented_postgres_block(text))
+    monkeypatch.setenv("DAGSTER_PG_URL", dagster_database)
+    database = dagster_database.rsplit("/", 1)[1]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.add_dynamic_partitions(PARTICIPANTS_PARTITION_NAME, ["P001"])
+        for round_ in range(10):
+            assert _terminate_sessions(timescale_dsn, database) >= 1  # the pool kept its sessions
+            time.sleep(0.3)
+            instance.add_dynamic_partitions(PARTICIPANTS_PARTITION_NAME, [f"P{round_ + 2:03d}"])
+            assert dg.materialize([storage_probe], partition_key="P001", instance=instance).success
+        assert instance.get_dynamic_partitions(PARTICIPANTS_PARTITION_NAME) == [f"P{n:03d}" for n in range(1, 12)]
+        assert len(instance.get_runs()) == 10
