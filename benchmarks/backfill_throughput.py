@@ -370,7 +370,12 @@ def main() -> None:
                     wait_quiet(dev.client)
                     with psycopg.connect(dsn, autocommit=True) as conn:
                         conn.execute("TRUNCATE " + ", ".join(f"wearables.{t}" for t in DATA_TABLES))
+                    for sim in (stack.google, stack.fitbit, stack.centrepoint):
+                        sim.state.reset_calls()
+                    stack.google.state.project_quota.reset()
+                    stack.centrepoint.limiter.reset()
                     result, run_ids = run_mode(mode, dev, keys, order, batch, latency_ms)
+                    result.update(provider_limits(stack))
                     results.append(result)
                     print(result, flush=True)
                     print_step_times(run_ids)
@@ -406,6 +411,24 @@ def print_step_times(run_ids: list[str]) -> None:
     print(f"  step seconds summed over {len(run_ids)} runs:")
     for key, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
         print(f"    {seconds:8.1f}  {key}")
+
+
+def provider_limits(stack) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """What the simulators counted during the mode: requests refused (429) and the busiest
+    sliding window of the limits they enforce (Google's per-project quota, CentrePoint's per-IP
+    limit), against the limit."""
+    from wearable_assets_dev.simulators.common import most_in_any_window
+
+    def busiest(limit) -> str:  # type: ignore[no-untyped-def]
+        most = most_in_any_window([h.at for h in limit.hits(status=200)], limit.window_s)
+        return f"{most} of {limit.limit}/{limit.window_s:g}s"
+
+    refused = [sum(c.status == 429 for c in sim.state.calls) for sim in (stack.google, stack.centrepoint)]
+    return {
+        "429s served (Google / CentrePoint)": f"{refused[0]} / {refused[1]}",
+        "busiest window, Google project": busiest(stack.google.state.project_quota),
+        "busiest window, CentrePoint IP": busiest(stack.centrepoint.limiter),
+    }
 
 
 def load_average() -> str:
