@@ -3,6 +3,7 @@ a token key, and resources pointed at the simulators."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
 
@@ -17,6 +18,7 @@ from wearable_assets.roster import Participant, load_roster
 from wearable_assets.settings import TOKEN_KEY_ENV
 from wearable_assets.storage.resources import TimescaleResource
 from wearable_assets_dev.simulators.cohort import SyntheticCohort
+from wearable_assets_dev.simulators.common import PerKeyLimits
 from wearable_assets_dev.simulators.fitbit_legacy import FitbitLegacySimulator
 from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 
@@ -92,3 +94,16 @@ def enrol_directly(sim: GoogleHealthSimulator, store: TokenStore, *participant_i
         tokens[pid] = sim.state.issue_tokens(pid)
         store.save(pid, "google_health", tokens[pid])
     return tokens
+
+
+class CountingLimits(PerKeyLimits):
+    """The simulator's per-user budget, noting when each user's request was counted (for tests
+    that count requests per window at the simulator)."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        super().__init__(limit, window_s)
+        self.hits: dict[str, list[float]] = {}
+
+    def hit(self, key: str) -> tuple[bool, int, int, int]:
+        self.hits.setdefault(key, []).append(time.monotonic())
+        return super().hit(key)

@@ -13,7 +13,6 @@ request spans overlap: the participants were fetched side by side, not one after
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import dagster as dg
@@ -24,12 +23,12 @@ from wearable_assets.fitbit import google_health
 from wearable_assets.fitbit.assets import FETCH_THREADS, raw_payloads
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
-from wearable_assets_dev.simulators.common import Latency, PerKeyLimits
+from wearable_assets_dev.simulators.common import Latency, most_in_any_window
 from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 from wearable_assets_tests.conftest import add_participants
 from wearable_assets_tests.partition_events import partition_metadata
 
-from .conftest import DAY, enrol_directly, google_resource
+from .conftest import DAY, CountingLimits, enrol_directly, google_resource
 from .test_assets import resources
 
 BUDGET = 8  # requests per window per participant: a participant-day needs two windows or more
@@ -40,28 +39,6 @@ WINDOW_S = 1.0
 SERVER_SLACK = 0
 GOOGLE = ["P001", "P002", "P004"]  # P003 (legacy, enrolment ended) is in the range and skipped
 ROUNDS = 3
-
-
-class CountingLimits(PerKeyLimits):
-    """The simulator's per-user budget, noting when each user's request was counted."""
-
-    def __init__(self, limit: int, window_s: float) -> None:
-        super().__init__(limit, window_s)
-        self.hits: dict[str, list[float]] = {}
-
-    def hit(self, key: str) -> tuple[bool, int, int, int]:
-        self.hits.setdefault(key, []).append(time.monotonic())
-        return super().hit(key)
-
-
-def most_in_one_window(times: list[float]) -> int:
-    """The most requests inside any interval of WINDOW_S (a sliding window over the times)."""
-    times, most, first = sorted(times), 0, 0
-    for last, at in enumerate(times):
-        while at - times[first] >= WINDOW_S:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
@@ -93,10 +70,10 @@ def test_participants_are_fetched_side_by_side_within_each_users_limit(
     assert calls == len(api) > 6 * BUDGET
     # Per user, at the simulator: never more than the budget (and the slack) in any window.
     assert sorted(counted.hits) == GOOGLE
-    assert {user: most_in_one_window(times) <= BUDGET + SERVER_SLACK for user, times in counted.hits.items()} == \
-        dict.fromkeys(GOOGLE, True), {user: most_in_one_window(times) for user, times in counted.hits.items()}
+    assert {user: most_in_any_window(times, WINDOW_S) <= BUDGET + SERVER_SLACK for user, times in counted.hits.items()} == \
+        dict.fromkeys(GOOGLE, True), {user: most_in_any_window(times, WINDOW_S) for user, times in counted.hits.items()}
     # Side by side: every user's requests began before any other user's ended.
     spans = [(min(times), max(times)) for times in counted.hits.values()]
     assert max(start for start, _ in spans) < min(end for _, end in spans), spans
     # ... so all of them together went over one user's budget within a window.
-    assert most_in_one_window([t for times in counted.hits.values() for t in times]) > BUDGET + SERVER_SLACK
+    assert most_in_any_window([t for times in counted.hits.values() for t in times], WINDOW_S) > BUDGET + SERVER_SLACK

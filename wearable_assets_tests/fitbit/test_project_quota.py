@@ -13,7 +13,6 @@ its rows; two steps in two processes, with the pool at two slots, stay within th
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -28,14 +27,14 @@ from wearable_assets.fitbit.resources import FitbitLegacyResource, GoogleHealthR
 from wearable_assets.oauth.store import TokenStore
 from wearable_assets.orchestration.pools import GOOGLE_HEALTH_POOL, apply_pool_limits
 from wearable_assets.storage.resources import LakeResource, TimescaleResource
-from wearable_assets_dev.simulators.common import PerKeyLimits, most_in_any_window
+from wearable_assets_dev.simulators.common import most_in_any_window
 from wearable_assets_dev.simulators.google_health import GoogleHealthSimulator
 from wearable_assets_dev.simulators.google_health.oauth import project_subject
 from wearable_assets_tests.concurrency import Outcome, errors, run_rounds
 from wearable_assets_tests.conftest import add_participants
 from wearable_assets_tests.partition_events import partition_metadata
 
-from .conftest import DAY, FAST, enrol_directly, google_resource
+from .conftest import DAY, FAST, CountingLimits, enrol_directly, google_resource
 
 QUOTA = 40  # requests per window for the whole project, at the simulator and in the resource
 WINDOW_S = 3.0
@@ -43,18 +42,6 @@ GOOGLE = ["P001", "P002", "P004"]  # P003 (legacy, enrolment ended) is in the ra
 DAYS = (DAY, DAY + timedelta(days=1))
 ROUNDS = 3
 RAW = ["fitbit", "raw_payloads"]
-
-
-class CountingLimits(PerKeyLimits):
-    """The simulator's per-user budget, noting when each user's request was counted."""
-
-    def __init__(self, limit: int, window_s: float) -> None:
-        super().__init__(limit, window_s)
-        self.hits: dict[str, list[float]] = {}
-
-    def hit(self, key: str) -> tuple[bool, int, int, int]:
-        self.hits.setdefault(key, []).append(time.monotonic())
-        return super().hit(key)
 
 
 def run_tags(first: str = "P001", last: str = "P004") -> dict[str, str]:
