@@ -44,10 +44,13 @@ class ScreenedDay:
 
     @property
     def nbytes(self) -> int:
-        # The kept columns, plus as much again for the parser's per-metric index of timestamps
-        # (``ParsedDay`` keeps it to drop duplicate samples).
-        columns = sum(b.ts.nbytes + b.value.nbytes + b.offset.nbytes + b.device.nbytes for b in self.batches)
-        return columns + sum(b.ts.nbytes for b in self.batches)
+        return sum(batch_bytes(b) for b in self.batches)
+
+
+def batch_bytes(batch: Batch) -> int:
+    """What keeping ``batch`` holds: its columns, plus its timestamps once more for the parser's
+    per-metric index (``ParsedDay`` keeps it to drop duplicate samples)."""
+    return batch.ts.nbytes * 2 + batch.value.nbytes + batch.offset.nbytes + batch.device.nbytes
 
 
 def key(where: str, pday: ParticipantDay, manifest: dict[str, Any]) -> tuple[Any, ...]:
@@ -100,7 +103,7 @@ def keeping(batches: Iterable[Batch], into: ScreenedDay, limit: int = MAX_BYTES)
     for batch in batches:
         if size <= limit:
             into.batches.append(batch)
-            size += batch.ts.nbytes * 2 + batch.value.nbytes + batch.offset.nbytes + batch.device.nbytes
+            size += batch_bytes(batch)
         yield batch
     if size > limit:
         into.batches.clear()
